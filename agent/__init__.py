@@ -1,0 +1,1 @@
+"""The linkwatch agent: config, scheduler, spool, outputs, CLI, queries and reports."""

@@ -1,0 +1,33 @@
+"""The `linkwatch` command: a thin click layer that parses, calls and prints.
+
+Each verb lives in a module of this package; everything heavy is imported inside the
+command that needs it, so `linkwatch --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import click
+
+from agent.cli import run, status
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="linkwatch", prog_name="linkwatch")
+def main() -> None:
+    """linkwatch: watch the district's links and keep every measurement until it is delivered.
+
+    \b
+    Start here:
+      linkwatch config check -c config.yaml     validate a config (every error, with its line)
+      linkwatch agent run -c config.yaml        run the agent (Ctrl-C or SIGTERM stops it)
+      linkwatch agent run --once                one cycle of every check, then exit
+      linkwatch status --local                  the latest state of every target
+      linkwatch spool status                    what is queued, dropped or dead-lettered
+    """
+
+
+# Each module adds its verbs here (one line each).
+main.add_command(run.agent)
+main.add_command(run.config_group)
+main.add_command(status.status)
+main.add_command(status.spool)

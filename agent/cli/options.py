@@ -1,0 +1,38 @@
+"""What every verb shares: the -c and --format options, loading the config, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+config_option = click.option(
+    "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file. Default: $LINKWATCH_CONFIG, else ./config.yaml, else "
+    "/etc/linkwatch/config.yaml.",
+)
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+    show_default=True, help="Output format.",
+)
+
+
+def load(config_path: Path | None):
+    """The config, or exit 2 with every problem listed (file:line:column, key, fix)."""
+    from agent.config import ConfigError, find_config, load_config
+
+    try:
+        return load_config(find_config(config_path))
+    except ConfigError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def open_spool(config):
+    """The config's spool with its outputs' queues, for commands that read it."""
+    from agent.service import open_spool as open_config_spool
+
+    return open_config_spool(config, check=False)

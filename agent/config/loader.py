@@ -1,0 +1,33 @@
+"""`load_config`: a config file in, a validated `Config` out, or every problem at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from agent.config.builder import Builder
+from agent.config.document import read_document
+from agent.config.errors import ConfigError
+from agent.config.schema import Config
+from agent.config.validation import validate
+
+
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+    """The config in `path`; raises ConfigError listing every problem found.
+
+    `${VAR}` references are read from `environ` (default: the process environment).
+    Relative paths in the file (spool.path, *_file) are relative to the file's directory.
+    """
+    root, problems = read_document(path)
+    builder = Builder(source=path, base_dir=path.absolute().parent,
+                      environ=os.environ if environ is None else environ)
+    config: Config | None = builder.build_root(root, Config)
+    problems += builder.problems
+    if config is not None:
+        problems += validate(config, source=path, marks=builder.marks,
+                             failed=builder.failed, where=builder.where)
+    if problems or config is None:
+        raise ConfigError(problems)
+    return dataclasses.replace(config, source=path.absolute())

@@ -1,0 +1,257 @@
+"""Rules that look across keys: limits, names, site references, outputs.
+
+They run on the built dataclasses, after the builder has reported every value it could not
+read, and stay quiet about anything that depends on such a value (a check's `site:` is not
+called unknown when one of the sites could not be read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.config.errors import KeyPath, Problem, dotted
+from agent.config.schema import Config, Site
+from collector.units import BitsPerSecond, Bytes, Seconds
+
+Limit = Callable[[Any], str | None]     # the value → what is wrong with it, or None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be more than zero"
+
+
+def _between(low: int, high: int) -> Limit:
+    return lambda value: None if low <= value <= high else f"must be from {low} to {high}"
+
+
+def _at_least(low: int, shown: str) -> Limit:
+    return lambda value: None if value >= low else f"must be at least {shown}"
+
+
+# Field name → its limit, for whichever dataclass has it. A field may instead declare its own
+# with `field(metadata={"limit": (low, high)})`.
+LIMITS: dict[str, Limit] = {
+    "interval": _positive,
+    "timeout": _positive,
+    "request_timeout": _positive,
+    "metadata_refresh": _positive,
+    "history": _positive,
+    "count": _between(1, 100),        # ping echoes per cycle
+    "port": _between(1, 65535),
+    "batch_size": _between(1, 100_000),
+    "max_size": _at_least(2**20, "1MiB"),
+    "down": _positive,                # contracted capacity
+    "up": _positive,
+    "capacity_down": _positive,
+    "capacity_up": _positive,
+}
+
+
+def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, int]],
+             failed: set[KeyPath], where: dict[int, KeyPath]) -> list[Problem]:
+    """Every cross-key problem of `config`; `marks`, `failed`, `where` come from the Builder."""
+    report = _Report(source, marks, failed, where)
+    for obj, at in _dataclasses(config, report):
+        _check_limits(obj, at, report)
+        _check_timeout(obj, at, report)
+    _check_sites(config, report)
+    _check_site_references(config, report)
+    _check_check_names(config, report)
+    _check_outputs(config, report)
+    _check_timezone(config, report)
+    return report.problems
+
+
+@dataclass
+class _Report:
+    source: Path
+    marks: dict[KeyPath, tuple[int, int]]
+    failed: set[KeyPath]
+    where: dict[int, KeyPath]
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, at: KeyPath, message: str, hint: str | None = None, *,
+            needs: tuple[KeyPath, ...] = ()) -> None:
+        """Record a problem at `at`, unless a value in `needs` could not be read."""
+        if any(self._touches_failed(p) for p in needs):
+            return
+        line, column = self.line_of(at) or (None, None)
+        self.problems.append(Problem(self.source, message, line, column, dotted(at), hint))
+
+    def line_of(self, at: KeyPath) -> tuple[int, int] | None:
+        """Where `at` was written, or where its nearest written parent was (for defaults)."""
+        for n in range(len(at), 0, -1):
+            if at[:n] in self.marks:
+                return self.marks[at[:n]]
+        return None
+
+    def path(self, obj: Any) -> KeyPath:
+        return self.where[id(obj)]
+
+    def _touches_failed(self, at: KeyPath) -> bool:
+        return any(f[:len(at)] == at or at[:len(f)] == f for f in self.failed)
+
+
+def _dataclasses(obj: Any, report: _Report) -> Iterator[tuple[Any, KeyPath]]:
+    """Every dataclass instance in the config, with the key path it was written at."""
+    if dataclasses.is_dataclass(obj):
+        if id(obj) in report.where:
+            yield obj, report.path(obj)
+        for f in dataclasses.fields(obj):
+            yield from _dataclasses(getattr(obj, f.name), report)
+    elif isinstance(obj, tuple):
+        for item in obj:
+            yield from _dataclasses(item, report)
+
+
+def _check_limits(obj: Any, at: KeyPath, report: _Report) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        limit = f.metadata.get("limit")
+        check = _between(*limit) if limit else LIMITS.get(f.name)
+        wrong = check(value) if check else None
+        if wrong:
+            report.add((*at, f.name), f"{f.name} {wrong}, got {show(value)}")
+
+
+def _check_timeout(obj: Any, at: KeyPath, report: _Report) -> None:
+    interval, timeout = getattr(obj, "interval", None), getattr(obj, "timeout", None)
+    if interval and timeout and timeout > interval:
+        report.add((*at, "timeout"),
+                   f"timeout {show(timeout)} is longer than the interval {show(interval)}",
+                   "a cycle must end before the next one starts: lower timeout or raise interval",
+                   needs=((*at, "interval"),))
+
+
+def _check_sites(config: Config, report: _Report) -> None:
+    names = _first_of_each(config.sites, lambda s: s.name, "site", ("name",), report)
+    for site in config.sites:
+        if site.parent is not None and site.parent not in names:
+            report.add((*report.path(site), "parent"), f"unknown parent site '{site.parent}'",
+                       _suggest(site.parent, names), needs=(("sites",),))
+    reported: set[str] = set()
+    for site in config.sites:
+        chain = _parent_chain(site, names)
+        if chain and not reported & set(chain):
+            reported.update(chain)
+            report.add((*report.path(site), "parent"),
+                       "sites are each other's parents: " + " → ".join([*chain, chain[0]]),
+                       "the site at the top of the chain must have no parent")
+
+
+def _parent_chain(site: Site, names: dict[str, Site]) -> list[str]:
+    """The sites of the cycle `site` starts, if its parents lead back to it."""
+    chain, current = [site.name], site
+    while current.parent in names and current.parent not in chain:
+        current = names[current.parent]
+        chain.append(current.name)
+    return chain if current.parent == site.name else []
+
+
+def _check_site_references(config: Config, report: _Report) -> None:
+    if not config.sites:
+        return                        # without declared sites, any site name will do
+    names = {s.name for s in config.sites}
+    needs = (("sites",),)
+    if config.agent.site not in names:
+        report.add(("agent", "site"), f"site '{config.agent.site}' is not among the sites",
+                   _suggest(config.agent.site, names), needs=needs)
+    for check, at in _checks(config, report):
+        site = getattr(check, "site", None)
+        if site is not None and site not in names:
+            report.add((*at, "site"), f"site '{site}' is not among the sites",
+                       _suggest(site, names), needs=needs)
+
+
+def _check_check_names(config: Config, report: _Report) -> None:
+    for f in dataclasses.fields(config.checks):
+        value = getattr(config.checks, f.name)
+        if isinstance(value, tuple):
+            _first_of_each(value, lambda c: c.name, f"{f.name} check", ("name",), report)
+
+
+def _check_outputs(config: Config, report: _Report) -> None:
+    _first_of_each(config.outputs, lambda o: o.queue_name, "output", ("name", "url"),
+                   report, "give each output its own `name:`; it names the output's send queue")
+    for output in config.outputs:
+        at = report.path(output)
+        url = urlsplit(output.url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            report.add((*at, "url"), f"expected a URL like http://127.0.0.1:8086, "
+                       f"got '{output.url}'", "write the scheme, host and port")
+        if output.version == "2":
+            missing = [k for k in ("bucket", "org", "token")
+                       if getattr(output, k) is None and (*at, k) not in report.failed]
+            if missing:
+                report.add(at, "a version 2 output needs " + ", ".join(missing),
+                           "add them, or set version: 1 for the v1 /write API "
+                           "(token: ${LINKWATCH_INFLUX_TOKEN} or token_file: /path)")
+
+
+def _check_timezone(config: Config, report: _Report) -> None:
+    name = config.agent.timezone
+    if name is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(name, zoneinfo.available_timezones(), n=1)
+        report.add(("agent", "timezone"), f"unknown time zone '{name}'",
+                   (f"did you mean '{close[0]}'? " if close else "")
+                   + "IANA names look like Asia/Ho_Chi_Minh")
+
+
+def _checks(config: Config, report: _Report) -> Iterator[tuple[Any, KeyPath]]:
+    for f in dataclasses.fields(config.checks):
+        value = getattr(config.checks, f.name)
+        for check in value if isinstance(value, tuple) else (value,):
+            if check is not None:
+                yield check, report.path(check)
+
+
+def _first_of_each(items: tuple[Any, ...], name_of: Callable[[Any], str], what: str,
+                   keys: tuple[str, ...], report: _Report,
+                   hint: str = "names must be unique: they are the tags that tell series apart",
+                   ) -> dict[str, Any]:
+    """Items by name; the second of a name is reported where it was written."""
+    first: dict[str, Any] = {}
+    for item in items:
+        name = name_of(item)
+        if name in first:
+            line = (report.line_of(report.path(first[name])) or (0,))[0]
+            at = report.path(item)
+            written = [(*at, k) for k in keys if (*at, k) in report.marks]
+            report.add(written[0] if written else at,
+                       f"another {what} is already named '{name}' (line {line})",
+                       hint)
+        else:
+            first[name] = item
+    return first
+
+
+def _suggest(word: str, choices: Any) -> str | None:
+    choices = sorted(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return "known: " + ", ".join(choices) if 0 < len(choices) <= 12 else None
+
+
+def show(value: Any) -> str:
+    """A value written the way the config writes it."""
+    if isinstance(value, Seconds):
+        return f"{value:g}s"
+    if isinstance(value, Bytes):
+        return f"{int(value)}B"
+    if isinstance(value, BitsPerSecond):
+        return f"{value:g}bps"
+    return str(value)

@@ -1,0 +1,265 @@
+"""Sample ⇄ InfluxDB line protocol, byte for byte what InfluxDB 1.x and 2.x parse.
+
+    encode(Sample("ping", {"target": "Ngoc Vung"}, {"up": 1, "loss_pct": 0.0}, 5))
+    # b'ping,target=Ngoc\\ Vung loss_pct=0.0,up=1i 5'
+
+Rules (InfluxDB's own, plus the choices where it leaves one):
+
+- measurement: `,` and space escaped with a backslash; tag keys, tag values and field keys:
+  `,`, `=` and space escaped. Tags are sorted by key (InfluxDB's preferred order, and it makes
+  the series part of the line a stable key). A tag with an empty key or value is left out.
+- string field values are quoted; `"` and `\\` inside are escaped. A newline inside a quoted
+  string is written as is: InfluxDB's parser only ends a line at a newline outside quotes.
+- ints get an `i` suffix, bools are `true`/`false` (bool is tested before int: Python's bool
+  is an int), floats are written with `repr` so they read back to the same float. NaN and
+  ±inf cannot be written in line protocol; such a field is left out (never a sentinel).
+- Names cannot carry everything: a newline or carriage return in a name or tag value is
+  written as the two characters `\\n` / `\\r` (as Telegraf does; InfluxDB keeps them so), and a
+  backslash that ends a name or stands right before `,`, `=` or space is dropped, because
+  line protocol has no way to write it. Every other character round-trips exactly.
+- the timestamp is the collection time in nanoseconds.
+
+`decode` reads what `encode` writes (and any line protocol InfluxDB accepts) back into a Sample;
+it unescapes exactly as InfluxDB does, so what it returns is what the server stores.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Mapping
+
+from collector.sample import FieldValue, Sample
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+# A backslash at the end of a token or before a character we escape would merge with the
+# escape and change where the token ends; line protocol cannot express it, so it goes.
+_LONE_BACKSLASH_NAME = re.compile(r"\\+(?=[, ]|$)")
+_LONE_BACKSLASH_TAG = re.compile(r"\\+(?=[,= ]|$)")
+_NAME_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
+_TAG_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
+_NEEDS_ESCAPE = re.compile(r"[,= \\\n\r]")
+
+
+class LineProtocolError(ValueError):
+    """A sample that cannot be written as line protocol, or a line that cannot be read."""
+
+
+# Names and tag values repeat every cycle; caching their escaped form halves encoding time.
+@functools.lru_cache(maxsize=8192)
+def _escape_measurement(name: str) -> str:
+    if not _NEEDS_ESCAPE.search(name):
+        return name
+    return _LONE_BACKSLASH_NAME.sub("", name).translate(_NAME_ESCAPES)
+
+
+@functools.lru_cache(maxsize=65536)
+def _escape_tag(text: str) -> str:
+    if not _NEEDS_ESCAPE.search(text):
+        return text
+    return _LONE_BACKSLASH_TAG.sub("", text).translate(_TAG_ESCAPES)
+
+
+def encode_series(measurement: str, tags: Mapping[str, str]) -> bytes:
+    """The series part of a line: `measurement,k1=v1,k2=v2` (tags sorted, empty ones left out).
+
+    Two samples of the same series give the same bytes, so it serves as the series key.
+    """
+    name = _escape_measurement(measurement)
+    if not name:
+        raise LineProtocolError(f"measurement name {measurement!r} is empty")
+    if name.startswith("#"):
+        raise LineProtocolError(f"measurement name {measurement!r} starts with '#' "
+                                "(line protocol reads that line as a comment)")
+    parts = [name]
+    for key in sorted(tags):
+        value = tags[key]
+        if not key or not value:
+            continue
+        k, v = _escape_tag(key), _escape_tag(value)
+        if k and v:
+            parts.append(f"{k}={v}")
+    return ",".join(parts).encode()
+
+
+def _field_value(value: FieldValue) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise LineProtocolError(f"integer {value} is outside the 64-bit signed range")
+        return f"{value}i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise LineProtocolError(f"field value {value!r} is a {type(value).__name__}, "
+                            "not int, float, str or bool")
+
+
+def encode_fields(fields: Mapping[str, FieldValue]) -> bytes:
+    """The field part of a line, keys sorted; raises LineProtocolError when nothing is left."""
+    parts = []
+    for key in sorted(fields):
+        text = _field_value(fields[key])
+        k = _escape_tag(key)
+        if text is not None and k:
+            parts.append(f"{k}={text}")
+    if not parts:
+        raise LineProtocolError(f"no field can be written (fields: {sorted(fields)})")
+    return ",".join(parts).encode()
+
+
+def encode(sample: Sample) -> bytes:
+    """One line of line protocol for `sample`, without a trailing newline."""
+    return b"%s %s %d" % (encode_series(sample.measurement, sample.tags),
+                          encode_fields(sample.fields), sample.time_ns)
+
+
+# ---------------------------------------------------------------------------------- decoding
+
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    """Split at `sep` not preceded by a backslash escape (a backslash escapes one character)."""
+    if "\\" not in text:
+        return text.split(sep)
+    out, start, i, n = [], 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == sep:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+def _unescape_measurement(text: str) -> str:
+    return text.replace("\\,", ",").replace("\\ ", " ") if "\\" in text else text
+
+
+def _unescape_tag(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return text.replace("\\,", ",").replace("\\=", "=").replace("\\ ", " ")
+
+
+def _unescape_string(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out, i, n = [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in '"\\':
+            out.append(text[i + 1])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+_TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
+_FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
+
+
+def _parse_value(text: str, line: str) -> FieldValue:
+    if text.startswith('"'):
+        if len(text) < 2 or not text.endswith('"'):
+            raise LineProtocolError(f"unterminated string field in {line!r}")
+        return _unescape_string(text[1:-1])
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    try:
+        if text.endswith(("i", "u")):
+            return int(text[:-1])
+        return float(text)
+    except ValueError:
+        raise LineProtocolError(f"bad field value {text!r} in {line!r}") from None
+
+
+def _split_line(line: str) -> tuple[str, str, str]:
+    """Series, fields and timestamp parts: spaces outside escapes and string quotes."""
+    i, n = 0, len(line)
+    while i < n and line[i] != " ":
+        i += 2 if line[i] == "\\" else 1
+    series_end = i
+    i += 1
+    quoted = False
+    while i < n:
+        c = line[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == " " and not quoted:
+            break
+        i += 1
+    return line[:series_end], line[series_end + 1:i], line[i + 1:]
+
+
+def _split_fields(text: str) -> list[str]:
+    """Split fields at commas outside string quotes."""
+    if '"' not in text:
+        return _split_unescaped(text, ",")
+    out, start, i, n, quoted = [], 0, 0, len(text), False
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+def decode(line: bytes | str) -> Sample:
+    """The Sample a line stands for; raises LineProtocolError on anything InfluxDB would reject.
+
+    A line without a timestamp cannot be told apart from one sent at another time, so one is
+    required here.
+    """
+    text = line.decode() if isinstance(line, bytes) else line
+    if "\\" not in text and '"' not in text:
+        parts = text.split(" ")
+        if len(parts) != 3:
+            raise LineProtocolError(f"expected 'series fields timestamp' in {text!r}")
+        series, fields_part, ts = parts
+    else:
+        series, fields_part, ts = _split_line(text)
+    if not series or not fields_part or not ts:
+        raise LineProtocolError(f"expected 'series fields timestamp' in {text!r}")
+    head, *tag_parts = _split_unescaped(series, ",")
+    tags: dict[str, str] = {}
+    for part in tag_parts:
+        kv = _split_unescaped(part, "=")
+        if len(kv) != 2 or not kv[0] or not kv[1]:
+            raise LineProtocolError(f"bad tag {part!r} in {text!r}")
+        tags[_unescape_tag(kv[0])] = _unescape_tag(kv[1])
+    fields: dict[str, FieldValue] = {}
+    for part in _split_fields(fields_part):
+        # the key ends at the first unescaped '='; a string value may hold more of them
+        key_end = _split_unescaped(part, "=")[0]
+        if len(key_end) == len(part) or not key_end:
+            raise LineProtocolError(f"bad field {part!r} in {text!r}")
+        fields[_unescape_tag(key_end)] = _parse_value(part[len(key_end) + 1:], text)
+    try:
+        time_ns = int(ts)
+    except ValueError:
+        raise LineProtocolError(f"bad timestamp {ts!r} in {text!r}") from None
+    return Sample(_unescape_measurement(head), tags, fields, time_ns)

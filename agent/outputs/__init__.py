@@ -1,0 +1,16 @@
+"""Outputs: InfluxDB v1 and v2 writers, version detection and the delivery loop.
+
+    stop = asyncio.Event()
+    await ship(spool, output, stop=stop)   # until stop is set; see shipper.py
+
+Nothing here imports influxdb_client; the v2 writer does, when a v2 output is opened.
+"""
+
+# Re-exported names (the `as` form marks them public for linters).
+from agent.outputs.result import Status as Status
+from agent.outputs.result import Writer as Writer
+from agent.outputs.result import WriteResult as WriteResult
+from agent.outputs.shipper import Pacing as Pacing
+from agent.outputs.shipper import ShipperState as ShipperState
+from agent.outputs.shipper import ship as ship
+from agent.outputs.version import open_writer as open_writer

@@ -1,0 +1,294 @@
+"""The delivery loop of one output: spool → server, removing points only after a 2xx.
+
+One request is in flight per output. The HTTP call runs in a thread, so the event loop (and
+with it every probe) never waits on the network. What a failed write means:
+
+- retry (5xx, 429, timeouts, refused or reset connections): wait with backoff and jitter,
+  honouring Retry-After, and send the same points again. The queue keeps growing meanwhile.
+- fatal (401, 403, 404): an admin must act (credentials, `CREATE DATABASE`). Logged once
+  with what to do, recorded for `linkwatch status`, then retried slowly: spooling goes on.
+- rejected (400, 413, 422): something in the batch. InfluxDB 1.x stores the good points of a
+  partial write and refuses the rest; other servers refuse the whole batch. So the batch is
+  split in halves and resent until each refused line stands alone; such a line goes to the
+  dead letters with the server's message, everything else is acknowledged. Resending good
+  lines is harmless: a series keeps one value per timestamp.
+
+An outage is logged twice, when it starts and when it ends, never once per retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.config.schema import InfluxOutput
+from agent.outputs.backoff import Backoff
+from agent.outputs.result import Status, Writer, WriteResult
+from agent.outputs.version import open_writer
+
+log = logging.getLogger("linkwatch.outputs")
+
+
+class Batch(Protocol):
+    ids: tuple[int, ...]
+    lines: tuple[bytes, ...]
+
+
+class Queue(Protocol):
+    """What the shipper uses of the spool."""
+
+    def next_batch(self, output: str, limit: int, *, after_id: int = 0) -> Batch | None: ...
+
+    def ack(self, output: str, ids: Sequence[int]) -> None: ...
+
+    def dead_letter(self, output: str, ids: Sequence[int], message: str) -> None: ...
+
+    def record_send_error(self, output: str, message: str) -> None: ...
+
+    def stats(self) -> Any: ...  # .outputs: per output, .output (name) and .queued
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The shipper's timings, in seconds."""
+
+    backoff_base: float = 1.0     # first retry within 0–1 s, then 0–2 s, 0–4 s …
+    backoff_cap: float = 300.0    # never wait longer than this between tries
+    fatal_retry: float = 60.0     # a server that refuses (401/403/404) is asked this often
+    idle_poll: float = 1.0        # look for new points this often when the queue is empty
+    stop_grace: float = 2.0       # on stop, how long an in-flight request may still finish
+
+
+@dataclass
+class ShipperState:
+    """What one shipper has done so far, for status and health points."""
+
+    sent: int = 0                       # points acknowledged by the server
+    dead_lettered: int = 0              # points the server refused, kept aside
+    send_errors: int = 0                # failed requests
+    last_error: str | None = None
+    last_send_ok: float | None = None   # wall-clock time of the last 2xx
+    outage_since: float | None = None   # monotonic; set while the output is unreachable
+
+
+# What to do about an answer that needs an admin, by HTTP status.
+_FIX = {
+    401: "check username/password or token of this output in the config",
+    403: "give this output's user or token write access to the database/bucket",
+    404: "create the database/bucket (InfluxQL: CREATE DATABASE <name>) or fix "
+    "`database:`/`bucket:` of this output in the config",
+}
+
+
+async def ship(
+    spool: Queue,
+    output: InfluxOutput,
+    *,
+    stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
+    writer: Writer | None = None,
+    pacing: Pacing = Pacing(),
+    state: ShipperState | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ShipperState:
+    """Delivers the output's queue until `stop` is set; returns what it did.
+
+    `wake` is set by whoever appends to the spool, so new points go out without waiting for
+    the next poll. An unacknowledged batch simply stays queued when `stop` comes. The
+    writer (by default the one the output's `version` calls for) is closed on return.
+    """
+    if writer is None:
+        writer = open_writer(output)
+    shipper = _Shipper(
+        spool, output, writer, stop, wake, pacing, state or ShipperState(), clock
+    )
+    try:
+        await shipper.run()
+    finally:
+        writer.close()
+    return shipper.state
+
+
+_STOPPED = WriteResult(Status.RETRY, message="stopping")
+
+
+class _Shipper:
+    def __init__(
+        self, spool: Queue, output: InfluxOutput, writer: Writer, stop: asyncio.Event,
+        wake: asyncio.Event | None, pacing: Pacing, state: ShipperState,
+        clock: Callable[[], float],
+    ) -> None:
+        self.spool = spool
+        self.output = output
+        self.name = output.queue_name
+        self.writer = writer
+        self.stop = stop
+        self.wake = wake
+        self.pacing = pacing
+        self.state = state
+        self.clock = clock
+        self.backoff = Backoff(pacing.backoff_base, pacing.backoff_cap)
+        self._failing: Status | None = None
+
+    async def run(self) -> None:
+        while not self.stop.is_set():
+            if self.wake is not None:
+                self.wake.clear()
+            batch = self.spool.next_batch(self.name, self.output.batch_size)
+            if batch is None:
+                await self._wait(self.pacing.idle_poll, self.wake)
+                continue
+            failure = await self._deliver(batch)
+            if failure is _STOPPED:
+                return
+            if failure is not None:
+                floor = self.pacing.fatal_retry if failure.status is Status.FATAL else 0.0
+                await self._wait(self.backoff.next_wait(failure.retry_after, floor=floor))
+
+    async def _deliver(self, batch: Batch) -> WriteResult | None:
+        """Sends a batch, splitting it on rejection; the failure that stopped it, if any."""
+        pending = [(batch.ids, batch.lines)]
+        while pending:
+            if self.stop.is_set():  # mid-split: the rest stays queued for next time
+                return _STOPPED
+            ids, lines = pending.pop()
+            result = await self._send(lines)
+            if result is _STOPPED:
+                return result
+            if result.status is Status.OK:
+                self.spool.ack(self.name, ids)
+                self._reachable(len(ids))
+                self.state.sent += len(ids)
+                self.state.last_send_ok = time.time()
+            elif result.status is Status.REJECTED:
+                self._reachable(0)
+                if len(ids) == 1:
+                    # The spool logs it and keeps it for `linkwatch spool status`.
+                    self.spool.dead_letter(self.name, ids, _describe(result))
+                    self.state.dead_lettered += 1
+                else:
+                    half = len(ids) // 2
+                    # pop() takes the older half first, keeping the time order
+                    pending.append((ids[half:], lines[half:]))
+                    pending.append((ids[:half], lines[:half]))
+            else:
+                self._unreachable(result)
+                return result
+        return None
+
+    async def _send(self, lines: Sequence[bytes]) -> WriteResult:
+        """One request; `_STOPPED` if stop came and the request did not finish in grace."""
+        request = _in_thread(self.writer.write, b"\n".join(lines))
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not request.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(request), self.pacing.stop_grace)
+            except TimeoutError:
+                # Abandon it: closing the writer wakes the thread, the batch stays queued.
+                self.writer.close()
+                return _STOPPED
+        return request.result()
+
+    def _unreachable(self, result: WriteResult) -> None:
+        message = _describe(result)
+        self.state.send_errors += 1
+        self.state.last_error = message
+        self.spool.record_send_error(self.name, message)
+        # Logged when the outage starts, and again only if it turns from "unreachable" to
+        # "refuses" (or back): what the admin must do changed.
+        if self._failing is result.status:
+            return
+        self._failing = result.status
+        if self.state.outage_since is None:
+            self.state.outage_since = self.clock()
+        if result.status is Status.FATAL:
+            fix = _FIX.get(result.http_status or 0, "check this output in the config")
+            log.error(
+                "output %s refuses writes: %s; %s. Spooling meanwhile, asking again every %gs",
+                self.name, message, fix, self.pacing.fatal_retry,
+            )
+        else:
+            log.warning("output %s unreachable: %s; spooling", self.name, message)
+
+    def _reachable(self, delivered: int) -> None:
+        self.backoff.reset()
+        if self.state.outage_since is None:
+            return
+        lasted = self.clock() - self.state.outage_since
+        self.state.outage_since = None
+        self._failing = None
+        queued = delivered + next(
+            (o.queued for o in self.spool.stats().outputs if o.output == self.name), 0
+        )
+        log.warning(
+            "output %s back after %s; replaying %d points", self.name, duration(lasted), queued
+        )
+
+    async def _wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
+        """Sleeps, ending early on stop (or on wake, when given)."""
+        waiters = [asyncio.ensure_future(self.stop.wait())]
+        if wake is not None:
+            waiters.append(asyncio.ensure_future(wake.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+
+def _describe(result: WriteResult) -> str:
+    if result.http_status is None:
+        return result.message
+    return f"HTTP {result.http_status}: {result.message}"
+
+
+def duration(seconds: float) -> str:
+    """`42s`, `5m12s`, `2h05m`, `3d04h`: short enough for a log line."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _in_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future:
+    """Runs a blocking call in a daemon thread.
+
+    Not asyncio.to_thread: the default executor's threads are joined when the loop shuts
+    down, so an abandoned request would hold up the agent's exit until its timeout.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = function(*args), None
+        except BaseException as e:  # handed to the awaiting task, not lost
+            result, error = None, e
+        # RuntimeError: the loop is gone, so nobody waits for this request any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="linkwatch-output", daemon=True).start()
+    return future

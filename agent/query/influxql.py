@@ -1,0 +1,84 @@
+"""A small InfluxQL client over the v1 `/query` endpoint (InfluxDB 1.x, and the
+v1-compatible API of 2.x/3.x with a token), plus the escaping every query must use."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from agent.config.schema import InfluxOutput
+
+
+class BackendUnreachable(Exception):
+    """The database could not be asked at all (refused, timed out, DNS)."""
+
+
+class QueryFailed(Exception):
+    """The database answered with an error."""
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[object]]
+
+    def rows(self) -> list[dict[str, object]]:
+        return [dict(zip(self.columns, v, strict=True)) for v in self.values]
+
+
+def quote_ident(name: str) -> str:
+    """An identifier (measurement, tag or field name) safe inside InfluxQL."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def quote_string(value: str) -> str:
+    """A string literal (a tag value) safe inside InfluxQL."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def query(output: InfluxOutput, q: str, *, epoch: str = "ns") -> list[list[Series]]:
+    """Run `q` (one or more statements); one list of series per statement."""
+    params = {"db": output.database, "q": q, "epoch": epoch}
+    if output.retention_policy:
+        params["rp"] = output.retention_policy
+    headers = {"Accept": "application/json"}
+    if output.token is not None:
+        headers["Authorization"] = f"Token {output.token.reveal()}"
+    elif output.username and output.password is not None:
+        params["u"] = output.username
+        params["p"] = output.password.reveal()
+    request = urllib.request.Request(
+        output.url.rstrip("/") + "/query",
+        data=urllib.parse.urlencode(params).encode(),
+        headers=headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=float(output.timeout)) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as e:
+        raise QueryFailed(f"{output.url}/query answered {e.code}: {_error_text(e)}") from e
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+        reason = getattr(e, "reason", e)
+        raise BackendUnreachable(f"{output.url}/query: {reason}") from e
+    results = []
+    for result in body.get("results", []):
+        if "error" in result:
+            raise QueryFailed(f"{output.url}/query: {result['error']}")
+        results.append([
+            Series(s["name"], s.get("tags", {}), s["columns"], s["values"])
+            for s in result.get("series", [])
+        ])
+    return results
+
+
+def _error_text(error: urllib.error.HTTPError) -> str:
+    try:
+        return json.loads(error.read()).get("error", error.reason)
+    except (ValueError, AttributeError):
+        return str(error.reason)

@@ -1,0 +1,289 @@
+"""The running agent: checks → spool → outputs, with signals, reload and sd_notify.
+
+One *generation* is everything started from one config: its opened probes, a task per
+check, a shipper per output and the periodic jobs. SIGHUP builds the next generation from
+the re-read config and stops the old one; an invalid config is logged and the old one kept.
+SIGTERM stops the checks (in-flight probes are abandoned), lets each shipper finish its
+request for a moment, commits and exits within 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agent import sdnotify
+from agent.checks import open_checks
+from agent.config.schema import Config, InfluxOutput
+from agent.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
+from agent.spool import Spool
+from collector import Sample
+
+log = logging.getLogger("linkwatch.agent")
+
+HEALTH_INTERVAL_S = 60.0      # how often the `linkwatch` self-measurement is written
+PRUNE_INTERVAL_S = 3600.0     # how often history past its retention is removed
+STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed
+SHIPPER_GRACE_S = 2.0         # on stop, how long an in-flight request may still finish
+ONCE_FLUSH_S = 15.0           # `--once`: how long delivery may take before giving up
+
+
+def open_spool(config: Config, *, check: bool = True) -> Spool:
+    """The config's spool, with a send queue per configured output.
+
+    `check=False` skips the whole-file integrity check: for commands that only read.
+    """
+    settings = config.agent.spool
+    return Spool.open(
+        settings.path,
+        max_size=int(settings.max_size),
+        history_s=float(settings.history),
+        outputs=[o.queue_name for o in config.outputs],
+        check=check,
+    )
+
+
+@dataclass
+class Generation:
+    """What one config started; `close` stops all of it."""
+
+    config: Config
+    checks: list[ScheduledCheck]
+    exit_stack: contextlib.AsyncExitStack
+    stop_shipping: asyncio.Event = field(default_factory=asyncio.Event)
+    check_tasks: list[asyncio.Task] = field(default_factory=list)
+    shipper_tasks: list[asyncio.Task] = field(default_factory=list)
+    wakes: list[asyncio.Event] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.check_tasks:
+            task.cancel()
+        self.stop_shipping.set()
+        await asyncio.gather(*self.check_tasks, return_exceptions=True)
+        if self.shipper_tasks:
+            _, pending = await asyncio.wait(self.shipper_tasks, timeout=SHIPPER_GRACE_S + 0.5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self.shipper_tasks, return_exceptions=True)
+        await self.exit_stack.aclose()
+
+
+def health_sample(config: Config, spool: Spool, counters: SchedulerCounters) -> Sample:
+    """The agent's own health: the `linkwatch` measurement."""
+    stats = spool.stats()
+    fields: dict[str, int] = {
+        "spool_rows": stats.rows,
+        "spool_bytes": stats.file_bytes,
+        "collected": stats.collected_total,
+        "sent": sum(o.sent_total for o in stats.outputs),
+        "dropped": stats.dropped_total,
+        "send_errors": sum(o.send_errors for o in stats.outputs),
+        "poll_overruns": counters.overruns,
+    }
+    last_ok = [o.last_send_ok_ns for o in stats.outputs if o.last_send_ok_ns]
+    if last_ok:
+        fields["last_send_ok"] = max(last_ok) // 1_000_000_000
+    tags = {"agent": config.agent.name, "site": config.agent.site}
+    return Sample("linkwatch", tags, fields, time.time_ns())
+
+
+def status_line(generation: Generation, spool: Spool, counters: SchedulerCounters) -> str:
+    """One line for `systemctl status`: checks failing and the send queue."""
+    failing = sum(1 for h in counters.checks.values() if h.last_error is not None)
+    down = _targets_down(spool)
+    queued = sum(o.queued for o in spool.stats().outputs)
+    return (f"{len(generation.checks)} checks, {failing} failing, {down} targets down; "
+            f"{queued} points queued")
+
+
+def _targets_down(spool: Spool) -> int:
+    latest = spool.latest("ping") + spool.latest("device")
+    return sum(1 for s in latest if s.fields.get("up") == 0)
+
+
+async def start_generation(
+    config: Config, spool: Spool, counters: SchedulerCounters, *, schedule: bool = True
+) -> Generation:
+    exit_stack = contextlib.AsyncExitStack()
+    checks = await open_checks(config, spool, exit_stack)
+    generation = Generation(config, checks, exit_stack)
+    if not schedule:
+        return generation
+    generation.wakes = [asyncio.Event() for _ in config.outputs]
+    sink = _sink(spool, generation.wakes)
+    rng = random.Random()
+    generation.check_tasks = [
+        asyncio.create_task(run_check(c, sink, counters, rng=rng), name=f"{c.kind}/{c.name}")
+        for c in checks
+    ]
+    generation.shipper_tasks = [
+        asyncio.create_task(_ship(spool, output, generation.stop_shipping, wake))
+        for output, wake in zip(config.outputs, generation.wakes, strict=True)
+    ]
+    log.info("started %d checks and %d outputs", len(checks), len(config.outputs))
+    return generation
+
+
+def _sink(spool: Spool, wakes: Sequence[asyncio.Event]) -> Callable[[list[Sample]], None]:
+    def commit(samples: list[Sample]) -> None:
+        spool.append(samples)
+        for wake in wakes:
+            wake.set()
+
+    return commit
+
+
+async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
+                wake: asyncio.Event | None) -> None:
+    from agent.outputs.shipper import ship
+
+    try:
+        await ship(spool, output, stop=stop, wake=wake)
+    except Exception:  # a shipper bug must not stop polling: the points stay queued
+        log.exception("output %s stopped on an error; its points stay spooled",
+                      output.queue_name)
+
+
+async def run_agent(config: Config, *, once: bool = False) -> int:
+    """Run until SIGTERM/SIGINT (or one cycle with `once`); the process exit status."""
+    spool = open_spool(config)
+    counters = SchedulerCounters()
+    try:
+        if once:
+            await _run_once(config, spool, counters)
+            return 0
+        return await _run_forever(config, spool, counters)
+    finally:
+        spool.close()
+
+
+async def _run_once(config: Config, spool: Spool, counters: SchedulerCounters) -> None:
+    generation = await start_generation(config, spool, counters, schedule=False)
+    try:
+        await run_once(generation.checks, spool.append, counters)
+        spool.append([health_sample(config, spool, counters)])
+        await asyncio.gather(*(_flush(spool, o) for o in config.outputs))
+    finally:
+        await generation.exit_stack.aclose()
+
+
+async def _flush(spool: Spool, output: InfluxOutput) -> None:
+    """Deliver the output's queue until it is empty, delivery fails, or time is up."""
+    from agent.outputs.shipper import ShipperState, ship
+
+    stop, state = asyncio.Event(), ShipperState()
+    deadline = time.monotonic() + ONCE_FLUSH_S
+
+    async def watch() -> None:
+        while not stop.is_set():
+            queued = next(o.queued for o in spool.stats().outputs
+                          if o.output == output.queue_name)
+            if queued == 0 or state.last_error or time.monotonic() > deadline:
+                stop.set()
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.create_task(watch())
+    await ship(spool, output, stop=stop, state=state)
+    await watcher
+    if state.last_error:
+        log.warning("output %s: %s; %d points stay spooled", output.queue_name,
+                    state.last_error, _queued(spool, output))
+
+
+def _queued(spool: Spool, output: InfluxOutput) -> int:
+    return next(o.queued for o in spool.stats().outputs if o.output == output.queue_name)
+
+
+@dataclass
+class Running:
+    """The agent between signals: its spool and the generation the current config started."""
+
+    spool: Spool
+    generation: Generation
+    counters: SchedulerCounters
+
+    def write_health(self) -> None:
+        self.spool.append([health_sample(self.generation.config, self.spool, self.counters)])
+
+    def status_line(self) -> str:
+        return status_line(self.generation, self.spool, self.counters)
+
+
+async def _run_forever(config: Config, spool: Spool, counters: SchedulerCounters) -> int:
+    loop = asyncio.get_running_loop()
+    stop, reload = asyncio.Event(), asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload.set)
+    notifier = sdnotify.Notifier.from_environment()
+    running = Running(spool, await start_generation(config, spool, counters), counters)
+    jobs = [
+        asyncio.create_task(_every(HEALTH_INTERVAL_S, running.write_health)),
+        asyncio.create_task(_every(PRUNE_INTERVAL_S, lambda: running.spool.prune())),
+        asyncio.create_task(
+            _every(STATUS_INTERVAL_S, lambda: notifier.status(running.status_line()))),
+    ]
+    watchdog = sdnotify.watchdog_interval()
+    if watchdog:
+        jobs.append(asyncio.create_task(sdnotify.watchdog_loop(notifier, watchdog, stop)))
+    notifier.ready(running.status_line())
+    try:
+        while not stop.is_set():
+            await _first_of(stop, reload)
+            if reload.is_set() and not stop.is_set():
+                reload.clear()
+                notifier.reloading()
+                await _reload(running)
+                notifier.ready(running.status_line())
+    finally:
+        notifier.stopping()
+        log.info("stopping")
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await running.generation.close()
+        running.write_health()
+    return 0
+
+
+async def _reload(running: Running) -> None:
+    """Re-read the config; on success replace the generation, else keep the old one."""
+    from agent.config import ConfigError, load_config
+
+    old = running.generation.config
+    try:
+        new = load_config(old.source)
+    except ConfigError as e:
+        log.error("config reload failed; keeping the running config:\n%s", e)
+        return
+    except OSError as e:
+        log.error("config reload failed (%s); keeping the running config", e)
+        return
+    await running.generation.close()
+    if new.agent.spool != old.agent.spool or new.outputs != old.outputs:
+        running.spool.close()
+        running.spool = open_spool(new)
+    running.generation = await start_generation(new, running.spool, running.counters)
+    log.info("config reloaded from %s", new.source)
+
+
+async def _every(interval: float, job: Callable[[], object]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            job()
+        except Exception:
+            log.exception("periodic job failed")
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

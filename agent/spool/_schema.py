@@ -1,0 +1,108 @@
+"""The spool's tables, and how a connection to them is opened and checked."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+# point:       every committed sample as line protocol; id is AUTOINCREMENT so ids never go
+#              back, even after every row was deleted (a sender's `after_id` stays valid).
+# queue:       (output, point) pairs not yet acknowledged; clustered by output then id, so a
+#              batch is one range read and an eviction one range delete.
+# latest:      the newest line per series (`measurement,tags`), for `status --local`.
+# output:      one row per configured output, with its durable counters.
+# counter:     spool-wide durable counters (collected_total, dropped_total).
+_DDL = """
+CREATE TABLE point (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ns INTEGER NOT NULL,
+    measurement TEXT NOT NULL,
+    line BLOB NOT NULL
+);
+CREATE INDEX point_by_time ON point (measurement, time_ns);
+CREATE TABLE output (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_ns INTEGER NOT NULL,
+    sent_total INTEGER NOT NULL DEFAULT 0,
+    send_errors INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    dead_letters INTEGER NOT NULL DEFAULT 0,
+    last_send_ok_ns INTEGER,
+    last_error TEXT
+);
+CREATE TABLE queue (
+    output_id INTEGER NOT NULL,
+    point_id INTEGER NOT NULL,
+    PRIMARY KEY (output_id, point_id)
+) WITHOUT ROWID;
+CREATE TABLE dead_letter (
+    id INTEGER PRIMARY KEY,
+    output TEXT NOT NULL,
+    point_id INTEGER NOT NULL,
+    time_ns INTEGER NOT NULL,
+    line BLOB NOT NULL,
+    message TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+CREATE TABLE latest (
+    series BLOB PRIMARY KEY,
+    measurement TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    line BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX latest_by_measurement ON latest (measurement);
+CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO counter (name, value) VALUES ('collected_total', 0), ('dropped_total', 0);
+"""
+
+
+class SchemaError(Exception):
+    """The file is a valid SQLite database, but not a spool this version can use."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (or create) the database at `path` in WAL mode with fsync on every commit.
+
+    Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: the WAL is fsynced at each commit, so a committed sample survives power loss
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA temp_store=MEMORY")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def quick_check(conn: sqlite3.Connection) -> str | None:
+    """None when the file passes `PRAGMA quick_check`, else what SQLite found wrong."""
+    rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+    return None if rows == ["ok"] else "; ".join(str(r) for r in rows)
+
+
+def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the tables in an empty file; refuse a file written by another schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if version == 0 and tables == 0:
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _DDL.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+        return
+    raise SchemaError(
+        f"{path}: spool schema version {version}, this linkwatch reads version "
+        f"{SCHEMA_VERSION}; move the file away (its points are lost) or run the matching "
+        "linkwatch version to drain it")

@@ -1,0 +1,17 @@
+"""The probes: each turns one configured check into samples and knows nothing of outputs.
+
+The public surface is small on purpose: `Sample`, the probe contract (`ProbeContext`,
+`Collect`, `StateStore`) and `PROBE_KINDS`. Probe code lives in `collector/<kind>/probe.py`
+and is imported only when a config uses that kind, so heavy libraries load on demand.
+"""
+
+from collector.sample import Collect, ProbeContext, Sample, StateStore
+
+# check kind (the key under `checks:` in the config) → module with `open_probes`
+PROBE_KINDS: dict[str, str] = {
+    "ping": "collector.ping.probe",
+    "snmp": "collector.snmp.probe",
+    "host": "collector.host.probe",
+}
+
+__all__ = ["PROBE_KINDS", "Collect", "ProbeContext", "Sample", "StateStore"]

@@ -1,0 +1,5 @@
+"""ICMP echo probe: loss, round-trip times and jitter per target."""
+
+from collector.ping.check import PingCheck
+
+__all__ = ["PingCheck"]

@@ -1,0 +1,123 @@
+"""The `snmp` check as configured: one polled device per check.
+
+Light on purpose: the config loader and the CLI import this at start-up, so nothing here
+touches pysnmp. Field types are the loader's contract (it builds these by introspection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from collector.units import BitsPerSecond, Seconds, Secret
+
+AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
+PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256"]
+
+# Defaults as module constants: the values are immutable, and ruff's RUF009 wants no calls
+# in dataclass defaults.
+_PUBLIC = Secret("public")
+_MINUTE = Seconds(60)
+_TWO_SECONDS = Seconds(2)
+_FIVE_MINUTES = Seconds(300)
+
+
+@dataclass(frozen=True)
+class SnmpV3User:
+    """SNMPv3 USM credentials; the security level follows from the protocols given.
+
+    `auth_protocol: none` → noAuthNoPriv; auth without priv → authNoPriv; both → authPriv.
+    `sha` is SHA-1; `aes` is AES-128.
+    """
+
+    username: str
+    auth_protocol: AuthProtocol = "none"
+    auth_key: Secret | None = None    # passphrase (≥ 8 characters), or `auth_key_file:`
+    priv_protocol: PrivProtocol = "none"
+    priv_key: Secret | None = None    # passphrase (≥ 8 characters), or `priv_key_file:`
+    context_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.auth_protocol != "none" and not self.auth_key:
+            raise ValueError(f"v3 user {self.username!r}: auth_protocol "
+                             f"{self.auth_protocol} needs auth_key")
+        if self.priv_protocol != "none":
+            if self.auth_protocol == "none":
+                raise ValueError(f"v3 user {self.username!r}: priv_protocol needs an "
+                                 "auth_protocol too (SNMPv3 has no privacy without auth)")
+            if not self.priv_key:
+                raise ValueError(f"v3 user {self.username!r}: priv_protocol "
+                                 f"{self.priv_protocol} needs priv_key")
+
+    @property
+    def security_level(self) -> Literal["noAuthNoPriv", "authNoPriv", "authPriv"]:
+        if self.auth_protocol == "none":
+            return "noAuthNoPriv"
+        return "authNoPriv" if self.priv_protocol == "none" else "authPriv"
+
+
+@dataclass(frozen=True)
+class InterfaceSelection:
+    """Which interfaces become `interface` points.
+
+    With no names, aliases, regex or indexes every interface is taken (less loopbacks and
+    down ones). Otherwise an interface is taken when any given criterion matches it; an
+    interface picked by name, alias or index is taken even when it is a loopback or down.
+    """
+
+    enabled: bool = True              # false: poll only `device` and the user OIDs
+    names: tuple[str, ...] = ()       # exact ifName (ifDescr when ifName is empty)
+    aliases: tuple[str, ...] = ()     # exact ifAlias
+    regex: str | None = None          # searched in ifName and ifAlias
+    indexes: tuple[int, ...] = ()     # ifIndex
+    include_loopback: bool = False    # ifType softwareLoopback(24)
+    include_down: bool = False        # oper or admin status not up(1)
+
+
+@dataclass(frozen=True)
+class SnmpOid:
+    """A user-declared value: a scalar (`oid` ends in .0) or a table column.
+
+    Points go to measurement `snmp` with tag `device` (and `index`, the row index, for a
+    column), under the field name given. `rate: true` turns a counter into `<field>_per_s`
+    with the same discard rules as interface counters (wrap, reboot, counter going down).
+    """
+
+    field: str
+    oid: str                          # numeric, e.g. .1.3.6.1.4.1.9.9.109.1.1.1.1.8.1
+    table: bool = False               # true: walk the column, one point per row
+    rate: bool = False                # also emit `<field>_per_s` from the counter's delta
+    scale: float = 1.0                # multiply numbers by this (e.g. 0.1 for tenths of dBm)
+
+
+@dataclass(frozen=True)
+class SnmpCheck:
+    """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs."""
+
+    name: str                         # tag `device`
+    address: str                      # IPv4, IPv6 or a name
+    port: int = 161
+    version: Literal["1", "2c", "3"] = "2c"
+    community: Secret = _PUBLIC   # v1/v2c; or `community_file:` / `${ENV}`
+    v3: SnmpV3User | None = None      # required when version is 3
+    interval: Seconds = _MINUTE
+    timeout: Seconds | None = None    # whole-cycle limit; default: the interval
+    request_timeout: Seconds = _TWO_SECONDS  # one request's wait for an answer
+    retries: int = 1                  # resends after a request timed out
+    max_repetitions: int = 25         # GETBULK rows per request
+    max_concurrent: int = 32          # devices polled at once, shared by all snmp checks
+    site: str | None = None           # default: the agent's site
+    interfaces: InterfaceSelection = field(default_factory=InterfaceSelection)
+    metadata_refresh: Seconds = _FIVE_MINUTES  # names, aliases, speeds re-read this often
+    uplink: str | None = None         # ifName, ifAlias or ifIndex of the site's uplink
+    capacity_down: BitsPerSecond | None = None  # uplink in-direction capacity (download)
+    capacity_up: BitsPerSecond | None = None    # uplink out-direction capacity (upload)
+    oids: tuple[SnmpOid, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.version == "3" and self.v3 is None:
+            raise ValueError(f"snmp check {self.name!r}: version 3 needs a `v3:` section "
+                             "(username, auth_protocol, auth_key, ...)")
+        if self.retries < 0 or self.max_repetitions < 1 or self.max_concurrent < 1:
+            raise ValueError(f"snmp check {self.name!r}: retries must be ≥ 0, "
+                             "max_repetitions and max_concurrent ≥ 1")

@@ -1,0 +1,169 @@
+"""IF-MIB as the probe sees it: interface descriptions, per-cycle counters, selection.
+
+Descriptions (name, alias, type, speed) change rarely and are read on the first cycle, when
+ifTableLastChange moves, and every `metadata_refresh`; each cycle reads only the columns
+that change. Pure: turns walked columns into rows, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from collector.snmp import oids
+from collector.snmp.check import InterfaceSelection
+from collector.snmp.client import Value
+from collector.snmp.oids import Oid
+
+META_COLUMNS: tuple[Oid, ...] = (oids.IF_DESCR, oids.IF_TYPE, oids.IF_SPEED, oids.IF_NAME,
+                                 oids.IF_ALIAS, oids.IF_HIGH_SPEED)
+STATUS_COLUMNS: tuple[Oid, ...] = (oids.IF_OPER_STATUS, oids.IF_ADMIN_STATUS,
+                                   oids.IF_IN_ERRORS, oids.IF_OUT_ERRORS,
+                                   oids.IF_IN_DISCARDS, oids.IF_OUT_DISCARDS)
+HC_COLUMNS: tuple[Oid, ...] = (oids.IF_HC_IN_OCTETS, oids.IF_HC_OUT_OCTETS)
+LEGACY_COLUMNS: tuple[Oid, ...] = (oids.IF_IN_OCTETS, oids.IF_OUT_OCTETS)
+
+_GAUGE32_MAX = 2**32 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class IfMeta:
+    index: int
+    name: str
+    alias: str
+    type: int | None
+    speed_bps: float | None     # absent when the device reports 0 (unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class IfCounters:
+    index: int
+    in_octets: int | None
+    out_octets: int | None
+    bits: int                   # width of the octet counters: 64 (ifHC*) or 32
+    oper_status: int | None
+    admin_status: int | None
+    in_errors: int | None
+    out_errors: int | None
+    in_discards: int | None
+    out_discards: int | None
+    discontinuity: int | None
+
+
+def _text(value: Value | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace").rstrip("\x00").strip()
+    return "" if value is None else str(value)
+
+
+def _int(value: Value | None) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _rows(columns: Mapping[Oid, Mapping[Oid, Value]], column: Oid) -> dict[int, Value]:
+    """A column's rows by ifIndex (single-component index)."""
+    return {idx[0]: v for idx, v in columns.get(column, {}).items() if len(idx) == 1}
+
+
+def parse_meta(columns: Mapping[Oid, Mapping[Oid, Value]]) -> dict[int, IfMeta]:
+    descr = _rows(columns, oids.IF_DESCR)
+    name = _rows(columns, oids.IF_NAME)
+    alias = _rows(columns, oids.IF_ALIAS)
+    type_ = _rows(columns, oids.IF_TYPE)
+    speed = _rows(columns, oids.IF_SPEED)
+    high = _rows(columns, oids.IF_HIGH_SPEED)
+    metas = {}
+    for index in sorted(set(descr) | set(name) | set(type_)):
+        metas[index] = IfMeta(
+            index=index,
+            # ifName is the short name users know (Gi0/1); some devices leave it empty.
+            name=_text(name.get(index)) or _text(descr.get(index)) or str(index),
+            alias=_text(alias.get(index)),
+            type=_int(type_.get(index)),
+            speed_bps=_speed(_int(speed.get(index)), _int(high.get(index))),
+        )
+    return metas
+
+
+def _speed(if_speed: int | None, high_mbps: int | None) -> float | None:
+    # ifSpeed is exact in bit/s below 4.29 Gbit/s, where it saturates at 2^32-1; only then
+    # is ifHighSpeed (Mbit/s) the better figure. Some devices get ifHighSpeed wrong (the
+    # D-Link DES-3038 reports it in bit/s; Huawei LAGs report 0), so it is not preferred.
+    # Both 0: the device does not know (a port with nothing plugged in).
+    if if_speed and if_speed < _GAUGE32_MAX:
+        return float(if_speed)
+    if high_mbps:
+        return float(high_mbps) * 1_000_000
+    if if_speed:
+        return float(if_speed)
+    return None
+
+
+def parse_counters(columns: Mapping[Oid, Mapping[Oid, Value]],
+                   indexes: Iterable[int] | None = None) -> dict[int, IfCounters]:
+    """Counters per ifIndex; 64-bit octets where the device has them, else 32-bit."""
+    hc_in = _rows(columns, oids.IF_HC_IN_OCTETS)
+    hc_out = _rows(columns, oids.IF_HC_OUT_OCTETS)
+    in32 = _rows(columns, oids.IF_IN_OCTETS)
+    out32 = _rows(columns, oids.IF_OUT_OCTETS)
+    oper = _rows(columns, oids.IF_OPER_STATUS)
+    admin = _rows(columns, oids.IF_ADMIN_STATUS)
+    in_err = _rows(columns, oids.IF_IN_ERRORS)
+    out_err = _rows(columns, oids.IF_OUT_ERRORS)
+    in_disc = _rows(columns, oids.IF_IN_DISCARDS)
+    out_disc = _rows(columns, oids.IF_OUT_DISCARDS)
+    disc = _rows(columns, oids.IF_COUNTER_DISCONTINUITY_TIME)
+    if indexes is None:
+        indexes = set(oper) | set(hc_in) | set(in32)
+    result = {}
+    for i in indexes:
+        if i in hc_in and i in hc_out:
+            in_o, out_o, bits = _int(hc_in[i]), _int(hc_out[i]), 64
+        else:
+            in_o, out_o, bits = _int(in32.get(i)), _int(out32.get(i)), 32
+        result[i] = IfCounters(i, in_o, out_o, bits, _int(oper.get(i)), _int(admin.get(i)),
+                               _int(in_err.get(i)), _int(out_err.get(i)),
+                               _int(in_disc.get(i)), _int(out_disc.get(i)),
+                               _int(disc.get(i)))
+    return result
+
+
+def explicit(meta: IfMeta, sel: InterfaceSelection) -> bool:
+    """Picked by exact name, alias or index: taken even when a loopback or down."""
+    return meta.index in sel.indexes or meta.name in sel.names or (
+        bool(meta.alias) and meta.alias in sel.aliases)
+
+
+def candidates(metas: Mapping[int, IfMeta], sel: InterfaceSelection,
+               uplink: str | None = None) -> list[int]:
+    """Interfaces that may be reported, before the per-cycle up/down filter."""
+    if not sel.enabled:
+        return []
+    pattern = re.compile(sel.regex) if sel.regex else None
+    everything = not (sel.names or sel.aliases or sel.indexes or pattern)
+    picked = []
+    for meta in metas.values():
+        if explicit(meta, sel) or (uplink is not None and is_uplink(meta, uplink)):
+            picked.append(meta.index)
+            continue
+        if meta.type == oids.IF_TYPE_SOFTWARE_LOOPBACK and not sel.include_loopback:
+            continue
+        if everything or (pattern and (pattern.search(meta.name)
+                                       or pattern.search(meta.alias))):
+            picked.append(meta.index)
+    return picked
+
+
+def keep(meta: IfMeta, counters: IfCounters, sel: InterfaceSelection,
+         uplink: str | None = None) -> bool:
+    """The per-cycle filter: down or admin-down interfaces only when asked for."""
+    if sel.include_down or explicit(meta, sel):
+        return True
+    if uplink is not None and is_uplink(meta, uplink):
+        return True
+    return counters.oper_status == oids.STATUS_UP and counters.admin_status == oids.STATUS_UP
+
+
+def is_uplink(meta: IfMeta, uplink: str) -> bool:
+    return uplink in (meta.name, meta.alias, str(meta.index))

@@ -1,0 +1,33 @@
+"""The SNMP probe: `open_probes` turns the configured checks into Collect functions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from collector.sample import Collect, ProbeContext
+from collector.snmp.check import SnmpCheck
+
+
+async def open_probes(checks: Sequence[SnmpCheck], ctx: ProbeContext) -> dict[str, Collect]:
+    """One Collect per check name, sharing one SNMP engine and one concurrency limit.
+
+    The engine is closed through `ctx.exit_stack`. Each Collect runs one cycle and returns
+    that cycle's samples; a device that does not answer yields `device` with up=0.
+    """
+    if not checks:
+        return {}
+    # Imported here: pysnmp costs ~0.35 s and 25 MB, paid only when SNMP is configured.
+    from collector.snmp.client import SnmpSession
+    from collector.snmp.device import Device
+
+    names = [c.name for c in checks]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"snmp checks need distinct names; repeated: {', '.join(dup)}")
+    session = SnmpSession()
+    ctx.exit_stack.callback(session.close)
+    # The limit is per process: the smallest any check asks for.
+    limiter = asyncio.Semaphore(min(c.max_concurrent for c in checks))
+    return {c.name: Device(c, session, ctx.store, ctx.time_ns, limiter).collect
+            for c in checks}

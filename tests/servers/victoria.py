@@ -1,0 +1,109 @@
+"""A real victoria-metrics (Debian `victoria-metrics`) on a private loopback port.
+
+It takes line protocol on `/write` and `/api/v2/write` and names each series
+`<measurement>_<field>` with the tags as labels; values come back as floats (strings are
+stored as 0) with millisecond timestamps through `/api/v1/export`. Fresh rows become visible
+after `/internal/force_flush`, so readers poll until what they expect is there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.servers.influxdb import free_port, wait_ready
+
+BINARY = "victoria-metrics"
+
+
+@dataclass
+class VictoriaServer:
+    root: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log_path = self.root / "victoria.log"
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    BINARY,
+                    f"-httpListenAddr=127.0.0.1:{self.port}",
+                    f"-storageDataPath={self.root / 'data'}",
+                    "-retentionPeriod=100y",  # tests may write points of any age
+                    "-loggerLevel=ERROR",
+                ],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        wait_ready(self.url + "/health", self.process, log_path)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def export(self, match: str) -> list[dict]:
+        """Series matching a selector, e.g. `{agent="x"}`: dicts of metric, values, timestamps."""
+        with urllib.request.urlopen(self.url + "/internal/force_flush", timeout=30):
+            pass
+        query = urllib.parse.urlencode({"match[]": match})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as r:
+            return [json.loads(line) for line in r.read().splitlines() if line.strip()]
+
+    def wait_for(
+        self, match: str, done: Callable[[list[dict]], bool], timeout: float = 30.0
+    ) -> list[dict]:
+        """Polls the export until `done(series)` holds; returns the last export either way."""
+        deadline = time.monotonic() + timeout
+        while True:
+            series = self.export(match)
+            if done(series) or time.monotonic() > deadline:
+                return series
+            time.sleep(0.1)
+
+
+def start_victoria(root: Path) -> VictoriaServer:
+    if shutil.which(BINARY) is None:
+        raise FileNotFoundError(f"{BINARY} not found (install the Debian package victoria-metrics)")
+    server = VictoriaServer(root)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
+    try:
+        server = start_victoria(tmp_path_factory.mktemp("victoria"))
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def victoria_run() -> str:
+    """A value for the `agent` tag no other test uses, to tell this test's series apart."""
+    return "run-" + uuid.uuid4().hex[:12]

@@ -1,0 +1,246 @@
+"""Agent log lines as an operator reads them: in a terminal, in the journal, without secrets."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.logs import (
+    StateLog,
+    configure_logging,
+    format_duration,
+    stderr_is_journal,
+    syslog_priority,
+)
+from collector.units import Secret
+
+
+@pytest.fixture
+def logger() -> Iterator[logging.Logger]:
+    """A logger of its own, so the test's handler sees only the test's records."""
+    lg = logging.getLogger(f"linkwatch-test-{uuid.uuid4().hex}")
+    lg.propagate = False
+    yield lg
+    for handler in list(lg.handlers):
+        lg.removeHandler(handler)
+
+
+def _journal_env(stream) -> dict[str, str]:
+    st = os.fstat(stream.fileno())
+    return {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+
+
+def test_terminal_lines_carry_time_level_and_logger(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    configure_logging(stream=out, logger=logger, environ={})
+
+    logger.getChild("ping").warning("target %s is down", "ngoc-vung")
+
+    line = out.getvalue()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING linkwatch-test-\w+\.ping: "
+        r"target ngoc-vung is down\n",
+        line,
+    )
+
+
+def test_journal_lines_carry_priority_and_no_time(tmp_path: Path, logger: logging.Logger) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream))
+        logger.setLevel(logging.DEBUG)
+
+        logger.error("e")
+        logger.warning("w")
+        logger.info("i")
+        logger.debug("d")
+        stream.seek(0)
+        lines = stream.read().splitlines()
+
+    assert lines == [
+        f"<{n}>{logger.name}: {m}" for n, m in [(3, "e"), (4, "w"), (6, "i"), (7, "d")]
+    ]
+
+
+@pytest.mark.parametrize(
+    "journal_stream",
+    ["", "garbage", "1:", ":2", "0:0"],  # unset, malformed, or another stream
+)
+def test_stderr_that_is_not_the_journal_stays_plain(tmp_path: Path, journal_stream: str) -> None:
+    with open(tmp_path / "stream", "w") as stream:
+        assert stderr_is_journal(stream, {"JOURNAL_STREAM": journal_stream}) is False
+
+
+def test_the_journal_variable_inherited_by_a_redirected_stream_is_ignored(
+    tmp_path: Path,
+) -> None:
+    # `linkwatch agent run 2>debug.log` typed in a shell inside the unit's environment.
+    with open(tmp_path / "journal", "w") as journal, open(tmp_path / "file", "w") as file:
+        environ = _journal_env(journal)
+        assert stderr_is_journal(journal, environ) is True
+        assert stderr_is_journal(file, environ) is False
+
+
+def test_a_stream_without_file_descriptor_is_not_the_journal() -> None:
+    assert stderr_is_journal(io.StringIO(), {"JOURNAL_STREAM": "1:2"}) is False
+
+
+@pytest.mark.parametrize(
+    ("level", "priority"),
+    [
+        (logging.CRITICAL, 2),
+        (logging.ERROR, 3),
+        (logging.WARNING, 4),
+        (logging.INFO, 6),
+        (logging.DEBUG, 7),
+        (logging.INFO + 5, 6),
+        (5, 7),
+    ],
+)
+def test_syslog_priority(level: int, priority: int) -> None:
+    assert syslog_priority(level) == priority
+
+
+def test_a_newline_in_a_message_cannot_forge_a_second_line(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    configure_logging(stream=out, logger=logger, environ={})
+
+    # e.g. an SNMP sysDescr chosen by whoever controls the device
+    logger.warning("device says %s", "Cisco\n2026-11-27 10:00:00 INFO linkwatch: all good")
+
+    assert out.getvalue().count("\n") == 1
+    assert "Cisco\\n2026-11-27" in out.getvalue()
+
+
+def test_a_traceback_in_the_journal_keeps_its_priority(
+    tmp_path: Path, logger: logging.Logger
+) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream))
+        try:
+            raise RuntimeError("spool is full")
+        except RuntimeError:
+            logger.exception("send failed")
+        stream.seek(0)
+        lines = stream.read().splitlines()
+
+    assert lines[0] == f"<3>{logger.name}: send failed"
+    assert lines[-1] == "<3>RuntimeError: spool is full"
+    assert all(line.startswith("<3>") for line in lines)
+
+
+def test_secrets_are_redacted_wherever_they_appear(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    token = Secret("s3cr3t-token-value")
+    configure_logging(stream=out, logger=logger, environ={}, secrets=[token, "c0mmunity", ""])
+
+    logger.warning("POST http://127.0.0.1:8086/api/v2/write?token=%s", token.reveal())
+    logger.warning("community c0mmunity refused")
+    try:
+        raise ConnectionError(f"bad auth: Token {token.reveal()}")
+    except ConnectionError:
+        logger.exception("send failed")
+
+    text = out.getvalue()
+    assert "s3cr3t" not in text
+    assert "c0mmunity" not in text
+    assert "token=***" in text
+    assert "community *** refused" in text
+    assert "ConnectionError: bad auth: Token ***" in text
+
+
+def test_the_longer_of_two_overlapping_secrets_is_hidden_whole(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    configure_logging(stream=out, logger=logger, environ={}, secrets=["abc", "abcdef"])
+
+    logger.warning("password abcdef")
+
+    assert out.getvalue().endswith("password ***\n")
+
+
+def test_secrets_can_be_replaced_after_a_reload(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    setup = configure_logging(stream=out, logger=logger, environ={}, secrets=["old-secret"])
+
+    setup.redactor.replace(["new-secret"])
+    logger.warning("old-secret new-secret")
+
+    assert out.getvalue().endswith("old-secret ***\n")
+
+
+def test_a_bad_format_string_does_not_break_the_caller(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    configure_logging(stream=out, logger=logger, environ={}, secrets=["x-secret"])
+    logger.warning("%d cycles", "not a number")  # logging reports it on stderr; no raise
+    logger.warning("next line")
+
+    assert out.getvalue().endswith("next line\n")
+
+
+def test_close_removes_the_handler(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    setup = configure_logging(stream=out, logger=logger, environ={})
+
+    setup.close()
+    logger.warning("after close")
+
+    assert out.getvalue() == ""
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_state_log_reports_the_change_not_every_cycle(logger: logging.Logger) -> None:
+    out = io.StringIO()
+    configure_logging(stream=out, logger=logger, environ={})
+    clock = _Clock()
+    targets = StateLog(logger, monotonic=clock)
+
+    assert targets.up("target ngoc-vung") is False  # up from the start: nothing to say
+    assert targets.down("target ngoc-vung", "no reply to 5 echoes") is True
+    for _ in range(10):
+        clock.now += 60
+        assert targets.down("target ngoc-vung", "no reply to 5 echoes") is False
+    clock.now += 123
+    assert targets.up("target ngoc-vung") is True
+    assert targets.up("target ngoc-vung") is False
+
+    lines = [line.split(": ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "target ngoc-vung is down: no reply to 5 echoes",
+        "target ngoc-vung is back after 12m03s",
+    ]
+    assert " WARNING " in out.getvalue().splitlines()[0]
+    assert " INFO " in out.getvalue().splitlines()[1]
+
+
+def test_state_log_keeps_subjects_apart(logger: logging.Logger) -> None:
+    clock = _Clock()
+    targets = StateLog(logger, monotonic=clock)
+
+    targets.down("target a", "timeout")
+    assert targets.down("target b", "timeout") is True
+    assert targets.is_down("target a")
+    targets.forget("target a")  # removed from the config
+    assert not targets.is_down("target a")
+    assert targets.up("target a") is False
+    assert targets.up("target b") is True
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (45.9, "45s"), (723, "12m03s"), (18420, "5h07m"), (3 * 86400 + 4 * 3600, "3d04h")],
+)
+def test_format_duration(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
