@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from agent import sdnotify
 from agent.checks import open_checks
 from agent.config.schema import Config, InfluxOutput
+from agent.config.secrets import collect_secrets
+from agent.logs import RedactSecrets
 from agent.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
 from agent.spool import Spool
 from collector import Sample
@@ -29,23 +31,25 @@ log = logging.getLogger("linkwatch.agent")
 
 HEALTH_INTERVAL_S = 60.0      # how often the `linkwatch` self-measurement is written
 PRUNE_INTERVAL_S = 3600.0     # how often history past its retention is removed
-STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed
+STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed at the latest
+STATUS_MIN_GAP_S = 1.0        # targets changing state together give one STATUS= update
 SHIPPER_GRACE_S = 2.0         # on stop, how long an in-flight request may still finish
 ONCE_FLUSH_S = 15.0           # `--once`: how long delivery may take before giving up
 
 
-def open_spool(config: Config, *, check: bool = True) -> Spool:
+def open_spool(config: Config, *, reader: bool = False) -> Spool:
     """The config's spool, with a send queue per configured output.
 
-    `check=False` skips the whole-file integrity check: for commands that only read.
+    A `reader` (a CLI command) skips the whole-file integrity check and leaves the queues
+    as the agent set them, even when its config lists other outputs.
     """
     settings = config.agent.spool
     return Spool.open(
         settings.path,
         max_size=int(settings.max_size),
         history_s=float(settings.history),
-        outputs=[o.queue_name for o in config.outputs],
-        check=check,
+        outputs=None if reader else [o.queue_name for o in config.outputs],
+        check=not reader,
     )
 
 
@@ -108,15 +112,20 @@ def _targets_down(spool: Spool) -> int:
 
 
 async def start_generation(
-    config: Config, spool: Spool, counters: SchedulerCounters, *, schedule: bool = True
+    config: Config, spool: Spool, counters: SchedulerCounters, *, schedule: bool = True,
+    on_state_change: Callable[[], None] | None = None,
 ) -> Generation:
+    """Open the config's checks and, with `schedule`, start polling and shipping.
+
+    `on_state_change` is called when a target's `up` changes (or is first seen).
+    """
     exit_stack = contextlib.AsyncExitStack()
     checks = await open_checks(config, spool, exit_stack)
     generation = Generation(config, checks, exit_stack)
     if not schedule:
         return generation
     generation.wakes = [asyncio.Event() for _ in config.outputs]
-    sink = _sink(spool, generation.wakes)
+    sink = _sink(spool, generation.wakes, on_state_change)
     rng = random.Random()
     generation.check_tasks = [
         asyncio.create_task(run_check(c, sink, counters, rng=rng), name=f"{c.kind}/{c.name}")
@@ -130,13 +139,29 @@ async def start_generation(
     return generation
 
 
-def _sink(spool: Spool, wakes: Sequence[asyncio.Event]) -> Callable[[list[Sample]], None]:
+def _sink(
+    spool: Spool, wakes: Sequence[asyncio.Event], on_state_change: Callable[[], None] | None
+) -> Callable[[list[Sample]], None]:
+    seen: dict[tuple, object] = {}
+
     def commit(samples: list[Sample]) -> None:
         spool.append(samples)
         for wake in wakes:
             wake.set()
+        if on_state_change is not None and _up_changed(samples, seen):
+            on_state_change()
 
     return commit
+
+
+def _up_changed(samples: Sequence[Sample], seen: dict[tuple, object]) -> bool:
+    changed = False
+    for s in samples:
+        if "up" in s.fields:
+            key = (s.measurement, tuple(sorted(s.tags.items())))
+            changed |= seen.get(key) != s.fields["up"]
+            seen[key] = s.fields["up"]
+    return changed
 
 
 async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
@@ -150,15 +175,20 @@ async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
                       output.queue_name)
 
 
-async def run_agent(config: Config, *, once: bool = False) -> int:
-    """Run until SIGTERM/SIGINT (or one cycle with `once`); the process exit status."""
+async def run_agent(
+    config: Config, *, once: bool = False, redactor: RedactSecrets | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (or one cycle with `once`); the process exit status.
+
+    `redactor` is the log filter that hides the config's secrets; a reload updates it.
+    """
     spool = open_spool(config)
     counters = SchedulerCounters()
     try:
         if once:
             await _run_once(config, spool, counters)
             return 0
-        return await _run_forever(config, spool, counters)
+        return await _run_forever(config, spool, counters, redactor)
     finally:
         spool.close()
 
@@ -207,6 +237,8 @@ class Running:
     spool: Spool
     generation: Generation
     counters: SchedulerCounters
+    redactor: RedactSecrets | None = None
+    status_due: asyncio.Event = field(default_factory=asyncio.Event)
 
     def write_health(self) -> None:
         self.spool.append([health_sample(self.generation.config, self.spool, self.counters)])
@@ -215,19 +247,24 @@ class Running:
         return status_line(self.generation, self.spool, self.counters)
 
 
-async def _run_forever(config: Config, spool: Spool, counters: SchedulerCounters) -> int:
+async def _run_forever(
+    config: Config, spool: Spool, counters: SchedulerCounters, redactor: RedactSecrets | None
+) -> int:
     loop = asyncio.get_running_loop()
     stop, reload = asyncio.Event(), asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     notifier = sdnotify.Notifier.from_environment()
-    running = Running(spool, await start_generation(config, spool, counters), counters)
+    status_due = asyncio.Event()
+    running = Running(
+        spool,
+        await start_generation(config, spool, counters, on_state_change=status_due.set),
+        counters, redactor, status_due)
     jobs = [
         asyncio.create_task(_every(HEALTH_INTERVAL_S, running.write_health)),
         asyncio.create_task(_every(PRUNE_INTERVAL_S, lambda: running.spool.prune())),
-        asyncio.create_task(
-            _every(STATUS_INTERVAL_S, lambda: notifier.status(running.status_line()))),
+        asyncio.create_task(_report_status(notifier, running)),
     ]
     watchdog = sdnotify.watchdog_interval()
     if watchdog:
@@ -265,12 +302,28 @@ async def _reload(running: Running) -> None:
     except OSError as e:
         log.error("config reload failed (%s); keeping the running config", e)
         return
+    if running.redactor is not None:
+        running.redactor.replace(collect_secrets(new))
     await running.generation.close()
     if new.agent.spool != old.agent.spool or new.outputs != old.outputs:
         running.spool.close()
         running.spool = open_spool(new)
-    running.generation = await start_generation(new, running.spool, running.counters)
+    running.generation = await start_generation(
+        new, running.spool, running.counters, on_state_change=running.status_due.set)
     log.info("config reloaded from %s", new.source)
+
+
+async def _report_status(notifier: sdnotify.Notifier, running: Running) -> None:
+    """STATUS= for `systemctl status`: soon after a target changes state, else every 30 s."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(running.status_due.wait(), timeout=STATUS_INTERVAL_S)
+        running.status_due.clear()
+        try:
+            notifier.status(running.status_line())
+        except Exception:
+            log.exception("status update for systemd failed")
+        await asyncio.sleep(STATUS_MIN_GAP_S)
 
 
 async def _every(interval: float, job: Callable[[], object]) -> None:

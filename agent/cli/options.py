@@ -35,4 +35,4 @@ def open_spool(config):
     """The config's spool with its outputs' queues, for commands that read it."""
     from agent.service import open_spool as open_config_spool
 
-    return open_config_spool(config, check=False)
+    return open_config_spool(config, reader=True)

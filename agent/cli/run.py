@@ -40,9 +40,9 @@ def agent_run(config_path: Path | None, once: bool, verbose: bool) -> None:
     from agent.service import run_agent
 
     config = load(config_path)
-    configure_logging(level=logging.DEBUG if verbose else logging.INFO,
-                      secrets=collect_secrets(config))
-    sys.exit(asyncio.run(run_agent(config, once=once)))
+    logs = configure_logging(level=logging.DEBUG if verbose else logging.INFO,
+                             secrets=collect_secrets(config))
+    sys.exit(asyncio.run(run_agent(config, once=once, redactor=logs.redactor)))
 
 
 @click.group("config")

@@ -20,6 +20,10 @@ from collector.units import BitsPerSecond, Bytes, Seconds, Secret
 _256_MIB = Bytes(256 * 2**20)
 _30_DAYS = Seconds(30 * 86400)
 _10_SECONDS = Seconds(10)
+_2_MBPS = BitsPerSecond(2_000_000)
+_0_BPS = BitsPerSecond(0)
+_800_MS = Seconds(0.8)
+_50_MS = Seconds(0.05)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class InfluxOutput:
 
     type: Literal["influxdb"]
     url: str
-    name: str | None = None           # default: the url; names the send queue
+    name: str | None = None           # names the send queue; default influxdb:<bucket|database>
     version: Literal["auto", "1", "2"] = "auto"
     database: str = "linkwatch"       # v1
     retention_policy: str | None = None
@@ -58,7 +62,8 @@ class InfluxOutput:
 
     @property
     def queue_name(self) -> str:
-        return self.name or self.url
+        """The spool queue of this output. Not the url: moving the server keeps the backlog."""
+        return self.name or f"influxdb:{self.bucket or self.database}"
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,34 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class SiteRequirements:
+    """What a site's link must deliver: the yardstick of the planners' report.
+
+    Defaults (docs/configuration.md#site-requirements): 99% availability; thresholds 70% warn
+    and 80% upgrade on p95 utilisation; quality limits from ITU-T G.114 (one-way delay
+    ≤ 400 ms, so 800 ms round trip) and Y.1541 classes 0-1 (loss ≤ 1%, jitter ≤ 50 ms).
+    """
+
+    availability_pct: float = 99.0        # target for availability over the period
+    video_conferences: int = 0            # declared concurrent HD video conferences
+    video_conference_rate: BitsPerSecond = _2_MBPS   # each, in each direction
+    baseline_down: BitsPerSecond = _0_BPS  # other declared traffic (public services, mail)
+    baseline_up: BitsPerSecond = _0_BPS
+    warn_pct: float = 70.0                # p95 utilisation above this: warn
+    upgrade_pct: float = 80.0             # p95 utilisation above this: upgrade
+    max_rtt: Seconds = _800_MS            # round trip, p95
+    max_loss_pct: float = 1.0             # mean loss while up
+    max_jitter: Seconds = _50_MS          # p95
+    office_hours: str = "07:30-17:00"     # local time, Monday to Friday
+
+
+@dataclass(frozen=True)
 class Site:
     name: str
     parent: str | None = None         # the site whose link this one's traffic crosses
     capacity: Capacity | None = None
     description: str | None = None
+    requirements: SiteRequirements | None = None   # None: SiteRequirements() defaults
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,13 @@ with it every probe) never waits on the network. What a failed write means:
   lines is harmless: a series keeps one value per timestamp.
 
 An outage is logged twice, when it starts and when it ends, never once per retry.
+
+Replay after an outage (or at start with a backlog) goes oldest first, but fresh points are
+not left to wait behind days of backlog: when the replay starts, the newest queued id is the
+boundary, and about once a second (`Pacing.fresh_every`) one batch is taken from the points
+after it (the fresh lane, also oldest first) before going on with the backlog. Both lanes
+are in id order, so InfluxDB sees each series' backlog in time order and live data within a
+second or two. When the backlog is through, the end of the replay is logged with its rate.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ class Queue(Protocol):
 
     def record_send_error(self, output: str, message: str) -> None: ...
 
+    # Optional: `newest_id(output) -> int | None`, the newest queued id. A queue without it
+    # is sent strictly oldest first (no fresh lane).
+
     def stats(self) -> Any: ...  # .outputs: per output, .output (name) and .queued
 
 
@@ -63,6 +73,7 @@ class Pacing:
     fatal_retry: float = 60.0     # a server that refuses (401/403/404) is asked this often
     idle_poll: float = 1.0        # look for new points this often when the queue is empty
     stop_grace: float = 2.0       # on stop, how long an in-flight request may still finish
+    fresh_every: float = 1.0      # during a replay, a batch of fresh points this often
 
 
 @dataclass
@@ -135,12 +146,16 @@ class _Shipper:
         self.clock = clock
         self.backoff = Backoff(pacing.backoff_base, pacing.backoff_cap)
         self._failing: Status | None = None
+        self._fresh_after: int | None = None    # set during a replay: the fresh lane's start
+        self._fresh_due = 0.0
+        self._replay: tuple[float, int] | None = None  # replay start (clock) and sent then
 
     async def run(self) -> None:
+        self._begin_replay(self._queued())
         while not self.stop.is_set():
             if self.wake is not None:
                 self.wake.clear()
-            batch = self.spool.next_batch(self.name, self.output.batch_size)
+            batch = self._next_batch()
             if batch is None:
                 await self._wait(self.pacing.idle_poll, self.wake)
                 continue
@@ -150,6 +165,44 @@ class _Shipper:
             if failure is not None:
                 floor = self.pacing.fatal_retry if failure.status is Status.FATAL else 0.0
                 await self._wait(self.backoff.next_wait(failure.retry_after, floor=floor))
+
+    def _queued(self) -> int:
+        return next(
+            (o.queued for o in self.spool.stats().outputs if o.output == self.name), 0
+        )
+
+    def _begin_replay(self, queued: int) -> None:
+        """A backlog larger than one batch: open the fresh lane after its newest point."""
+        newest_id = getattr(self.spool, "newest_id", None)
+        if queued <= self.output.batch_size or newest_id is None:
+            return
+        self._fresh_after = newest_id(self.name)
+        self._fresh_due = self.clock() + self.pacing.fresh_every
+        if self._replay is None:
+            self._replay = (self.clock(), self.state.sent)
+
+    def _next_batch(self) -> Batch | None:
+        limit = self.output.batch_size
+        if self._fresh_after is not None and self.clock() >= self._fresh_due:
+            self._fresh_due = self.clock() + self.pacing.fresh_every
+            fresh = self.spool.next_batch(self.name, limit, after_id=self._fresh_after)
+            if fresh is not None:
+                return fresh
+        batch = self.spool.next_batch(self.name, limit)
+        if self._fresh_after is not None and (batch is None or batch.ids[0] > self._fresh_after):
+            self._end_replay()
+        return batch
+
+    def _end_replay(self) -> None:
+        self._fresh_after = None
+        if self._replay is None:
+            return
+        started, sent_before = self._replay
+        self._replay = None
+        took = max(self.clock() - started, 1e-3)
+        sent = self.state.sent - sent_before
+        log.info("output %s: backlog replayed, %d points in %s (%d points/s)",
+                 self.name, sent, duration(took), sent / took)
 
     async def _deliver(self, batch: Batch) -> WriteResult | None:
         """Sends a batch, splitting it on rejection; the failure that stopped it, if any."""
@@ -227,12 +280,12 @@ class _Shipper:
         lasted = self.clock() - self.state.outage_since
         self.state.outage_since = None
         self._failing = None
-        queued = delivered + next(
-            (o.queued for o in self.spool.stats().outputs if o.output == self.name), 0
-        )
+        queued = self._queued()
         log.warning(
-            "output %s back after %s; replaying %d points", self.name, duration(lasted), queued
+            "output %s back after %s; replaying %d points", self.name, duration(lasted),
+            queued + delivered,
         )
+        self._begin_replay(queued)
 
     async def _wait(self, seconds: float, wake: asyncio.Event | None = None) -> None:
         """Sleeps, ending early on stop (or on wake, when given)."""

@@ -17,12 +17,16 @@ log = logging.getLogger("linkwatch.spool")
 DEAD_LETTERS_KEPT = 10_000         # per output; older ones go first
 
 
-def sync_outputs(conn: sqlite3.Connection, outputs: list[str], now_ns: int) -> dict[str, int]:
+def sync_outputs(conn: sqlite3.Connection, outputs: list[str] | None,
+                 now_ns: int) -> dict[str, int]:
     """Match the output table to the configured outputs (name → id, in config order).
 
     A new output starts with an empty queue; a removed one's queue is dropped (logged).
+    `None` leaves the outputs as they are: for readers, which must never drop a queue.
     """
-    known = dict(conn.execute("SELECT name, id FROM output"))
+    known = dict(conn.execute("SELECT name, id FROM output ORDER BY id"))
+    if outputs is None:
+        return known
     conn.execute("BEGIN IMMEDIATE")
     try:
         for name, oid in known.items():
@@ -54,6 +58,12 @@ def next_batch(conn: sqlite3.Connection, output: str, oid: int, limit: int,
         return None
     ids, times, lines = zip(*rows, strict=True)
     return QueuedBatch(output, ids, lines, min(times))
+
+
+def newest_id(conn: sqlite3.Connection, oid: int) -> int | None:
+    """The id of the newest point `output` has not acknowledged (None: its queue is empty)."""
+    row = conn.execute("SELECT max(point_id) FROM queue WHERE output_id = ?", (oid,)).fetchone()
+    return row[0]
 
 
 def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int) -> int:

@@ -85,13 +85,15 @@ class Spool:
     # ------------------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: Path, *, max_size: int, history_s: float, outputs: Sequence[str],
+    def open(cls, path: Path, *, max_size: int, history_s: float,
+             outputs: Sequence[str] | None,
              time_ns=time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
              check: bool = True) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
         `check=False` skips `PRAGMA quick_check` (a read of the whole file) for short-lived
-        readers such as the CLI.
+        readers such as the CLI. `outputs=None` keeps the queues the file has (readers); a
+        list makes them match it, dropping the queue of an output no longer listed.
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,8 @@ class Spool:
             conn.execute(f"PRAGMA max_page_count={budget.db_limit // page_size}")
             conn.execute(f"PRAGMA wal_autocheckpoint={budget.wal_bytes // page_size}")
             conn.execute(f"PRAGMA journal_size_limit={budget.wal_bytes}")
-            ids = _queue.sync_outputs(conn, list(dict.fromkeys(outputs)), time_ns())
+            wanted = None if outputs is None else list(dict.fromkeys(outputs))
+            ids = _queue.sync_outputs(conn, wanted, time_ns())
         except BaseException:
             conn.close()
             raise
@@ -292,6 +295,13 @@ class Spool:
     def next_batch(self, output: str, limit: int, *, after_id: int = 0) -> QueuedBatch | None:
         """Up to `limit` points `output` has not acknowledged, oldest (lowest id) first."""
         return _queue.next_batch(self._conn, output, self._oid(output), limit, after_id)
+
+    def newest_id(self, output: str) -> int | None:
+        """The id of the newest point `output` has not acknowledged; None when none waits.
+
+        The shipper reads it when a replay starts: points after it are the fresh lane.
+        """
+        return _queue.newest_id(self._conn, self._oid(output))
 
     def _write_or_log(self, what: str, body: Callable[[], object]) -> object | None:
         """Run `body` in a transaction; on a full disk log once and return None."""

@@ -6,9 +6,11 @@ touches pysnmp. Field types are the loader's contract (it builds these by intros
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from collector.snmp.oids import parse_oid
 from collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
@@ -73,6 +75,14 @@ class InterfaceSelection:
     include_loopback: bool = False    # ifType softwareLoopback(24)
     include_down: bool = False        # oper or admin status not up(1)
 
+    def __post_init__(self) -> None:
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as e:
+                raise ValueError(f"interfaces.regex {self.regex!r} is not a valid regular "
+                                 f"expression: {e}") from e
+
 
 @dataclass(frozen=True)
 class SnmpOid:
@@ -88,6 +98,11 @@ class SnmpOid:
     table: bool = False               # true: walk the column, one point per row
     rate: bool = False                # also emit `<field>_per_s` from the counter's delta
     scale: float = 1.0                # multiply numbers by this (e.g. 0.1 for tenths of dBm)
+
+    def __post_init__(self) -> None:
+        parse_oid(self.oid)   # raises with the fix in its message
+        if not self.field.isidentifier():
+            raise ValueError(f"oids: field {self.field!r} must be a name like rx_level_dbm")
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,11 @@ class SnmpCheck:
         if self.version == "3" and self.v3 is None:
             raise ValueError(f"snmp check {self.name!r}: version 3 needs a `v3:` section "
                              "(username, auth_protocol, auth_key, ...)")
+        names = [o.field for o in self.oids]
+        taken = set(names) | {f"{o.field}_per_s" for o in self.oids if o.rate}
+        if len(taken) != len(names) + sum(o.rate for o in self.oids):
+            raise ValueError(f"snmp check {self.name!r}: oids fields must be distinct "
+                             "(a rate adds <field>_per_s)")
         if self.retries < 0 or self.max_repetitions < 1 or self.max_concurrent < 1:
             raise ValueError(f"snmp check {self.name!r}: retries must be ≥ 0, "
                              "max_repetitions and max_concurrent ≥ 1")

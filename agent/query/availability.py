@@ -1,0 +1,205 @@
+"""Uptime and outages of targets, by the definitions of docs/cli.md (and DESIGN.md).
+
+- Every sample is one cycle of `interval_s`; cycles with no sample are UNKNOWN.
+- A failed cycle (up = 0) is UNREACHABLE when, at that moment, every target of the site's
+  parent site had failed too (the parent's link was down), else DOWN.
+- availability = up ÷ (up + down): UNKNOWN and UNREACHABLE time are left out, because the
+  target could not be judged then; coverage = time with samples ÷ period.
+- An outage is a run of at least `min_cycles` consecutive failed cycles; it starts at the
+  first failed cycle and ends at the first success. Shorter runs are flaps. A data gap ends
+  a run (the time after it is UNKNOWN, not down). An outage wholly inside the parent's
+  downtime is charged to the parent: it is listed, but neither counted nor timed for the
+  target.
+- MTTR = total duration of the counted outages ÷ their number; MTBF = up time ÷ number of
+  outages. Both absent with no outage.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.query.states import GAP_INTERVALS, Run, UpSeries, runs
+
+MIN_CYCLES = 3
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Outage:
+    site: str
+    target: str
+    start_ns: int
+    end_ns: int | None          # the first success; None while ongoing
+    duration_s: float           # to the end, or to the end of the data while ongoing
+    cycles: int
+    ended_by: str               # "recovery", "data gap" (no sample after it) or "ongoing"
+    charged_to: str | None      # the parent site, when the parent's link was down throughout
+    parent_down_s: float        # how much of it the parent's link was down
+
+
+@dataclass(frozen=True)
+class Uptime:
+    site: str
+    target: str | None          # None on a site's roll-up row
+    period_s: float
+    up_s: float
+    down_s: float
+    unreachable_s: float
+    unknown_s: float
+    outages: int
+    flaps: int
+    outage_s: float             # total duration of the counted outages
+    samples: int
+
+    @property
+    def judged_s(self) -> float:
+        return self.up_s + self.down_s
+
+    @property
+    def availability_pct(self) -> float | None:
+        return 100.0 * self.up_s / self.judged_s if self.judged_s > 0 else None
+
+    @property
+    def coverage_pct(self) -> float | None:
+        known = self.up_s + self.down_s + self.unreachable_s
+        return 100.0 * known / self.period_s if self.period_s > 0 else None
+
+    @property
+    def mttr_s(self) -> float | None:
+        return self.outage_s / self.outages if self.outages else None
+
+    @property
+    def mtbf_s(self) -> float | None:
+        return self.up_s / self.outages if self.outages else None
+
+    def row(self) -> dict[str, object]:
+        return {
+            "site": self.site, "target": self.target,
+            "availability_pct": _round(self.availability_pct, 4),
+            "coverage_pct": _round(self.coverage_pct, 4),
+            "downtime_s": round(self.down_s, 3), "outages": self.outages, "flaps": self.flaps,
+            "mttr_s": _round(self.mttr_s, 3), "mtbf_s": _round(self.mtbf_s, 3),
+            "up_s": round(self.up_s, 3), "unreachable_s": round(self.unreachable_s, 3),
+            "unknown_s": round(self.unknown_s, 3), "samples": self.samples,
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass(frozen=True)
+class Report:
+    targets: list[Uptime]
+    sites: list[Uptime]
+    outages: list[Outage]
+
+
+def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
+            period_ns: tuple[int, int], min_cycles: int = MIN_CYCLES) -> Report:
+    """Uptime per target and per site, and every outage, over the period [since, until)."""
+    since, until = period_ns
+    period_s = (until - since) / 1e9
+    runs_of = {(s.site, s.target): runs(s) for s in series}
+    failed_by_site: dict[str, list[list[Interval]]] = defaultdict(list)
+    for s in series:
+        failed_by_site[s.site].append(
+            [(r.start_ns, r.end_ns) for r in runs_of[(s.site, s.target)] if not r.up])
+    site_down = {site: _intersect_all(lists) for site, lists in failed_by_site.items()}
+
+    targets, outages = [], []
+    for s in series:
+        parent = parents.get(s.site)
+        parent_down = site_down.get(parent, []) if parent else []
+        step = s.interval_s
+        unreachable_cycles = 0
+        counted, flaps, outage_s = 0, 0, 0.0
+        for run in runs_of[(s.site, s.target)]:
+            if run.up:
+                continue
+            overlap_ns = _overlap(run.start_ns, run.end_ns, parent_down)
+            charged_cycles = min(run.cycles, round(overlap_ns / 1e9 / step))
+            unreachable_cycles += charged_cycles
+            wholly_parent = charged_cycles == run.cycles
+            if run.cycles < min_cycles:
+                flaps += 0 if wholly_parent else 1
+                continue
+            # the data runs to the end of the period: nothing says it has ended
+            ongoing = (run.end_kind == "end"
+                       and run.end_ns > until - GAP_INTERVALS * s.interval_ns)
+            outage = Outage(
+                site=s.site, target=s.target, start_ns=run.start_ns,
+                end_ns=run.end_ns if run.end_kind == "change" else None,
+                duration_s=(run.end_ns - run.start_ns) / 1e9, cycles=run.cycles,
+                ended_by="recovery" if run.end_kind == "change"
+                else ("ongoing" if ongoing else "data gap"),
+                charged_to=parent if wholly_parent else None,
+                parent_down_s=overlap_ns / 1e9,
+            )
+            outages.append(outage)
+            if not wholly_parent:
+                counted += 1
+                outage_s += outage.duration_s
+        failed_s = (s.count - s.up_count) * step
+        unreachable_s = unreachable_cycles * step
+        up_s = s.up_count * step
+        targets.append(Uptime(
+            site=s.site, target=s.target, period_s=period_s, up_s=up_s,
+            down_s=failed_s - unreachable_s, unreachable_s=unreachable_s,
+            unknown_s=max(0.0, period_s - s.count * step), outages=counted, flaps=flaps,
+            outage_s=outage_s, samples=s.count,
+        ))
+    targets.sort(key=lambda u: (u.site, u.target or ""))
+    outages.sort(key=lambda o: (o.start_ns, o.site, o.target))
+    return Report(targets, roll_up(targets), outages)
+
+
+def roll_up(targets: Iterable[Uptime]) -> list[Uptime]:
+    """One row per site: the sums of its targets' times and counts."""
+    by_site: dict[str, list[Uptime]] = defaultdict(list)
+    for t in targets:
+        by_site[t.site].append(t)
+    return [
+        Uptime(
+            site=site, target=None, period_s=sum(t.period_s for t in group),
+            up_s=sum(t.up_s for t in group), down_s=sum(t.down_s for t in group),
+            unreachable_s=sum(t.unreachable_s for t in group),
+            unknown_s=sum(t.unknown_s for t in group), outages=sum(t.outages for t in group),
+            flaps=sum(t.flaps for t in group), outage_s=sum(t.outage_s for t in group),
+            samples=sum(t.samples for t in group),
+        )
+        for site, group in sorted(by_site.items())
+    ]
+
+
+def failed_intervals(run_list: Iterable[Run]) -> list[Interval]:
+    return [(r.start_ns, r.end_ns) for r in run_list if not r.up]
+
+
+def _intersect_all(lists: list[list[Interval]]) -> list[Interval]:
+    """The times inside an interval of every list (each list sorted and disjoint)."""
+    if not lists:
+        return []
+    result = lists[0]
+    for other in lists[1:]:
+        result = _intersect(result, other)
+    return result
+
+
+def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _overlap(start: int, end: int, intervals: list[Interval]) -> int:
+    return sum(max(0, min(end, e) - max(start, s)) for s, e in intervals)

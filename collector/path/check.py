@@ -1,0 +1,36 @@
+"""How a path probe is sent: the same settings serve the agent's hook and `linkwatch trace`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """One traceroute: `probes` probes for each TTL from 1 to `max_hops`, all sent at once.
+
+        TraceSettings(max_hops=16, timeout_s=1.0)  # 16 × 3 probes, answers awaited 1 s
+    """
+
+    max_hops: int = 30
+    probes: int = 3                   # probes per hop
+    timeout_s: float = 2.0            # wait for answers after the last probe left
+    protocol: Literal["icmp", "udp"] = "icmp"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_hops <= 64:
+            raise ValueError(f"max_hops must be between 1 and 64, got {self.max_hops}")
+        if not 1 <= self.probes <= 10:
+            raise ValueError(f"probes must be between 1 and 10, got {self.probes}")
+        if not 0 < self.timeout_s <= 30:
+            raise ValueError(f"timeout must be between 0 and 30 s, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class PathWatchSettings:
+    """When the agent traces toward a ping target, and how many traces may run at once."""
+
+    trace: TraceSettings = TraceSettings()
+    lossy_pct: float = 50.0           # a cycle with loss at or above this counts as lossy
+    max_concurrent: int = 4           # traces at once; a site outage flips many targets
