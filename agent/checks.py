@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 from collections.abc import Sequence
 
@@ -24,6 +25,24 @@ def configured(config: Config) -> dict[str, tuple]:
     return found
 
 
+def with_site_capacity(check, config: Config):
+    """An SNMP check whose `uplink` has no capacity of its own takes its site's contract.
+
+    The uplink's in-direction is the site's download, its out-direction the upload.
+    """
+    if getattr(check, "uplink", None) is None:
+        return check
+    site_name = check.site or config.agent.site
+    site = next((s for s in config.sites if s.name == site_name), None)
+    if site is None or site.capacity is None:
+        return check
+    return dataclasses.replace(
+        check,
+        capacity_down=check.capacity_down or site.capacity.down,
+        capacity_up=check.capacity_up or site.capacity.up,
+    )
+
+
 async def open_checks(
     config: Config, store: StateStore, exit_stack: contextlib.AsyncExitStack
 ) -> list[ScheduledCheck]:
@@ -31,6 +50,7 @@ async def open_checks(
     context = ProbeContext(store=store, exit_stack=exit_stack)
     scheduled: list[ScheduledCheck] = []
     for kind, checks in configured(config).items():
+        checks = tuple(with_site_capacity(c, config) for c in checks)
         module = importlib.import_module(PROBE_KINDS[kind])
         collects = await module.open_probes(checks, context)
         for check in checks:

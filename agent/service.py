@@ -15,7 +15,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent import sdnotify
@@ -24,12 +24,14 @@ from agent.config.schema import Config, InfluxOutput
 from agent.config.secrets import collect_secrets
 from agent.logs import RedactSecrets
 from agent.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
+from agent.sink import SpoolSink
 from agent.spool import Spool
 from collector import Sample
 
 log = logging.getLogger("linkwatch.agent")
 
-HEALTH_INTERVAL_S = 60.0      # how often the `linkwatch` self-measurement is written
+HEALTH_INTERVAL_S = 60.0      # the `linkwatch` self-measurement: at least this often, and
+                              # every cycle of the fastest check when that is shorter
 PRUNE_INTERVAL_S = 3600.0     # how often history past its retention is removed
 STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed at the latest
 STATUS_MIN_GAP_S = 1.0        # targets changing state together give one STATUS= update
@@ -64,12 +66,15 @@ class Generation:
     check_tasks: list[asyncio.Task] = field(default_factory=list)
     shipper_tasks: list[asyncio.Task] = field(default_factory=list)
     wakes: list[asyncio.Event] = field(default_factory=list)
+    sink: SpoolSink | None = None
 
     async def close(self) -> None:
         for task in self.check_tasks:
             task.cancel()
         self.stop_shipping.set()
         await asyncio.gather(*self.check_tasks, return_exceptions=True)
+        if self.sink is not None:
+            self.sink.flush()
         if self.shipper_tasks:
             _, pending = await asyncio.wait(self.shipper_tasks, timeout=SHIPPER_GRACE_S + 0.5)
             for task in pending:
@@ -95,6 +100,17 @@ def health_sample(config: Config, spool: Spool, counters: SchedulerCounters) -> 
         fields["last_send_ok"] = max(last_ok) // 1_000_000_000
     tags = {"agent": config.agent.name, "site": config.agent.site}
     return Sample("linkwatch", tags, fields, time.time_ns())
+
+
+def health_interval(config: Config) -> float:
+    """Seconds between `linkwatch` points: one per cycle of the fastest check, at most 60 s.
+
+    Per cycle, so `collected`/`sent`/`dropped` can be lined up with the data they count.
+    """
+    checks = [*config.checks.ping, *config.checks.snmp]
+    if config.checks.host is not None:
+        checks.append(config.checks.host)
+    return max(1.0, min([HEALTH_INTERVAL_S, *(float(c.interval) for c in checks)]))
 
 
 def status_line(generation: Generation, spool: Spool, counters: SchedulerCounters) -> str:
@@ -125,7 +141,8 @@ async def start_generation(
     if not schedule:
         return generation
     generation.wakes = [asyncio.Event() for _ in config.outputs]
-    sink = _sink(spool, generation.wakes, on_state_change)
+    generation.sink = SpoolSink(spool, generation.wakes, on_state_change)
+    sink = generation.sink
     rng = random.Random()
     generation.check_tasks = [
         asyncio.create_task(run_check(c, sink, counters, rng=rng), name=f"{c.kind}/{c.name}")
@@ -137,31 +154,6 @@ async def start_generation(
     ]
     log.info("started %d checks and %d outputs", len(checks), len(config.outputs))
     return generation
-
-
-def _sink(
-    spool: Spool, wakes: Sequence[asyncio.Event], on_state_change: Callable[[], None] | None
-) -> Callable[[list[Sample]], None]:
-    seen: dict[tuple, object] = {}
-
-    def commit(samples: list[Sample]) -> None:
-        spool.append(samples)
-        for wake in wakes:
-            wake.set()
-        if on_state_change is not None and _up_changed(samples, seen):
-            on_state_change()
-
-    return commit
-
-
-def _up_changed(samples: Sequence[Sample], seen: dict[tuple, object]) -> bool:
-    changed = False
-    for s in samples:
-        if "up" in s.fields:
-            key = (s.measurement, tuple(sorted(s.tags.items())))
-            changed |= seen.get(key) != s.fields["up"]
-            seen[key] = s.fields["up"]
-    return changed
 
 
 async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
@@ -196,7 +188,9 @@ async def run_agent(
 async def _run_once(config: Config, spool: Spool, counters: SchedulerCounters) -> None:
     generation = await start_generation(config, spool, counters, schedule=False)
     try:
-        await run_once(generation.checks, spool.append, counters)
+        sink = SpoolSink(spool)
+        await run_once(generation.checks, sink, counters)
+        sink.flush()
         spool.append([health_sample(config, spool, counters)])
         await asyncio.gather(*(_flush(spool, o) for o in config.outputs))
     finally:
@@ -262,7 +256,7 @@ async def _run_forever(
         await start_generation(config, spool, counters, on_state_change=status_due.set),
         counters, redactor, status_due)
     jobs = [
-        asyncio.create_task(_every(HEALTH_INTERVAL_S, running.write_health)),
+        asyncio.create_task(_every(health_interval(config), running.write_health)),
         asyncio.create_task(_every(PRUNE_INTERVAL_S, lambda: running.spool.prune())),
         asyncio.create_task(_report_status(notifier, running)),
     ]

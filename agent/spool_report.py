@@ -1,26 +1,38 @@
-"""`linkwatch spool status`: what each output's queue holds, as rows for agent.table."""
+"""`linkwatch spool status`: what each output's queue holds, as rows for agent.table.
+
+Replay rate and ETA come from the spool's durable counters read twice, `sample_s` apart,
+and only while an output is sending (an ack in the last minute) with points queued: the
+rate is what the server accepted in that window, the ETA the queue divided by how fast it
+shrinks (acks minus what was collected meanwhile). A queue that does not shrink has no ETA.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
-from agent.spool import Spool
+from agent.spool import Spool, SpoolStats
 
-COLUMNS = ("output", "queued", "oldest_unsent_age_s", "sent", "dropped", "dead_letters",
-           "send_errors", "last_send_ok", "last_error")
+COLUMNS = ("output", "queued", "oldest_unsent_age_s", "replay_rate_pps", "eta_s", "sent",
+           "dropped", "dead_letters", "send_errors", "last_send_ok", "last_error")
 
 
-def spool_rows(spool: Spool, now_ns: int | None = None) -> tuple[list[dict], list[str]]:
+_SENDING_WINDOW_NS = 60 * 10**9
+
+
+def spool_rows(spool: Spool, now_ns: int | None = None, *,
+               sample_s: float = 1.0) -> tuple[list[dict], list[str]]:
     """One row per output, and notes on the spool as a whole (size, disk full)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = spool.stats()
+    rates = _rates(spool, stats, now_ns, sample_s)
     rows = [
         {
             "output": o.output,
             "queued": o.queued,
             "oldest_unsent_age_s": None if o.oldest_unsent_ns is None
             else round((now_ns - o.oldest_unsent_ns) / 1e9, 1),
+            **rates.get(o.output, {"replay_rate_pps": None, "eta_s": None}),
             "sent": o.sent_total,
             "dropped": o.dropped,
             "dead_letters": o.dead_letters,
@@ -42,6 +54,33 @@ def spool_rows(spool: Spool, now_ns: int | None = None) -> tuple[list[dict], lis
     for letter in spool.dead_letters(limit=5):
         notes.append(f"dead letter for {letter.output}: {letter.message}")
     return rows, notes
+
+
+def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> dict[str, dict]:
+    sending = [o for o in before.outputs if o.queued and o.last_send_ok_ns
+               and now_ns - o.last_send_ok_ns < _SENDING_WINDOW_NS]
+    if not sending or sample_s <= 0:
+        return {}
+    started = time.monotonic()
+    time.sleep(sample_s)
+    after = spool.stats()
+    took = time.monotonic() - started
+    collected = after.collected_total - before.collected_total
+    later = {o.output: o for o in after.outputs}
+    rates = {}
+    for o in sending:
+        o2 = later.get(o.output)
+        if o2 is None:
+            continue
+        sent = o2.sent_total - o.sent_total
+        gone = sent + (o2.dead_letters - o.dead_letters) + (o2.dropped - o.dropped)
+        queued = max(0, o.queued - gone + collected)   # the reader's count is from its open
+        shrink = (gone - collected) / took
+        rates[o.output] = {
+            "replay_rate_pps": round(sent / took),
+            "eta_s": round(queued / shrink) if shrink > 0 else None,
+        }
+    return rates
 
 
 def _iso(ns: int | None) -> str | None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from agent.checks import configured
 from agent.config.schema import Config
 from collector import Sample
 
-COLUMNS = ("site", "kind", "target", "address", "state", "age_s", "loss_pct", "rtt_avg_ms",
-           "last_seen")
+COLUMNS = ("site", "kind", "target", "address", "state", "since", "loss_pct", "rtt_avg_ms",
+           "in_util_pct", "out_util_pct", "last_seen")
 # Measurements whose `up` field says whether a target answered, and the tag naming it.
 TARGET_MEASUREMENTS = {"ping": "target", "device": "device"}
 KIND_OF = {"ping": "ping", "device": "snmp"}
@@ -25,11 +25,14 @@ class TargetStatus:
     kind: str
     target: str
     address: str | None
-    state: str                 # UP, DOWN or UNKNOWN
+    state: str                 # UP, DOWN, UNREACHABLE or UNKNOWN
     age_s: float | None        # seconds since the newest sample
     loss_pct: float | None
     rtt_avg_ms: float | None
     last_seen: str | None      # ISO 8601, UTC
+    since: str | None = None   # when the state began (ISO 8601); absent: before the period
+    in_util_pct: float | None = None   # uplinks: the newest utilisation per direction
+    out_util_pct: float | None = None
 
 
 def target_status(
@@ -104,3 +107,74 @@ def latest_from_influx(config: Config) -> list[Sample]:
                 fields = {k: v for k, v in row.items() if v is not None}
                 samples.append(Sample(measurement, series.tags, fields, time_ns))
     return samples
+
+
+def mark_unreachable(rows: list[TargetStatus],
+                     parents: dict[str, str | None]) -> list[TargetStatus]:
+    """DOWN targets whose site's parent site has targets, all failed, become UNREACHABLE:
+    the parent's link is down, so they could not be judged. Applied down the site tree."""
+    rows = list(rows)
+    changed = True
+    while changed:
+        changed = False
+        failed: dict[str, list[bool]] = {}
+        for r in rows:
+            failed.setdefault(r.site, []).append(r.state in ("DOWN", "UNREACHABLE"))
+        for i, r in enumerate(rows):
+            parent = parents.get(r.site)
+            if r.state == "DOWN" and parent and failed.get(parent) and all(failed[parent]):
+                rows[i] = replace(r, state="UNREACHABLE")
+                changed = True
+    return rows
+
+
+def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[TargetStatus]:
+    """Every target now, with when its state began (looking back to `sel.since_ns`) and, for
+    the site uplinks of snmp devices, the newest utilisation."""
+    from agent.query.answers import parents, ping_intervals
+    from agent.query.states import runs
+    from agent.query.timerange import iso
+
+    latest = backend.latest("ping", sel) + backend.latest("device", sel)
+    rows = [r for r in target_status(config, latest, now_ns)
+            if sel.wants(r.site, r.target)]
+    intervals = {**ping_intervals(config),
+                 **{c.name: float(c.interval) for c in config.checks.snmp}}
+    history = {}
+    for measurement, tag in TARGET_MEASUREMENTS.items():
+        for series in backend.up_series(sel, measurement=measurement, tag=tag,
+                                        intervals=intervals):
+            history[(KIND_OF[measurement], series.target)] = series
+    uplinks = _uplink_utilisation(config, backend.latest("interface", sel))
+    dated = []
+    for r in rows:
+        series = history.get((r.kind, r.target))
+        since = None
+        if series is not None:
+            if r.state == "UNKNOWN":
+                since = series.last_ns + series.interval_ns
+            else:
+                last = runs(series)[-1]
+                since = last.start_ns if last.start_ns > series.first_ns else None
+        util = uplinks.get(r.target, (None, None)) if r.kind == "snmp" else (None, None)
+        dated.append(replace(r, since=iso(since, tz), in_util_pct=util[0],
+                             out_util_pct=util[1]))
+    return mark_unreachable(dated, parents(config))
+
+
+def _uplink_utilisation(config: Config, samples: Iterable[Sample]
+                        ) -> dict[str, tuple[float | None, float | None]]:
+    uplink = {c.name: c.uplink for c in config.checks.snmp if c.uplink}
+    found = {}
+    for s in samples:
+        device = s.tags.get("device", "")
+        if uplink.get(device) in (s.tags.get("if_name"), s.tags.get("if_alias"),
+                                  s.tags.get("if_index")):
+            found[device] = (_rounded(s.fields.get("in_util_pct")),
+                             _rounded(s.fields.get("out_util_pct")))
+    return found
+
+
+def _rounded(value: object) -> float | None:
+    number = _number(value)
+    return None if number is None else round(number, 2)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+# paint(column, value, cell text) -> the text to print (e.g. wrapped in ANSI colour)
+Paint = Callable[[str, object, str], str]
 
 FORMATS = ("table", "json", "csv")
 
 
-def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str]) -> str:
-    """`rows` in `fmt`; `columns` orders the table and CSV (JSON keeps every key)."""
+def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str],
+           *, paint: Paint | None = None) -> str:
+    """`rows` in `fmt`; `columns` orders the table and CSV (JSON keeps every key).
+
+    `paint` decorates table cells after alignment, so colour codes never skew the columns.
+    """
     if fmt == "json":
         return json.dumps(list(rows), ensure_ascii=False, indent=2)
     if fmt == "csv":
@@ -22,9 +29,14 @@ def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str
         return out.getvalue().rstrip("\n")
     cells = [[c.upper() for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "\n".join(
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
+    lines = ["  ".join(v.ljust(w) for v, w in zip(cells[0], widths, strict=True)).rstrip()]
+    for row, cell_row in zip(rows, cells[1:], strict=True):
+        padded = [
+            (paint(c, row.get(c), v) if paint else v) + " " * (w - len(v))
+            for c, v, w in zip(columns, cell_row, widths, strict=True)
+        ]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
 
 
 def _cell(value: object) -> str:

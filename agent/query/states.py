@@ -11,6 +11,7 @@ Each sample is one probe cycle: the sample at time t covers [t, t + interval).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -95,7 +96,7 @@ def events_of(times: Sequence[int], ups: Sequence[int], interval_ns: int) -> lis
 
 def median_spacing_s(times: Sequence[int]) -> float | None:
     """The median time between consecutive samples, in seconds (None with fewer than two)."""
-    spacings = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+    spacings = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
     return median(spacings) / 1e9 if spacings else None
 
 

@@ -68,8 +68,9 @@ def parse_instant(text: str, *, tz: dt.tzinfo | None, now_ns: int, option: str) 
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise TimeRangeError(
-            f"{option} {text!r}: not a time. Give an age (24h, 7d, 90m), a date in the config's agent.timezone (2026-10-01, 2026-10-01T08:00) or ISO 8601 "
-            "with an offset (2026-10-01T00:00:00Z)") from None
+            f"{option} {text!r}: not a time. Give an age (24h, 7d, 90m), a date in "
+            "the config's agent.timezone (2026-10-01, 2026-10-01T08:00) or ISO 8601 with an "
+            "offset (2026-10-01T00:00:00Z)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz) if tz is not None else moment.astimezone()
     return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000

@@ -78,7 +78,9 @@ def describe_break(fields: Mapping[str, object]) -> str:
         return ""
     if int(fields["reached"]):
         hops = fields.get("last_hop") or fields.get("hop_count")
-        return f"reached in {hops} hops" if hops else "reached"
+        if not hops:
+            return "reached"
+        return f"reached in {hops} hop" + ("" if hops == 1 else "s")
     if "last_hop" in fields and "last_hop_address" in fields:
         return f"breaks after hop {fields['last_hop']} ({fields['last_hop_address']})"
     return "no hop answered"

@@ -15,7 +15,6 @@ ping checks run unwrapped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import random
@@ -114,7 +113,6 @@ class PathWatch:
         self._tracer = tracer
         self._state: str | None = None
         self._running: set[asyncio.Task[Sample | None]] = set()
-        self._ready: list[Sample] = []
         self._told_ipv6 = False
 
     async def collect(self) -> list[Sample]:
@@ -124,8 +122,7 @@ class PathWatch:
         started = [task for s in samples if (task := self._watch(s)) is not None]
         if started:
             await asyncio.wait(started, timeout=max(0.0, deadline - loop.time()))
-        ready, self._ready = self._ready, []
-        return samples + ready
+        return samples + self._harvest()
 
     def _watch(self, sample: Sample) -> asyncio.Task[Sample | None] | None:
         if sample.measurement != "ping":
@@ -146,20 +143,21 @@ class PathWatch:
         task = asyncio.create_task(self._tracer.sample(self._name, address, state),
                                    name=f"path {self._name}")
         self._running.add(task)
-        task.add_done_callback(self._finished)
         return task
 
-    def _finished(self, task: asyncio.Task[Sample | None]) -> None:
-        self._running.discard(task)
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("path probe toward ping %s failed", self._name, exc_info=error)
-            return
-        sample = task.result()
-        if sample is not None:
-            self._ready.append(sample)
+    def _harvest(self) -> list[Sample]:
+        """The samples of the traces that have ended (this cycle's, or earlier ones')."""
+        samples: list[Sample] = []
+        for task in [t for t in self._running if t.done()]:
+            self._running.discard(task)
+            if task.cancelled():
+                continue
+            error = task.exception()
+            if error is not None:  # a bug: logged, and the ping sample still goes out
+                log.error("path probe toward ping %s failed", self._name, exc_info=error)
+            elif (sample := task.result()) is not None:
+                samples.append(sample)
+        return samples
 
     def cancel(self) -> None:
         for task in list(self._running):
@@ -194,7 +192,3 @@ def watch_paths(kind: str, collects: dict[str, Collect], checks: Sequence[object
         wrapped[check.name] = watch.collect
     return wrapped
 
-
-__all__ = ["PathWatch", "Tracer", "ping_state", "unavailable_reason", "watch_paths"]
-with contextlib.suppress(ImportError):
-    pass

@@ -15,6 +15,7 @@ host's other traffic. Opening it needs CAP_NET_RAW.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -35,6 +36,8 @@ _ECHO_REPLY, _UNREACHABLE, _TIME_EXCEEDED = 0, 3, 11
 _SOL_RAW = 255
 _ICMP_FILTER = 1                     # on raw ICMP sockets: bit n set = drop ICMP type n
 _UDP_BASE_PORT = 33434               # traceroute(8)'s first destination port
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_CMSG_SPACE = socket.CMSG_SPACE(16)
 _PAYLOAD = b"linkwatch-path".ljust(32, b"\0")
 # Unreachable codes → traceroute(8)'s marks. Port unreachable (3) from the target means a
 # UDP probe arrived: the target is reached, so it has no mark.
@@ -93,6 +96,9 @@ def open_trace_socket() -> socket.socket:
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+        # Kernel receive times: the answers of early hops arrive while later probes are
+        # still being sent, and must not be charged for that.
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
         wanted = (1 << _ECHO_REPLY) | (1 << _UNREACHABLE) | (1 << _TIME_EXCEEDED)
         sock.setsockopt(_SOL_RAW, _ICMP_FILTER, struct.pack("I", ~wanted & 0xFFFFFFFF))
     except BaseException:
@@ -107,6 +113,14 @@ def ipv4_literal(address: str) -> str | None:
     except ValueError:
         return None
     return str(ip) if ip.version == 4 else None
+
+
+def _received_ns(ancillary: list[tuple[int, int, bytes]]) -> int:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.time_ns()
 
 
 class _Probes:
@@ -219,18 +233,18 @@ async def traceroute(address: str, settings: TraceSettings, *, ident: int,
     def readable() -> None:
         while True:
             try:
-                data = sock.recv(65535)
+                data, ancillary, _flags, _addr = sock.recvmsg(65535, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return  # e.g. an ICMP error queued on the socket itself: not an answer
-            probes.match(scapy, data, time.perf_counter_ns())
+            probes.match(scapy, data, _received_ns(ancillary))
 
     loop.add_reader(sock.fileno(), readable)
     try:
         packets = [probes.packet(scapy, i) for i in range(len(probes.replies))]
         for index, packet in enumerate(packets):
-            probes.sent_ns[index] = time.perf_counter_ns()
+            probes.sent_ns[index] = time.time_ns()
             try:
                 sock.sendto(packet, (address, 0))
             except OSError:
@@ -238,10 +252,9 @@ async def traceroute(address: str, settings: TraceSettings, *, ident: int,
                 # this probe is lost; the trace shows it unanswered.
                 probes.sent_ns[index] = None
         if any(sent is not None for sent in probes.sent_ns):
-            try:
+            # the hops that did not answer in time stay unanswered
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(probes.complete.wait(), settings.timeout_s)
-            except TimeoutError:
-                pass  # the hops that did not answer stay unanswered
     finally:
         loop.remove_reader(sock.fileno())
         sock.close()

@@ -16,3 +16,4 @@ class PingCheck:
     timeout: Seconds | None = None    # whole-cycle limit; default: the interval
     site: str | None = None           # default: the agent's site
     privileged: bool | None = None    # None: unprivileged datagram socket when allowed
+    path_probe: bool = True           # trace the path when the state changes (collector/path)

@@ -105,12 +105,17 @@ class SnmpOid:
             raise ValueError(f"oids: field {self.field!r} must be a name like rx_level_dbm")
 
 
+# `192.0.2.1:161`, `router.example:1161`, `[2001:db8::1]:161` (a bare IPv6 address has no port)
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<host6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+
+
 @dataclass(frozen=True)
 class SnmpCheck:
     """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs."""
 
     name: str                         # tag `device`
-    address: str                      # IPv4, IPv6 or a name
+    address: str                      # IPv4, IPv6 or a name; `host:port`, `[v6]:port` too
     port: int = 161
     version: Literal["1", "2c", "3"] = "2c"
     community: Secret = _PUBLIC   # v1/v2c; or `community_file:` / `${ENV}`
@@ -130,6 +135,15 @@ class SnmpCheck:
     oids: tuple[SnmpOid, ...] = ()
 
     def __post_init__(self) -> None:
+        if (hostport := _HOST_PORT.match(self.address)) is not None:
+            host = hostport.group("host6") or hostport.group("host")
+            port = int(hostport.group("port"))
+            if self.port not in (161, port):
+                raise ValueError(f"snmp check {self.name!r}: address gives port {port} but "
+                                 f"port: {self.port}; keep one of them")
+            # Frozen: the parsed parts replace the written form once, here.
+            object.__setattr__(self, "address", host)
+            object.__setattr__(self, "port", port)
         if self.version == "3" and self.v3 is None:
             raise ValueError(f"snmp check {self.name!r}: version 3 needs a `v3:` section "
                              "(username, auth_protocol, auth_key, ...)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyasn1.type import univ
+from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -106,9 +107,12 @@ class SnmpSession:
             is_v6 = False
         target_cls = Udp6TransportTarget if is_v6 else UdpTransportTarget
         # create() resolves the name once; a name that does not resolve raises here.
-        target = await target_cls.create((check.address, check.port),
-                                         timeout=float(check.request_timeout),
-                                         retries=check.retries)
+        try:
+            target = await target_cls.create((check.address, check.port),
+                                             timeout=float(check.request_timeout),
+                                             retries=check.retries)
+        except PySnmpError as e:
+            raise SnmpError(f"cannot resolve {check.address!r}: {e}") from e
         return DeviceClient(self.engine, _auth_data(check), target, check)
 
 

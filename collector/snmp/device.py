@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from collector.sample import Sample, StateStore
 from collector.snmp import ifmib, oids
 from collector.snmp.check import SnmpCheck, SnmpOid
-from collector.snmp.client import Counter32, DeviceClient, SnmpError, SnmpSession, Value
+from collector.snmp.client import (
+    Counter32,
+    DeviceClient,
+    PySnmpError,
+    SnmpError,
+    SnmpSession,
+    Value,
+)
 from collector.snmp.ifmib import IfCounters, IfMeta
 from collector.snmp.oids import Oid, parse_oid
 from collector.snmp.rates import Clock, Interval, OctetReading, Verdict, bit_rates, interval
@@ -86,6 +93,7 @@ class Device:
         self._probe_widths = True
         self._prev: _Previous | None = None
         self._loaded = False
+        self._answering: bool | None = None
         self._user = tuple(_UserOid(o, parse_oid(o.oid)) for o in check.oids)
 
     async def collect(self) -> list[Sample]:
@@ -93,12 +101,19 @@ class Device:
         async with self._limiter:
             started = time.monotonic()
             try:
-                return await self._poll(now_ns, started)
-            except (SnmpError, OSError) as e:
+                samples = await self._poll(now_ns, started)
+            except (SnmpError, PySnmpError, OSError) as e:
                 # Expected for a device that is off or unreachable: up=0, nothing else.
-                log.info("snmp %s (%s:%s): %s", self.check.name, self.check.address,
-                         self.check.port, e)
+                # Logged once per change of state, not once per cycle.
+                if self._answering is not False:
+                    log.warning("snmp %s (%s:%s) does not answer: %s", self.check.name,
+                                self.check.address, self.check.port, e)
+                self._answering = False
                 return [self._device_sample(now_ns, {"up": 0})]
+            if self._answering is False:
+                log.info("snmp %s answers again", self.check.name)
+            self._answering = True
+            return samples
 
     def _device_sample(self, now_ns: int, fields: dict) -> Sample:
         return Sample("device", {"device": self.check.name, "address": self.check.address},

@@ -386,6 +386,7 @@ def test_secrets_never_appear_in_messages_or_reprs(tmp_path: Path) -> None:
             username: [{secret}]
           - type: influxdb
             url: http://127.0.0.2:8086
+            database: replica
             token: ${{ENV_SECRET}}
             password: {{value: {secret}}}
         checks:

@@ -1,0 +1,176 @@
+"""`linkwatch trace` and `linkwatch discover`: the path probe on demand, and LAN discovery."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
+                       default="table", show_default=True, help="Output format.")
+
+
+@click.command()
+@click.argument("target")
+@click.option("--max-hops", default=30, show_default=True, type=click.IntRange(1, 64),
+              help="Highest TTL probed.")
+@click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 10),
+              help="Probes per hop.")
+@click.option("--timeout", "timeout_s", default=2.0, show_default=True,
+              type=click.FloatRange(0.1, 30), help="Seconds to wait for answers.")
+@click.option("--udp", is_flag=True, help="Send UDP probes (ports 33434 and up), not ICMP echo.")
+@_FORMAT
+def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
+          fmt: str) -> None:
+    """Trace the path to TARGET (an IPv4 address or name), as the agent does on an outage.
+
+    Prints one row per hop with each probe's round trip; `*` is a probe with no answer,
+    `!N`/`!H`/`!X` a router saying the network/host is unreachable or filtered. Needs
+    CAP_NET_RAW (run as root, or see docs/path.md#privileges). Exit status 0 when the
+    target answered, 3 when the path ended before it, 2 on a usage problem.
+
+    \b
+    Examples:
+      linkwatch trace 10.20.0.1
+      linkwatch trace router.ngoc-vung.example --max-hops 12 --format json
+    """
+    import asyncio
+    import random
+    import socket
+
+    from agent.table import render
+    from collector.path.check import TraceSettings
+    from collector.path.fields import describe_break, path_fields
+    from collector.path.traceroute import TraceUnavailableError, load_scapy, traceroute
+
+    try:
+        address = socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0]
+    except OSError as e:
+        _fail(f"cannot resolve {target!r} to an IPv4 address: {e}")
+    settings = TraceSettings(max_hops=max_hops, probes=probes, timeout_s=timeout_s,
+                             protocol="udp" if udp else "icmp")
+    try:
+        result = asyncio.run(traceroute(address, settings, ident=random.getrandbits(16),
+                                        scapy=load_scapy()))
+    except TraceUnavailableError as e:
+        _fail(str(e))
+    summary = describe_break(path_fields(result))
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps({
+            "target": target, "address": address, "reached": result.reached,
+            "summary": summary,
+            "hops": [{"hop": h.number, "replies": [
+                None if r is None else {"address": r.address, "rtt_ms": r.rtt_ms,
+                                        **({"mark": r.mark} if r.mark else {})}
+                for r in h.replies]} for h in result.hops],
+        }, indent=2))
+    else:
+        columns = ["hop", "address", *(f"probe{i + 1}" for i in range(probes))]
+        click.echo(render(_trace_rows(result), fmt, columns))
+        if fmt == "table":
+            click.echo(f"\n{target} ({address}): {summary}")
+    sys.exit(EXIT_OK if result.reached else EXIT_UNREACHABLE)
+
+
+def _trace_rows(result) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    hops = list(result.hops)
+    end = len(hops)
+    while end > 0 and not hops[end - 1].answered:
+        end -= 1
+    for hop in hops[:end]:
+        addresses = dict.fromkeys(r.address for r in hop.replies if r is not None)
+        row: dict[str, object] = {"hop": hop.number, "address": ", ".join(addresses) or "*"}
+        for i, reply in enumerate(hop.replies):
+            row[f"probe{i + 1}"] = "*" if reply is None else (
+                f"{reply.rtt_ms:.3f} ms" + (f" {reply.mark}" if reply.mark else ""))
+        rows.append(row)
+    if end < len(hops):  # the silent tail as one row, as the `path` point's hops field has it
+        first, last = hops[end].number, hops[-1].number
+        row = {"hop": str(first) if first == last else f"{first}-{last}", "address": "*"}
+        rows.append(row | {f"probe{i + 1}": "*" for i in range(len(hops[-1].replies))})
+    return rows
+
+
+@click.command()
+@click.option("--subnet", required=True, help="A directly attached IPv4 subnet, e.g. "
+              "192.168.10.0/24 (at most a /16).")
+@click.option("--interface", help="The interface to sweep on. Default: the one the routes "
+              "attach the subnet to.")
+@click.option("--snmp-community", "communities", multiple=True, default=("public",),
+              show_default=True, help="SNMPv2c community to try; repeat for several.")
+@click.option("--rate", default=100.0, show_default=True, type=click.FloatRange(1, 5000),
+              help="ARP requests per second.")
+@click.option("--timeout", "timeout_s", default=1.0, show_default=True,
+              type=click.FloatRange(0.1, 30), help="Seconds to wait for ARP and SNMP answers.")
+@click.option("--config-snippet", is_flag=True,
+              help="Print the `checks:` YAML for what was found, instead of the table.")
+@_FORMAT
+def discover(subnet: str, interface: str | None, communities: tuple[str, ...], rate: float,
+             timeout_s: float, config_snippet: bool, fmt: str) -> None:
+    """Find the hosts of a LAN: an ARP sweep, then SNMP sysName/sysDescr where they answer.
+
+    Needs CAP_NET_RAW (run as root). Sends `--rate` ARP requests per second (a /24 takes
+    about 3 s at the default) with a progress bar on a terminal, then asks every host
+    that answered for its SNMP system group.
+
+    \b
+    Examples:
+      linkwatch discover --subnet 192.168.10.0/24
+      linkwatch discover --subnet 10.5.0.0/22 --snmp-community public \\
+          --snmp-community dept-ro --config-snippet >> found.yaml
+    """
+    import asyncio
+
+    from agent.table import render
+    from collector.path.arp import SweepError, find_interface, parse_subnet, sweep
+    from collector.path.identify import identify
+    from collector.path.snippet import config_snippet as snippet
+
+    try:
+        network = parse_subnet(subnet)
+        iface = find_interface(network, interface)
+    except SweepError as e:
+        _fail(str(e))
+    except ImportError as e:
+        _fail(f"discovery needs scapy: pip install 'linkwatch[path]' ({e})")
+    try:
+        neighbours = _sweep(sweep, network, iface, rate, timeout_s)
+    except PermissionError:
+        _fail("discovery needs a raw socket: run it as root or with CAP_NET_RAW — "
+              "see docs/path.md#privileges")
+    identities = asyncio.run(identify([n.address for n in neighbours], communities,
+                                      timeout_s=timeout_s)) if communities else {}
+    if config_snippet:
+        click.echo(snippet(neighbours, identities), nl=False)
+        return
+    rows = []
+    for n in neighbours:
+        row: dict[str, object] = {"address": n.address, "mac": n.mac}
+        if (found := identities.get(n.address)) is not None:
+            descr = " ".join((found.sys_descr or "").split())[:50]
+            row |= {"sys_name": found.sys_name, "sys_descr": descr or None,
+                    "sys_object_id": found.sys_object_id}
+        rows.append(row)
+    click.echo(render(rows, fmt, ["address", "mac", "sys_name", "sys_descr", "sys_object_id"]))
+    if fmt == "table":
+        click.echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
+                   f"{len(identities)} answered SNMP", err=True)
+
+
+def _sweep(sweep, network, iface, rate: float, timeout_s: float):
+    hosts = max(network.num_addresses - 2, 1)
+    # a bar only where someone watches, and only when the sweep takes a while
+    if not sys.stderr.isatty() or hosts / rate < 2:
+        return sweep(network, interface=iface, rate=rate, wait_s=timeout_s)
+    with click.progressbar(length=hosts, label=f"ARP {network}", file=sys.stderr) as bar:
+        return sweep(network, interface=iface, rate=rate, wait_s=timeout_s, progress=bar.update)
+
+
+def _fail(message: str):
+    click.echo(f"linkwatch: {message}", err=True)
+    sys.exit(EXIT_USAGE)

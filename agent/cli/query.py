@@ -1,0 +1,337 @@
+"""The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top.
+
+Thin on purpose: options are parsed here, the answers come from agent.query.answers (and
+agent.status), and the rows are printed by agent.table. Everything heavy is imported inside
+the commands, so `linkwatch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from agent.cli.options import (
+    EXIT_NO_DATA,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    config_option,
+    format_option,
+    load,
+)
+
+_COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "bright_black"}
+
+
+# -- completion -------------------------------------------------------------------------------
+
+def _completion_config(ctx: click.Context):
+    from agent.config import ConfigError, find_config, load_config
+
+    try:
+        return load_config(find_config(ctx.params.get("config_path")))
+    except (ConfigError, OSError):
+        return None
+
+
+def _complete_sites(ctx: click.Context, _param, incomplete: str):
+    from click.shell_completion import CompletionItem
+
+    config = _completion_config(ctx)
+    if config is None:
+        return []
+    return [CompletionItem(s.name, help=s.description) for s in config.sites
+            if s.name.startswith(incomplete)]
+
+
+def _complete_targets(ctx: click.Context, _param, incomplete: str):
+    from click.shell_completion import CompletionItem
+
+    config = _completion_config(ctx)
+    if config is None:
+        return []
+    names = [(c.name, f"ping {c.address}") for c in config.checks.ping]
+    names += [(c.name, f"snmp {c.address}") for c in config.checks.snmp]
+    return [CompletionItem(n, help=h) for n, h in names if n.startswith(incomplete)]
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+def query_options(default_since: str) -> Callable:
+    """-c, --since, --until, --site, --target/--device, --local, --output, --format."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed([
+            config_option,
+            click.option("--since", default=default_since, show_default=True, metavar="WHEN",
+                         help="Start: an age (24h, 7d), a date in agent.timezone "
+                         "(2026-10-01) or ISO 8601 (2026-10-01T00:00:00Z)."),
+            click.option("--until", default=None, metavar="WHEN",
+                         help="End (exclusive), in the same forms. Default: now."),
+            click.option("--site", "sites", multiple=True, shell_complete=_complete_sites,
+                         help="Only this site (repeatable)."),
+            click.option("--target", "--device", "targets", multiple=True,
+                         shell_complete=_complete_targets,
+                         help="Only this ping target or snmp device (repeatable)."),
+            click.option("--local", is_flag=True,
+                         help="Read the agent's own history (the spool), not InfluxDB."),
+            click.option("--output", "output_name", default=None, metavar="NAME",
+                         help="Which configured InfluxDB output to ask. Default: the first."),
+            format_option,
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+class _Context:
+    """The loaded config, the period and the backend of one invocation."""
+
+    def __init__(self, config, selection, backend, tz, closer=None) -> None:
+        self.config, self.selection, self.backend, self.tz = config, selection, backend, tz
+        self._closer = closer
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+
+
+def _prepare(config_path: Path | None, since: str, until: str | None, sites: tuple[str, ...],
+             targets: tuple[str, ...], local: bool, output_name: str | None) -> _Context:
+    import time
+
+    from agent.query.selection import Selection
+    from agent.query.timerange import TimeRange, TimeRangeError, zone
+
+    config = load(config_path)
+    tz = zone(config.agent.timezone)
+    try:
+        period = TimeRange.parse(since, until, tz=tz, now_ns=time.time_ns())
+    except TimeRangeError as e:
+        raise click.UsageError(str(e)) from e
+    selection = Selection(period.since_ns, period.until_ns, sites, targets)
+    if local:
+        from agent.cli.options import open_spool
+        from agent.query.local import LocalBackend
+
+        spool_path = config.agent.spool.path
+        if not spool_path.exists():
+            click.echo(f"no spool at {spool_path}: has the agent run with this config "
+                       f"({config.source})?", err=True)
+            sys.exit(EXIT_NO_DATA)
+        spool = open_spool(config)
+        return _Context(config, selection, LocalBackend(spool), tz, spool.close)
+    from agent.query.influx import InfluxBackend
+
+    outputs = [o for o in config.outputs if output_name in (None, o.name, o.url)]
+    if not outputs:
+        where = f"named {output_name!r} " if output_name else ""
+        raise click.UsageError(f"no InfluxDB output {where}in {config.source}: add one under "
+                               "`outputs:` or use --local to read this agent's history")
+    return _Context(config, selection, InfluxBackend(outputs[0]), tz)
+
+
+def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
+            columns: tuple[str, ...], paint=None) -> None:
+    """Run the query, print the rows, exit 0 (rows), 1 (none), 2 or 3 (backend failed)."""
+    from agent.query.influxql import BackendUnreachable, QueryFailed
+    from agent.table import render
+
+    try:
+        rows = produce()
+    except BackendUnreachable as e:
+        click.echo(f"cannot reach {ctx.backend.description}: {e}\n"
+                   "try --local to read this agent's own history", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except QueryFailed as e:
+        if "database not found" in str(e):
+            click.echo(f"{e}\ncheck `database:` of the output in {ctx.config.source}, "
+                       "or use --local", err=True)
+            sys.exit(EXIT_USAGE)
+        click.echo(f"{ctx.backend.description} could not answer: {e}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    finally:
+        ctx.close()
+    if not rows:
+        if fmt == "json":
+            click.echo("[]")
+        click.echo("nothing matched in the period (check --since, --site, --target)",
+                   err=True)
+        sys.exit(EXIT_NO_DATA)
+    colour = fmt == "table" and _colour_wanted()
+    click.echo(render(rows, fmt, columns, paint=paint if colour else None))
+    sys.exit(EXIT_OK)
+
+
+def _colour_wanted() -> bool:
+    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _paint_state(column: str, value: object, text: str) -> str:
+    if column == "state" and value in _COLOURS:
+        return click.style(text, fg=_COLOURS[str(value)])
+    return text
+
+
+def _paint_outage(column: str, value: object, text: str) -> str:
+    if column == "ended_by" and value == "ongoing":
+        return click.style(text, fg="red")
+    return text
+
+
+def _paint_bandwidth(column: str, value: object, text: str) -> str:
+    if column == "util_p95_pct" and isinstance(value, int | float):
+        return click.style(text, fg="red" if value > 80 else "yellow") if value > 70 else text
+    if column == "insufficient" and value is True:
+        return click.style(text, fg="yellow")
+    return text
+
+
+def _paint_availability(column: str, value: object, text: str) -> str:
+    if column == "availability_pct" and isinstance(value, int | float) and value < 99:
+        return click.style(text, fg="red" if value < 95 else "yellow")
+    return text
+
+
+def _min_cycles(command: Callable) -> Callable:
+    return click.option(
+        "--min-cycles", type=click.IntRange(min=1), default=3, show_default=True,
+        help="Consecutive failed cycles that make an outage; shorter runs are flaps.",
+    )(command)
+
+
+def _with_context(command: Callable) -> Callable:
+    @functools.wraps(command)
+    def wrapper(config_path, since, until, sites, targets, local, output_name, fmt, **extra):
+        ctx = _prepare(config_path, since, until, sites, targets, local, output_name)
+        return command(ctx, fmt, **extra)
+
+    return wrapper
+
+
+# -- verbs ------------------------------------------------------------------------------------
+
+@click.command()
+@query_options("24h")
+@_with_context
+def status(ctx: _Context, fmt: str) -> None:
+    """Every target now: UP, DOWN, UNREACHABLE (its parent site's link is down) or UNKNOWN
+    (no recent data), since when, the last loss and RTT, and uplink utilisation.
+
+    --since is how far back to look for when the state began.
+
+    \b
+    Examples:
+      linkwatch status                         from the configured InfluxDB
+      linkwatch status --local                 from this agent's history (works with no link)
+      linkwatch status --site quan-lan --format json
+    """
+    import time
+
+    from agent.status import COLUMNS, as_rows, current_status
+
+    _answer(ctx, lambda: as_rows(current_status(ctx.config, ctx.backend, ctx.selection,
+                                                time.time_ns(), ctx.tz)),
+            fmt, COLUMNS, _paint_state)
+
+
+@click.command()
+@query_options("7d")
+@_min_cycles
+@_with_context
+def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
+    """Availability per target and per site: availability %, coverage %, downtime,
+    outages, flaps, MTTR and MTBF (definitions: docs/cli.md).
+
+    \b
+    Examples:
+      linkwatch uptime --since 30d
+      linkwatch uptime --since 2026-10-01 --until 2026-11-01 --site ngoc-vung
+      linkwatch uptime --local --format csv > uptime.csv
+    """
+    from agent.query import answers
+
+    _answer(ctx, lambda: answers.uptime(ctx.config, ctx.backend, ctx.selection,
+                                min_cycles=min_cycles), fmt, answers.UPTIME_COLUMNS,
+            _paint_availability)
+
+
+@click.command()
+@query_options("7d")
+@_min_cycles
+@_with_context
+def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
+    """Every outage: start, end (or ongoing), duration, site, target, and whether it was
+    charged to the parent site's link.
+
+    \b
+    Examples:
+      linkwatch outages --since 30d --site minh-chau
+      linkwatch outages --since 2026-10-01 --min-cycles 5 --format json
+    """
+    from agent.query import answers
+
+    _answer(ctx, lambda: answers.outages(ctx.config, ctx.backend, ctx.selection,
+                                min_cycles=min_cycles, tz=ctx.tz), fmt, answers.OUTAGE_COLUMNS,
+            _paint_outage)
+
+
+@click.command()
+@query_options("7d")
+@_with_context
+def bandwidth(ctx: _Context, fmt: str) -> None:
+    """Traffic per interface and direction: mean, p95 and max of the valid 5-minute
+    averages, utilisation against capacity, minutes above 70% and 80%, coverage.
+
+    \b
+    Examples:
+      linkwatch bandwidth --since 30d --site cai-rong
+      linkwatch bandwidth --device core-switch --format csv
+    """
+    from agent.query.answers import BANDWIDTH_COLUMNS, bandwidth_rows
+
+    _answer(ctx, lambda: bandwidth_rows(ctx.config, ctx.backend, ctx.selection), fmt,
+            BANDWIDTH_COLUMNS, _paint_bandwidth)
+
+
+@click.command()
+@query_options("24h")
+@_with_context
+def latency(ctx: _Context, fmt: str) -> None:
+    """Round-trip time (median, p95), loss % and jitter per ping target.
+
+    \b
+    Examples:
+      linkwatch latency --since 7d
+      linkwatch latency --target quan-lan-router --local
+    """
+    from agent.query import answers
+
+    _answer(ctx, lambda: answers.latency(ctx.config, ctx.backend, ctx.selection), fmt,
+            answers.LATENCY_COLUMNS)
+
+
+@click.command()
+@query_options("7d")
+@_min_cycles
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
+              help="How many links and sites to list.")
+@_with_context
+def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
+    """The busiest links (p95 utilisation) and the worst sites (availability).
+
+    \b
+    Examples:
+      linkwatch top --since 30d
+      linkwatch top --limit 5 --format json
+    """
+    from agent.query import answers
+
+    _answer(ctx, lambda: answers.top(ctx.config, ctx.backend, ctx.selection, limit=limit,
+                                min_cycles=min_cycles), fmt, answers.TOP_COLUMNS)

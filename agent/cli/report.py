@@ -1,0 +1,132 @@
+"""`linkwatch report` (the planners' report) and `linkwatch demo seed` (a month to try it on)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agent.cli.options import EXIT_NO_DATA, EXIT_UNREACHABLE, EXIT_USAGE, config_option, load
+
+_MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[report]' "
+            "(or pip install matplotlib numpy)")
+
+
+@click.command()
+@config_option
+@click.option("--period", metavar="YYYY-MM", help="A calendar month in agent.timezone.")
+@click.option("--since", help="Start: a date (2026-10-01), ISO 8601, or an age (30d).")
+@click.option("--until", help="End (exclusive); default now.")
+@click.option("--site", "sites", multiple=True, help="Only this site (repeatable).")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
+              help="Language of every word, number and date.")
+@click.option("--format", "fmt", type=click.Choice(["html", "pdf", "csv"]), default="html",
+              show_default=True, help="html: one self-contained file; pdf: printed by "
+              "Chromium; csv: a zip of one table per section.")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="File to write.")
+@click.option("--local", is_flag=True, help="Read the agent's own history, not InfluxDB.")
+def report(config_path: Path | None, period: str | None, since: str | None,
+           until: str | None, sites: tuple[str, ...], lang: str, fmt: str, out: Path,
+           local: bool) -> None:
+    """The planners' report: availability, bandwidth and quality gaps per site, ranked.
+
+    \b
+    Examples:
+      linkwatch report --period 2026-10 -o oct.html
+      linkwatch report --period 2026-10 --lang en --format pdf -o oct.pdf
+      linkwatch report --since 2026-10-01 --until 2026-10-16 --site quan-lan -o q.html
+    """
+    import time
+
+    from agent.demo import Month
+    from agent.query.selection import Selection
+    from agent.query.timerange import TimeRange, TimeRangeError, zone
+
+    config = load(config_path)
+    tz = zone(config.agent.timezone)
+    if (period is None) == (since is None):
+        raise click.UsageError("give either --period YYYY-MM or --since (with --until)")
+    try:
+        if period is not None:
+            import datetime as dt
+
+            month = Month.parse(period, tz or dt.datetime.now().astimezone().tzinfo)
+            since_ns, until_ns = month.since_ns, month.until_ns
+        else:
+            span = TimeRange.parse(since, until, tz=tz, now_ns=time.time_ns())
+            since_ns, until_ns = span.since_ns, span.until_ns
+    except (ValueError, TimeRangeError) as e:
+        raise click.UsageError(str(e)) from e
+    known = {s.name for s in config.sites}
+    unknown = [s for s in sites if known and s not in known]
+    if unknown:
+        raise click.UsageError(f"unknown site {', '.join(unknown)}: the config "
+                               f"{config.source} declares {', '.join(sorted(known))}")
+    try:
+        import matplotlib  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError:
+        click.echo(_MISSING, err=True)
+        sys.exit(EXIT_USAGE)
+    from agent.report.generate import Unreachable, write_report
+
+    try:
+        written = write_report(config, Selection(since_ns, until_ns, sites), lang=lang,
+                               fmt=fmt, out=out, local=local)
+    except Unreachable as e:
+        click.echo(f"{e}\ntry --local to read this agent's history", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    except RuntimeError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {out} ({written.sites} sites)")
+    if written.sites == 0 or not written.has_data:
+        click.echo("no data in the period: the report is empty", err=True)
+        sys.exit(EXIT_NO_DATA)
+
+
+@click.group()
+def demo() -> None:
+    """Demonstration data, to read a report before the agent has run a month."""
+
+
+@demo.command("seed")
+@config_option
+@click.option("--month", default="2026-10", show_default=True, metavar="YYYY-MM")
+@click.option("--local", is_flag=True, help="Write to the agent's spool, not InfluxDB.")
+def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
+    """Write a realistic month for the config's sites (deterministic: same month, same data).
+
+    \b
+    Examples:
+      linkwatch demo seed -c docs/examples/district.yaml --local
+      linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
+    """
+    from agent import demo as demo_data
+
+    config = load(config_path)
+    try:
+        chosen = demo_data.Month.parse(month, demo_data.timezone_of(config))
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    if local:
+        from agent.cli.options import open_spool
+
+        spool_ = open_spool(config)
+        try:
+            count = demo_data.seed_spool(spool_, config, chosen)
+        finally:
+            spool_.close()
+        click.echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
+        return
+    if not config.outputs:
+        raise click.UsageError("no output is configured: use --local to write the spool")
+    output = config.outputs[0]
+    try:
+        count = demo_data.seed_influx(output, config, chosen)
+    except RuntimeError as e:
+        click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    click.echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")

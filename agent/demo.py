@@ -1,0 +1,328 @@
+"""A realistic month of measurements for a config's sites, so a report can be read on day one.
+
+    linkwatch demo seed --month 2026-10 -c docs/examples/district.yaml      # into InfluxDB
+    linkwatch demo seed --month 2026-10 --local                            # into the spool
+
+Every ping check gets one sample per cycle at its interval, and every SNMP check with an
+`uplink` one `interface` sample per cycle for that interface, as the agent writes them (same
+measurements, tags and fields: DESIGN.md "Data model"). Traffic follows a daily and weekly
+cycle with office-hour peaks. What the month holds is planted, with known answers
+(`Scenario`): a commune whose link saturates, a microwave hop with rain fade, a week-long
+fibre cut, a parent outage its children are not charged for, sites with no link yet, and a
+day and a half when the agent itself was down (no samples at all: UNKNOWN, not down).
+
+The same seed, month and config always give the same samples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from agent.config.schema import Config, Site
+from collector.sample import Sample
+
+SEED = 20261001
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in local time, as offsets from the month's first midnight."""
+
+    start: dt.timedelta
+    end: dt.timedelta
+
+
+def _at(day: int, hour: float) -> dt.timedelta:
+    return dt.timedelta(days=day - 1, hours=hour)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the demo month holds. The defaults fit docs/examples/district.yaml; sites of
+    another config get ordinary traffic and availability from the same rules."""
+
+    # traffic level at the weekday office peak, as a share of the contracted capacity
+    peak: dict[str, float] = field(default_factory=lambda: {
+        "district-lan": 0.55, "admin-centre": 0.62, "cai-rong": 0.38, "dong-xa": 0.5,
+        "ha-long": 0.45, "van-yen": 0.52, "doan-ket": 0.58, "binh-dan": 0.48,
+        "dai-xuyen": 0.74, "quan-lan": 1.15, "minh-chau": 0.66,
+    })
+    saturating: str = "quan-lan"              # demand above capacity at office peaks
+    healthy: str = "cai-rong"                 # nothing planted
+    rain_fade: str = "minh-chau"              # microwave: loss on rainy afternoons
+    rainy_days: tuple[int, ...] = (3, 4, 9, 15, 16, 17, 22, 28)
+    long_outage: tuple[str, Window] = ("dong-xa", Window(_at(6, 9), _at(13, 9)))
+    parent_outage: tuple[str, Window] = ("quan-lan", Window(_at(25, 14), _at(25, 17)))
+    agent_down: Window = Window(_at(20, 8), _at(21, 20))
+    no_link: tuple[str, ...] = ("ngoc-vung", "thang-loi", "ban-sen")
+    flaps_per_month: int = 3                  # short failures (1-2 cycles) per target
+
+
+@dataclass(frozen=True)
+class Month:
+    """A calendar month in a time zone: [since_ns, until_ns)."""
+
+    year: int
+    month: int
+    tz: dt.tzinfo
+
+    @classmethod
+    def parse(cls, text: str, tz: dt.tzinfo) -> Month:
+        try:
+            year, month = (int(p) for p in text.split("-"))
+            dt.date(year, month, 1)
+        except ValueError:
+            raise ValueError(f"month {text!r}: write it as YYYY-MM, e.g. 2026-10") from None
+        return cls(year, month, tz)
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime(self.year, self.month, 1, tzinfo=self.tz)
+
+    @property
+    def end(self) -> dt.datetime:
+        y, m = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        return dt.datetime(y, m, 1, tzinfo=self.tz)
+
+    @property
+    def since_ns(self) -> int:
+        return int(self.start.timestamp()) * _NS
+
+    @property
+    def until_ns(self) -> int:
+        return int(self.end.timestamp()) * _NS
+
+    @property
+    def days(self) -> int:
+        return (self.end.date() - self.start.date()).days
+
+    def ns(self, offset: dt.timedelta) -> int:
+        return self.since_ns + int(offset.total_seconds()) * _NS
+
+
+def timezone_of(config: Config) -> dt.tzinfo:
+    return ZoneInfo(config.agent.timezone) if config.agent.timezone else \
+        dt.datetime.now().astimezone().tzinfo
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random(zlib.crc32("/".join(map(str, (SEED, *parts))).encode()))
+
+
+@dataclass
+class _Plan:
+    """The planted state of one month, in nanoseconds."""
+
+    month: Month
+    scenario: Scenario
+    sites: dict[str, Site]
+    agent_down: tuple[int, int]
+    outages: dict[str, list[tuple[int, int]]]  # site → its link's own down windows
+
+    def down(self, site: str, t: int) -> bool:
+        """The site's link (or one on its way to the district) is down at t."""
+        seen = set()
+        while site and site not in seen:
+            seen.add(site)
+            if site in self.scenario.no_link:
+                return True
+            if any(a <= t < b for a, b in self.outages.get(site, ())):
+                return True
+            parent = self.sites.get(site)
+            site = parent.parent if parent else None
+        return False
+
+
+def _plan(config: Config, month: Month, scenario: Scenario) -> _Plan:
+    outages: dict[str, list[tuple[int, int]]] = {}
+    for name, window in (scenario.long_outage, scenario.parent_outage):
+        outages.setdefault(name, []).append((month.ns(window.start), month.ns(window.end)))
+    return _Plan(month, scenario, {s.name: s for s in config.sites},
+                 (month.ns(scenario.agent_down.start), month.ns(scenario.agent_down.end)),
+                 outages)
+
+
+def _office_profile(local: dt.datetime) -> float:
+    """Share of the office peak at this local time: Vietnamese office hours 07:30-11:30 and
+    13:30-17:00 on weekdays, a lunch dip, quiet nights and weekends."""
+    h = local.hour + local.minute / 60
+    night = 0.06 + 0.04 * math.cos((h - 21) / 24 * 2 * math.pi)
+    if local.weekday() >= 5:
+        return night + 0.12 * math.exp(-((h - 10) / 3) ** 2)
+    morning = math.exp(-((h - 9.3) / 1.6) ** 2)
+    afternoon = 0.92 * math.exp(-((h - 15.0) / 1.5) ** 2)
+    return night + (1 - night) * max(morning, afternoon)
+
+
+def samples(config: Config, month: Month, scenario: Scenario | None = None,
+            *, agent: str | None = None) -> Iterator[list[Sample]]:
+    """The month's samples, one list per check (ping targets, then uplink interfaces)."""
+    scenario = scenario or Scenario()
+    plan = _plan(config, month, scenario)
+    agent_name = agent or config.agent.name
+    for check in config.checks.ping:
+        site = check.site or config.agent.site
+        yield list(_ping(plan, agent_name, site, check.name, check.address,
+                         float(check.interval), check.count))
+    for snmp in config.checks.snmp:
+        if snmp.uplink is None:
+            continue
+        site = snmp.site or config.agent.site
+        if site in scenario.no_link:
+            continue
+        yield list(_interface(plan, agent_name, site, snmp.name, snmp.uplink,
+                              float(snmp.interval)))
+
+
+def _cycles(plan: _Plan, interval_s: float, *key: object) -> Iterator[int]:
+    step = int(interval_s * _NS)
+    t = plan.month.since_ns + _rng("phase", *key).randrange(0, step, _NS)
+    low, high = plan.agent_down
+    while t < plan.month.until_ns:
+        if not low <= t < high:
+            yield t
+        t += step
+
+
+def _ping(plan: _Plan, agent: str, site: str, target: str, address: str,
+          interval_s: float, count: int) -> Iterator[Sample]:
+    rng = _rng("ping", target)
+    sc = plan.scenario
+    base_rtt = _base_rtt(plan, site)
+    flaps = {rng.randrange(plan.month.since_ns, plan.month.until_ns) // _NS
+             for _ in range(sc.flaps_per_month)}
+    flap_left = 0
+    tags = {"agent": agent, "site": site, "target": target, "address": address}
+    tz = plan.month.tz
+    capacity = _capacity_down(plan.sites.get(site))
+    for t in _cycles(plan, interval_s, "ping", target):
+        if any(f <= t // _NS < f + interval_s for f in flaps):
+            flap_left = rng.randint(1, 2)
+        if plan.down(site, t) or flap_left > 0:
+            flap_left = max(0, flap_left - 1)
+            yield Sample("ping", tags, {"sent": count, "received": 0, "loss_pct": 100.0,
+                                        "up": 0}, t)
+            continue
+        local = dt.datetime.fromtimestamp(t / _NS, tz)
+        load = _demand(plan, site, local, rng) if capacity else 0.3
+        rtt = base_rtt * (1 + 0.1 * rng.random())
+        loss_p = 0.0005
+        if load > 0.9:                       # a full queue: delay and drops (bufferbloat)
+            rtt += 60 + 340 * min(1.0, (load - 0.9) * 4) * rng.random()
+            loss_p = 0.01 + 0.03 * min(1.0, load - 0.9)
+        if site == sc.rain_fade and local.day in sc.rainy_days and 13 <= local.hour < 19:
+            loss_p = 0.04 + 0.12 * rng.random()
+            rtt *= 1.5
+        received = sum(rng.random() >= loss_p for _ in range(count))
+        if received == 0:
+            received = 1
+        rtts = sorted(max(0.1, rng.gauss(rtt, rtt * 0.08)) for _ in range(received))
+        avg = sum(rtts) / received
+        mdev = math.sqrt(sum((r - avg) ** 2 for r in rtts) / received)
+        jitter = (sum(abs(a - b) for a, b in zip(rtts, rtts[1:], strict=False))
+                  / max(1, received - 1))
+        yield Sample("ping", tags, {
+            "sent": count, "received": received,
+            "loss_pct": round(100.0 * (count - received) / count, 3),
+            "rtt_min_ms": round(rtts[0], 3), "rtt_avg_ms": round(avg, 3),
+            "rtt_max_ms": round(rtts[-1], 3), "rtt_mdev_ms": round(mdev, 3),
+            "jitter_ms": round(jitter, 3), "up": 1}, t)
+
+
+def _base_rtt(plan: _Plan, site: str) -> float:
+    """Round trip from the district office: LAN, fibre, submarine cable, microwave hops."""
+    depth, name = 0, site
+    while name in plan.sites and plan.sites[name].parent:
+        depth += 1
+        name = plan.sites[name].parent or ""
+    if site == plan.scenario.rain_fade or depth >= 2:
+        return 38.0
+    if site == plan.scenario.saturating:
+        return 22.0
+    return 0.8 if plan.sites.get(site) is None or depth == 0 else 6.0
+
+
+def _capacity_down(site: Site | None) -> float | None:
+    return float(site.capacity.down) if site and site.capacity else None
+
+
+def _demand(plan: _Plan, site: str, local: dt.datetime, rng: random.Random) -> float:
+    """Offered load as a share of capacity (may pass 1: more than the link can carry)."""
+    peak = plan.scenario.peak.get(site, 0.45)
+    day_factor = 0.9 + 0.2 * _rng("day", site, local.date()).random()
+    return peak * _office_profile(local) * day_factor * (0.9 + 0.2 * rng.random())
+
+
+def _interface(plan: _Plan, agent: str, site: str, device: str, uplink: str,
+               interval_s: float) -> Iterator[Sample]:
+    rng = _rng("interface", device)
+    info = plan.sites.get(site)
+    down_bps = float(info.capacity.down) if info and info.capacity else 1e9
+    up_bps = float(info.capacity.up) if info and info.capacity else 1e9
+    speed = 100e6 if max(down_bps, up_bps) < 100e6 else 1e9
+    tags = {"agent": agent, "site": site, "device": device, "if_index": "1",
+            "if_name": uplink, "if_alias": uplink}
+    in_octets = rng.randrange(2**40)
+    out_octets = rng.randrange(2**40)
+    step = interval_s
+    for t in _cycles(plan, interval_s, "snmp", device):
+        if plan.down(site, t):
+            continue                          # the router does not answer: no sample
+        local = dt.datetime.fromtimestamp(t / _NS, plan.month.tz)
+        demand = _demand(plan, site, local, rng)
+        # a link carries at most ~97% of its capacity, however much is offered
+        in_bps = min(demand, 0.97 * (0.985 + 0.015 * rng.random())) * down_bps
+        out_share = min(demand * 0.55 * (0.8 + 0.4 * rng.random()), 0.96)
+        out_bps = out_share * up_bps
+        in_octets = (in_octets + int(in_bps * step / 8)) % 2**64
+        out_octets = (out_octets + int(out_bps * step / 8)) % 2**64
+        yield Sample("interface", tags, {
+            "in_octets": in_octets, "out_octets": out_octets,
+            "in_bps": round(in_bps, 1), "out_bps": round(out_bps, 1),
+            "in_util_pct": round(100 * in_bps / down_bps, 3),
+            "out_util_pct": round(100 * out_bps / up_bps, 3),
+            "speed_bps": int(speed), "oper_status": 1, "admin_status": 1,
+            "in_errors": 0, "out_errors": 0, "in_discards": 0, "out_discards": 0}, t)
+
+
+def seed_spool(spool, config: Config, month: Month, *, batch: int = 50_000) -> int:
+    """Appends the month to a spool in large transactions; returns the sample count."""
+    total, pending = 0, []
+    for check_samples in samples(config, month):
+        pending.extend(check_samples)
+        if len(pending) >= batch:
+            spool.append(pending)
+            total += len(pending)
+            pending = []
+    if pending:
+        spool.append(pending)
+        total += len(pending)
+    return total
+
+
+def seed_influx(output, config: Config, month: Month, *, batch: int = 20_000) -> int:
+    """Writes the month to an InfluxDB /write endpoint (gzip line protocol, the agent's v1
+    writer); returns the sample count. Raises RuntimeError naming the server's answer."""
+    from agent.lineprotocol import encode
+    from agent.outputs.influx_v1 import V1Writer
+
+    writer = V1Writer(output)
+    total = 0
+    try:
+        for check_samples in samples(config, month):
+            for i in range(0, len(check_samples), batch):
+                chunk = check_samples[i:i + batch]
+                result = writer.write(b"\n".join(encode(s) for s in chunk))
+                if not getattr(result, "ok", False):
+                    raise RuntimeError(f"{output.url}/write: {result}")
+                total += len(chunk)
+    finally:
+        writer.close()
+    return total

@@ -1,0 +1,178 @@
+"""The answer of each query verb as plain rows: what the CLI prints, callable without it.
+
+    backend = InfluxBackend(config.outputs[0])          # or LocalBackend(spool)
+    rows = uptime(config, backend, selection)            # list of flat dicts
+
+Each function takes the config (for sites, parents, intervals and capacities), a backend
+(InfluxBackend or LocalBackend: the same methods) and a Selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from agent.config.schema import Config
+from agent.query import availability, bandwidth
+from agent.query.bandwidth import Bandwidth, Traffic
+from agent.query.latency import Latency
+from agent.query.selection import Selection
+from agent.query.states import UpSeries
+from agent.query.timerange import iso
+from collector.sample import Sample
+
+UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
+                  "outages", "flaps", "mttr_s", "mtbf_s")
+OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "ended_by", "charged_to")
+LATENCY_COLUMNS = ("site", "target", "rtt_median_ms", "rtt_p95_ms", "loss_pct", "jitter_ms",
+                   "samples")
+BANDWIDTH_COLUMNS = ("site", "device", "if_name", "direction", "mean_bps", "p95_bps",
+                     "max_bps", "capacity_bps", "util_p95_pct", "minutes_above_70",
+                     "minutes_above_80", "coverage_pct", "insufficient")
+TOP_COLUMNS = ("rank", "kind", "site", "name", "value", "measure", "coverage_pct")
+
+
+class Backend(Protocol):
+    description: str
+
+    def up_series(self, sel: Selection, *, measurement: str, tag: str,
+                  intervals: Mapping[str, float]) -> list[UpSeries]: ...
+
+    def latency(self, sel: Selection) -> list[Latency]: ...
+
+    def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
+                default_min: int) -> list[Traffic]: ...
+
+    def latest(self, measurement: str, sel: Selection) -> list[Sample]: ...
+
+
+def parents(config: Config) -> dict[str, str | None]:
+    return {s.name: s.parent for s in config.sites}
+
+
+def ping_intervals(config: Config) -> dict[str, float]:
+    return {c.name: float(c.interval) for c in config.checks.ping}
+
+
+def _ping_site(config: Config, target: str) -> str | None:
+    for c in config.checks.ping:
+        if c.name == target:
+            return c.site or config.agent.site
+    return None
+
+
+def _fetch_scope(config: Config, sel: Selection) -> Selection:
+    """The selection widened to the parents of the chosen sites (whose downtime makes a
+    target UNREACHABLE), with the target filter applied only after the analysis."""
+    if not sel.sites and not sel.targets:
+        return sel
+    sites = set(sel.sites)
+    for target in sel.targets:
+        site = _ping_site(config, target)
+        if site is None:
+            return Selection(sel.since_ns, sel.until_ns)   # unknown to the config: all
+        sites.add(site)
+    tree = parents(config)
+    for site in list(sites):
+        if tree.get(site):
+            sites.add(tree[site])
+    return Selection(sel.since_ns, sel.until_ns, tuple(sorted(sites)))
+
+
+def analysis(config: Config, backend: Backend, sel: Selection, *,
+             min_cycles: int = availability.MIN_CYCLES) -> availability.Report:
+    series = backend.up_series(_fetch_scope(config, sel), measurement="ping", tag="target",
+                               intervals=ping_intervals(config))
+    report = availability.analyse(series, parents=parents(config),
+                                  period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
+    targets = [u for u in report.targets if sel.wants(u.site, u.target)]
+    return availability.Report(
+        targets=targets,
+        sites=availability.roll_up(targets),
+        outages=[o for o in report.outages if sel.wants(o.site, o.target)],
+    )
+
+
+def uptime(config: Config, backend: Backend, sel: Selection, *,
+           min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
+    """Per target, then one roll-up row per site (target null)."""
+    report = analysis(config, backend, sel, min_cycles=min_cycles)
+    rows = []
+    for site in report.sites:
+        rows.extend(t.row() for t in report.targets if t.site == site.site)
+        rows.append(site.row())
+    return rows
+
+
+def outages(config: Config, backend: Backend, sel: Selection, *,
+            min_cycles: int = availability.MIN_CYCLES, tz=None) -> list[dict[str, object]]:
+    report = analysis(config, backend, sel, min_cycles=min_cycles)
+    return [{
+        "site": o.site, "target": o.target, "start": iso(o.start_ns, tz),
+        "end": iso(o.end_ns, tz) if o.end_ns is not None else None,
+        "duration_s": round(o.duration_s, 3), "ended_by": o.ended_by,
+        "charged_to_parent": o.charged_to is not None, "charged_to": o.charged_to,
+        "parent_down_s": round(o.parent_down_s, 3), "cycles": o.cycles,
+    } for o in report.outages]
+
+
+def latency(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:
+    return [row.row() for row in sorted(backend.latency(sel), key=lambda r: (r.site, r.target))]
+
+
+def _snmp_checks(config: Config) -> dict:
+    return {c.name: c for c in config.checks.snmp}
+
+
+def traffic(config: Config, backend: Backend, sel: Selection) -> list[Bandwidth]:
+    checks = _snmp_checks(config)
+    need = {name: bandwidth.min_samples(float(c.interval)) for name, c in checks.items()}
+    default = min(need.values()) if need else bandwidth.min_samples(60.0)
+    found = backend.traffic(sel, min_samples_of=need, default_min=default)
+    sites = {s.name: s for s in config.sites}
+    result = []
+    for t in found:
+        check = checks.get(t.device)
+        uplink = check is not None and check.uplink is not None and check.uplink in (
+            t.if_name, t.if_alias, t.if_index)
+        capacity = t.speed_bps
+        if uplink:
+            site = sites.get(check.site or config.agent.site)
+            contract = (check.capacity_down if t.direction == "in" else check.capacity_up)
+            if contract is None and site is not None and site.capacity is not None:
+                contract = site.capacity.down if t.direction == "in" else site.capacity.up
+            capacity = float(contract) if contract else capacity
+        result.append(Bandwidth(t, (sel.until_ns - sel.since_ns) / 1e9, capacity, uplink))
+    result.sort(key=lambda b: (b.traffic.site, b.traffic.device, _index(b.traffic.if_index),
+                               b.traffic.direction))
+    return result
+
+
+def _index(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (1 << 62, value)
+
+
+def bandwidth_rows(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:
+    return [b.row() for b in traffic(config, backend, sel)]
+
+
+def top(config: Config, backend: Backend, sel: Selection, *, limit: int = 10,
+        min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
+    """The busiest links (p95 utilisation) and the worst sites (availability)."""
+    links = [b.row() for b in traffic(config, backend, sel)]
+    links = [r for r in links if r["util_p95_pct"] is not None]
+    links.sort(key=lambda r: -float(r["util_p95_pct"]))
+    rows: list[dict[str, object]] = []
+    for rank, r in enumerate(links[:limit], 1):
+        rows.append({"rank": rank, "kind": "link", "site": r["site"],
+                     "name": f"{r['device']} {r['if_name'] or r['if_index']} {r['direction']}",
+                     "value": r["util_p95_pct"], "measure": "util_p95_pct",
+                     "coverage_pct": r["coverage_pct"]})
+    report = analysis(config, backend, sel, min_cycles=min_cycles)
+    sites = [s for s in report.sites if s.availability_pct is not None]
+    sites.sort(key=lambda s: (s.availability_pct, s.site))
+    for rank, s in enumerate(sites[:limit], 1):
+        rows.append({"rank": rank, "kind": "site", "site": s.site, "name": s.site,
+                     "value": round(s.availability_pct, 4), "measure": "availability_pct",
+                     "coverage_pct": round(s.coverage_pct or 0.0, 4)})
+    return rows

@@ -1,0 +1,123 @@
+"""Traffic per interface and direction over a period, on 5-minute averages.
+
+Definitions (docs/cli.md):
+- A 5-minute window (aligned to the epoch, as InfluxDB's GROUP BY time(5m)) is *valid* when
+  it holds valid rates (`in_bps`/`out_bps`, present only for a valid counter delta) for at
+  least half of it: count × poll interval ≥ 150 s. Windows inside a data gap hold none.
+- mean_bps, p95_bps (nearest rank) are over the valid windows' average rates; max_bps is the
+  highest single-poll rate in them; coverage = valid windows × 5 min ÷ period; a p95 with
+  coverage below 80% is marked insufficient.
+- Utilisation is the probe's `in_util_pct`/`out_util_pct` (rate ÷ the capacity it knew:
+  the contracted capacity of an uplink, else the interface speed), averaged per window:
+  util_p95_pct is its 95th percentile; minutes_above_70/80 count the valid windows whose
+  average utilisation was above 70% / 80%, five minutes each.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agent.query.states import percentile
+from collector.sample import Sample
+
+WINDOW_S = 300
+THRESHOLDS = (70, 80)
+MIN_COVERAGE_PCT = 80.0
+DIRECTIONS = ("in", "out")
+INTERFACE_KEYS = ("site", "device", "if_index", "if_name", "if_alias")
+
+
+def min_samples(interval_s: float) -> int:
+    """Valid rates a window needs: half of it covered by polls."""
+    return max(1, math.ceil(WINDOW_S / 2 / interval_s))
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One direction of one interface; utilisation fields absent when no capacity was known."""
+
+    site: str
+    device: str
+    if_index: str
+    if_name: str
+    if_alias: str
+    direction: str                   # "in" (towards the device) or "out"
+    windows: int                     # valid 5-minute windows
+    mean_bps: float | None
+    p95_bps: float | None
+    max_bps: float | None
+    util_p95_pct: float | None
+    above: tuple[int, ...]           # valid windows above each of THRESHOLDS
+    speed_bps: float | None
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    traffic: Traffic
+    period_s: float
+    capacity_bps: float | None
+    uplink: bool
+
+    @property
+    def coverage_pct(self) -> float:
+        return 100.0 * self.traffic.windows * WINDOW_S / self.period_s if self.period_s else 0.0
+
+    def row(self) -> dict[str, object]:
+        t = self.traffic
+        util = t.util_p95_pct
+        if util is None and self.capacity_bps and t.p95_bps is not None:
+            util = 100.0 * t.p95_bps / self.capacity_bps
+        return {
+            "site": t.site, "device": t.device, "if_index": t.if_index, "if_name": t.if_name,
+            "if_alias": t.if_alias, "uplink": self.uplink, "direction": t.direction,
+            "mean_bps": _round(t.mean_bps), "p95_bps": _round(t.p95_bps),
+            "max_bps": _round(t.max_bps), "capacity_bps": _round(self.capacity_bps),
+            "util_p95_pct": None if util is None else round(util, 3),
+            **{f"minutes_above_{th}": n * WINDOW_S // 60 for th, n in
+               zip(THRESHOLDS, t.above, strict=True)},
+            "windows": t.windows, "coverage_pct": round(self.coverage_pct, 3),
+            "insufficient": self.coverage_pct < MIN_COVERAGE_PCT,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def from_samples(samples: Iterable[Sample], min_samples_of: dict[str, int],
+                 default_min: int) -> list[Traffic]:
+    """The figures InfluxDB computes server-side, from interface samples in time order."""
+    # (interface key, window start) -> direction -> lists of rates, utilisations
+    windows: dict[tuple, dict[tuple[str, int], dict[str, list[float]]]] = defaultdict(dict)
+    speeds: dict[tuple, float] = {}
+    for s in samples:
+        key = tuple(s.tags.get(k, "") for k in INTERFACE_KEYS)
+        start = s.time_ns // (WINDOW_S * 10**9)
+        if isinstance(s.fields.get("speed_bps"), int | float):
+            speeds[key] = float(s.fields["speed_bps"])
+        for d in DIRECTIONS:
+            cell = windows[key].setdefault((d, start), {"bps": [], "util": []})
+            if isinstance(s.fields.get(f"{d}_bps"), int | float):
+                cell["bps"].append(float(s.fields[f"{d}_bps"]))
+            if isinstance(s.fields.get(f"{d}_util_pct"), int | float):
+                cell["util"].append(float(s.fields[f"{d}_util_pct"]))
+    found = []
+    for key, cells in windows.items():
+        need = min_samples_of.get(key[1], default_min)
+        for d in DIRECTIONS:
+            valid = [cells[k] for k in sorted(cells) if k[0] == d and len(cells[k]["bps"]) >= need]
+            if not valid:
+                continue
+            means = [sum(c["bps"]) / len(c["bps"]) for c in valid]
+            utils = [sum(c["util"]) / len(c["util"]) for c in valid if c["util"]]
+            found.append(Traffic(
+                *key, direction=d, windows=len(valid), mean_bps=sum(means) / len(means),
+                p95_bps=percentile(means, 95), max_bps=max(max(c["bps"]) for c in valid),
+                util_p95_pct=percentile(utils, 95),
+                above=tuple(sum(1 for u in utils if u > th) for th in THRESHOLDS),
+                speed_bps=speeds.get(key),
+            ))
+    return found

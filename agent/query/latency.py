@@ -1,0 +1,68 @@
+"""Round-trip time, loss and jitter per ping target over a period.
+
+rtt_median_ms and rtt_p95_ms are over the samples' `rtt_avg_ms` (the median as InfluxDB's
+median(), the 95th percentile by nearest rank as its percentile()); loss_pct is
+100 × (1 − Σreceived ÷ Σsent); jitter_ms is the mean of the samples' `jitter_ms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agent.query.states import median, percentile
+from collector.sample import Sample
+
+
+@dataclass(frozen=True)
+class Latency:
+    site: str
+    target: str
+    samples: int                      # ping cycles in the period
+    rtt_samples: int                  # of those, cycles where something came back
+    rtt_median_ms: float | None
+    rtt_p95_ms: float | None
+    loss_pct: float | None
+    jitter_ms: float | None
+
+    def row(self) -> dict[str, object]:
+        return {
+            "site": self.site, "target": self.target,
+            "rtt_median_ms": _round(self.rtt_median_ms), "rtt_p95_ms": _round(self.rtt_p95_ms),
+            "loss_pct": _round(self.loss_pct), "jitter_ms": _round(self.jitter_ms),
+            "samples": self.samples, "rtt_samples": self.rtt_samples,
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def loss_pct(sent: float | None, received: float | None) -> float | None:
+    if not sent:
+        return None
+    return 100.0 * (1.0 - (received or 0) / sent)
+
+
+def from_samples(site: str, target: str, samples: Iterable[Sample]) -> Latency:
+    """The same figures as the InfluxQL aggregates, from samples in time order."""
+    rtts, jitters, sent, received, count = [], [], 0, 0, 0
+    for s in samples:
+        count += 1
+        f = s.fields
+        if _is_number(f.get("rtt_avg_ms")):
+            rtts.append(float(f["rtt_avg_ms"]))
+        if _is_number(f.get("jitter_ms")):
+            jitters.append(float(f["jitter_ms"]))
+        sent += int(f.get("sent", 0))
+        received += int(f.get("received", 0))
+    return Latency(
+        site=site, target=target, samples=count, rtt_samples=len(rtts),
+        rtt_median_ms=median(rtts) if rtts else None, rtt_p95_ms=percentile(rtts, 95),
+        loss_pct=loss_pct(sent, received),
+        jitter_ms=sum(jitters) / len(jitters) if jitters else None,
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

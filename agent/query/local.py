@@ -1,0 +1,80 @@
+"""The query backend over the agent's own history (the spool): works with no link at all.
+
+It reads the samples of the period and reduces them in Python to the same summaries the
+InfluxDB backend gets from the server, with the same definitions, so both agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+
+from agent.query import bandwidth, latency
+from agent.query.bandwidth import Traffic
+from agent.query.latency import Latency
+from agent.query.selection import Selection
+from agent.query.states import UpSeries, events_of, median_spacing_s
+from collector.sample import Sample
+
+DEFAULT_INTERVAL_S = 60.0
+
+
+class LocalBackend:
+    name = "local history"
+
+    def __init__(self, spool) -> None:
+        self.spool = spool
+
+    @property
+    def description(self) -> str:
+        return f"the local history in {getattr(self.spool, 'path', 'the spool')}"
+
+    def _samples(self, measurement: str, sel: Selection, tag: str | None) -> Iterator[Sample]:
+        tags = {"site": sel.sites[0]} if len(sel.sites) == 1 else None
+        for s in self.spool.history(measurement, sel.since_ns, sel.until_ns, tags):
+            site = s.tags.get("site", "")
+            if sel.sites and site not in sel.sites:
+                continue
+            if tag and sel.targets and s.tags.get(tag, "") not in sel.targets:
+                continue
+            yield s
+
+    def up_series(self, sel: Selection, *, measurement: str, tag: str,
+                  intervals: Mapping[str, float]) -> list[UpSeries]:
+        # time -> up per target; a point stored twice (resent after a crash) counts once,
+        # as InfluxDB keeps one value per series and time
+        points: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        for s in self._samples(measurement, sel, tag):
+            up = s.fields.get("up")
+            if isinstance(up, int | float):
+                points[(s.tags.get("site", ""), s.tags.get(tag, ""))][s.time_ns] = int(up)
+        found = []
+        for (site, target), by_time in sorted(points.items()):
+            times = sorted(by_time)
+            ups = [by_time[t] for t in times]
+            interval = intervals.get(target) or median_spacing_s(times) or DEFAULT_INTERVAL_S
+            found.append(UpSeries(
+                site=site, target=target, interval_s=interval, count=len(times),
+                up_count=sum(ups), first_ns=times[0], first_up=ups[0], last_ns=times[-1],
+                last_up=ups[-1], events=tuple(events_of(times, ups, int(interval * 1e9)))))
+        return found
+
+    def latency(self, sel: Selection) -> list[Latency]:
+        by_target: dict[tuple[str, str], dict[int, Sample]] = defaultdict(dict)
+        for s in self._samples("ping", sel, "target"):
+            by_target[(s.tags.get("site", ""), s.tags.get("target", ""))][s.time_ns] = s
+        return [latency.from_samples(site, target, [group[t] for t in sorted(group)])
+                for (site, target), group in sorted(by_target.items())]
+
+    def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
+                default_min: int) -> list[Traffic]:
+        unique: dict[tuple, Sample] = {}
+        for s in self._samples("interface", sel, "device"):
+            unique[(tuple(sorted(s.tags.items())), s.time_ns)] = s
+        ordered = sorted(unique.values(), key=lambda s: s.time_ns)
+        return bandwidth.from_samples(ordered, dict(min_samples_of), default_min)
+
+    def latest(self, measurement: str, sel: Selection) -> list[Sample]:
+        return [s for s in self.spool.latest(measurement)
+                if sel.since_ns <= s.time_ns < sel.until_ns + 1
+                and (not sel.sites or s.tags.get("site", "") in sel.sites)]

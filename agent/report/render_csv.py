@@ -1,0 +1,88 @@
+"""The report as CSV: one tidy table per section, in a zip (summary, availability, outages,
+bandwidth, heatmap, quality, verdicts). Numbers are plain (dot decimal, bit/s, seconds,
+ISO 8601 times) whatever the language; headers and verdict sentences follow the language."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+
+from agent.query.timerange import iso
+from agent.report.i18n import Lang
+from agent.report.model import Report
+from agent.report.render_html import verdict_text
+
+
+def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {k: [] for k in (
+        "summary", "availability", "outages", "bandwidth", "heatmap", "quality", "verdicts")}
+    for rank, s in enumerate(report.sites, 1):
+        u = s.uptime
+        out["summary"].append({
+            "rank": rank, "site": s.name, "severity": max(v.severity for v in s.verdicts),
+            "verdict": " ".join(verdict_text(v, lang) for v in s.verdicts),
+            "availability_pct": _r(u.availability_pct if u else None, 4),
+            "target_pct": s.requirements.availability_pct,
+            "coverage_pct": _r(u.coverage_pct if u else None, 4),
+            "util_p95_down_pct": _r(s.down.p95_util_pct if s.down else None, 3),
+            "util_p95_up_pct": _r(s.up.p95_util_pct if s.up else None, 3)})
+        if u is not None:
+            out["availability"].append({"site": s.name, **{
+                k: v for k, v in u.row().items() if k not in ("site", "target")},
+                "target_pct": s.requirements.availability_pct})
+        for o in s.outages:
+            out["outages"].append({
+                "site": o.site, "target": o.target, "start": iso(o.start_ns, report.tz),
+                "end": iso(o.end_ns, report.tz), "duration_s": round(o.duration_s, 3),
+                "ended_by": o.ended_by, "charged_to": o.charged_to or ""})
+        for d in (s.down, s.up):
+            if d is None:
+                continue
+            row = d.bandwidth.row()
+            out["bandwidth"].append({
+                "site": s.name, "direction": d.direction, "device": row["device"],
+                "if_name": row["if_name"], "mean_bps": row["mean_bps"],
+                "p95_bps": row["p95_bps"], "max_bps": row["max_bps"],
+                "capacity_bps": row["capacity_bps"], "util_p95_pct": row["util_p95_pct"],
+                "minutes_above_warn_office": d.office_minutes_above[0],
+                "minutes_above_upgrade_office": d.office_minutes_above[1],
+                "minutes_above_70": row["minutes_above_70"],
+                "minutes_above_80": row["minutes_above_80"],
+                "required_bps": d.required_bps, "coverage_pct": row["coverage_pct"],
+                "insufficient": row["insufficient"]})
+            if d.heat is not None:
+                for day, cells in zip(d.heat.days, d.heat.cells, strict=True):
+                    for hour, value in enumerate(cells):
+                        out["heatmap"].append({
+                            "site": s.name, "direction": d.direction, "date": day.isoformat(),
+                            "hour": hour, "util_pct": _r(value, 3)})
+        if s.quality is not None:
+            for x in s.quality.latency:
+                out["quality"].append({**x.row(),
+                                       "loss_while_up_pct": _r(s.quality.loss_while_up_pct, 4),
+                                       "max_rtt_ms": float(s.requirements.max_rtt) * 1000,
+                                       "max_loss_pct": s.requirements.max_loss_pct,
+                                       "max_jitter_ms": float(s.requirements.max_jitter) * 1000})
+        for v in s.verdicts:
+            out["verdicts"].append({"site": s.name, "kind": v.kind, "severity": v.severity,
+                                    "key": v.key, "text": verdict_text(v, lang)})
+    return out
+
+
+def _r(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def render(report: Report, lang: Lang) -> bytes:
+    """A zip of one CSV per section."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, rows in tables(report, lang).items():
+            text = io.StringIO()
+            if rows:
+                writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+            zf.writestr(f"{name}.csv", text.getvalue())
+    return buffer.getvalue()

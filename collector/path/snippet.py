@@ -1,0 +1,53 @@
+"""Config YAML for what discovery found: a ping check per host, an snmp check per agent."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from collector.path.arp import Neighbour
+from collector.path.identify import Identity
+
+
+def check_name(address: str, identity: Identity | None) -> str:
+    """A check name: the device's sysName made config-safe, else `host-10-0-5-7`."""
+    if identity is not None and identity.sys_name:
+        name = re.sub(r"[^a-z0-9_.-]+", "-", identity.sys_name.lower()).strip("-.")
+        if name:
+            return name
+    return "host-" + address.replace(".", "-")
+
+
+def _scalar(value: str) -> str:
+    # JSON strings are valid YAML scalars; plain names need no quotes
+    return value if re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", value) else json.dumps(value)
+
+
+def config_snippet(neighbours: Sequence[Neighbour], identities: Mapping[str, Identity], *,
+                   interval: str = "60s") -> str:
+    """The `checks:` section to paste into a config: ping every host found, and poll over
+    SNMP those that answered (with the community they answered to)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for n in neighbours:
+        base = name = check_name(n.address, identities.get(n.address))
+        suffix = 2
+        while name in taken:  # two devices with one sysName
+            name, suffix = f"{base}-{suffix}", suffix + 1
+        taken.add(name)
+        names[n.address] = name
+    lines = ["checks:", "  ping:"]
+    lines += [f"    - {{name: {_scalar(names[n.address])}, address: {n.address}, "
+              f"interval: {interval}, count: 5}}" for n in neighbours]
+    snmp = [n for n in neighbours if n.address in identities]
+    if snmp:
+        lines.append("  snmp:")
+        for n in snmp:
+            identity = identities[n.address]
+            descr = " ".join((identity.sys_descr or "").split())[:60]
+            comment = f"  # {descr}" if descr else ""
+            lines.append(f"    - {{name: {_scalar(names[n.address])}, address: {n.address}, "
+                         f"version: 2c, community: {_scalar(identity.community)}, "
+                         f"interval: {interval}}}{comment}")
+    return "\n".join(lines) + "\n"

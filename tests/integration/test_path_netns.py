@@ -1,0 +1,252 @@
+"""Path probing end to end: the real agent, in a chain of network namespaces this test builds.
+
+    agent 10.77.1.2 ── 10.77.1.1 r1 10.77.2.1 ── 10.77.2.2 r2 10.77.3.1 ── 10.77.3.2 target
+
+The agent runs `linkwatch agent run` inside the agent namespace with a 1 s ping check toward
+the target. The test cuts one link, waits for the `path` point the agent writes to its
+spool when the target goes down, and reads from it which router was the last to answer.
+Every packet stays inside these namespaces; they are deleted even when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.netns
+
+REPO = Path(__file__).resolve().parents[2]
+
+R1_NEAR, R2_NEAR, TARGET = "10.77.1.1", "10.77.2.2", "10.77.3.2"
+SILENT = "10.77.1.9"  # on the agent's link, assigned to no one
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class Chain:
+    agent: str
+    r1: str
+    r2: str
+    target: str
+
+    def ip(self, netns: str, *args: str) -> None:
+        done = _run(["ip", "-n", netns, *args])
+        assert done.returncode == 0, f"ip -n {netns} {' '.join(args)}: {done.stderr}"
+
+    def cut(self, netns: str, link: str) -> None:
+        self.ip(netns, "link", "set", link, "down")
+
+    def mend(self, netns: str, link: str) -> None:
+        self.ip(netns, "link", "set", link, "up")
+
+
+def _build(chain: Chain) -> None:
+    names = (chain.agent, chain.r1, chain.r2, chain.target)
+    for name in names:
+        created = _run(["ip", "netns", "add", name])
+        if created.returncode != 0:
+            pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
+        chain.ip(name, "link", "set", "lo", "up")
+    # (namespace, link, address, peer namespace, peer link, peer address)
+    links = (
+        (chain.agent, "a0", "10.77.1.2/24", chain.r1, "a1", "10.77.1.1/24"),
+        (chain.r1, "b0", "10.77.2.1/24", chain.r2, "b1", "10.77.2.2/24"),
+        (chain.r2, "c0", "10.77.3.1/24", chain.target, "c1", "10.77.3.2/24"),
+    )
+    for near, link, address, far, peer, peer_address in links:
+        chain.ip(near, "link", "add", link, "type", "veth", "peer", "name", peer, "netns", far)
+        chain.ip(near, "addr", "add", address, "dev", link)
+        chain.ip(far, "addr", "add", peer_address, "dev", peer)
+        chain.ip(near, "link", "set", link, "up")
+        chain.ip(far, "link", "set", peer, "up")
+    chain.ip(chain.agent, "route", "add", "default", "via", R1_NEAR)
+    chain.ip(chain.r1, "route", "add", "10.77.3.0/24", "via", R2_NEAR)
+    chain.ip(chain.r2, "route", "add", "10.77.1.0/24", "via", "10.77.2.1")
+    chain.ip(chain.target, "route", "add", "default", "via", "10.77.3.1")
+    for router in (chain.r1, chain.r2):
+        done = _run(["ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        assert done.returncode == 0, done.stderr
+    # unprivileged ICMP sockets, in the agent namespace only (the test without CAP_NET_RAW)
+    done = _run(["ip", "netns", "exec", chain.agent, "sysctl", "-qw",
+                 "net.ipv4.ping_group_range=0 2147483647"])
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[Chain]:
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2's `ip` is not installed")
+    tag = uuid.uuid4().hex[:6]
+    built = Chain(f"lwpa-{tag}", f"lwpr1-{tag}", f"lwpr2-{tag}", f"lwpt-{tag}")
+    try:
+        _build(built)
+        yield built
+    finally:
+        for name in (built.agent, built.r1, built.r2, built.target):
+            _run(["ip", "netns", "del", name])
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="lwpath-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _config(workdir: Path, pings: dict[str, str]) -> Path:
+    # One echo every 2 s: routers answer at most about one ICMP error per second to a host
+    # (Linux's icmp_ratelimit), and the echoes toward a target behind a cut use those
+    # answers up too; a faster ping would leave the trace none.
+    checks = "\n".join(
+        f"    - {{name: {name}, address: {address}, interval: 2s, count: 1}}"
+        for name, address in pings.items()
+    )
+    path = workdir / "config.yaml"
+    path.write_text(
+        "agent:\n"
+        "  name: path-test\n"
+        "  site: lab\n"
+        f"  spool: {{path: {workdir / 'spool.db'}, max_size: 16MiB, history: 1d}}\n"
+        "outputs: []\n"
+        "sites:\n"
+        "  - {name: lab}\n"
+        "checks:\n"
+        "  ping:\n"
+        f"{checks}\n"
+    )
+    return path
+
+
+def _env() -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _agent(netns: str, config: Path, *extra: str, user: tuple[str, ...] = ()) -> list[str]:
+    return ["ip", "netns", "exec", netns, *user, sys.executable, "-m", "agent.cli",
+            "agent", "run", "-c", str(config), *extra]
+
+
+def _samples(spool_path: Path, measurement: str) -> list:
+    from agent.spool import Spool
+
+    if not spool_path.exists():
+        return []
+    spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400, outputs=[],
+                       check=False)
+    try:
+        return list(spool.history(measurement, 0, time.time_ns() + 10**12))
+    finally:
+        spool.close()
+
+
+def _wait_for(what: str, found: Callable[[], object], process: subprocess.Popen,
+              timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.terminate()
+    log = process.communicate(timeout=10)[1]
+    pytest.fail(f"no {what} within {timeout:g}s; agent log:\n{log}")
+
+
+def _new_path(spool: Path, seen: int, trigger: str) -> Callable[[], object]:
+    def found():
+        paths = _samples(spool, "path")[seen:]
+        return next((p for p in paths if p.fields.get("trigger") == trigger), None)
+    return found
+
+
+def test_the_path_point_names_the_last_router_before_the_cut(chain, workdir):
+    config = _config(workdir, {"far": TARGET})
+    spool = workdir / "spool.db"
+    agent = subprocess.Popen(_agent(chain.agent, config), env=_env(), cwd="/",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for("ping answered", lambda: any(s.fields["up"] == 1 for s in
+                                               _samples(spool, "ping")), agent)
+
+        chain.cut(chain.r2, "c0")  # r2 ↔ target
+        seen = len(_samples(spool, "path"))
+        down = _wait_for("path point after cutting r2 ↔ target",
+                         _new_path(spool, seen, "down"), agent)
+        assert down.tags["target"] == "far" and down.tags["address"] == TARGET
+        assert down.tags["agent"] == "path-test" and down.tags["site"] == "lab"
+        assert down.fields["reached"] == 0
+        assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (2, R2_NEAR)
+        assert down.fields["hops"].startswith(f"1 {R1_NEAR} ")
+        assert f"; 2 {R2_NEAR} " in down.fields["hops"]
+
+        chain.mend(chain.r2, "c0")
+        seen = len(_samples(spool, "path"))
+        up = _wait_for("path point after the target came back",
+                       _new_path(spool, seen, "up"), agent)
+        assert up.fields["reached"] == 1
+        assert (up.fields["last_hop"], up.fields["last_hop_address"]) == (3, TARGET)
+        assert up.fields["hop_count"] == 3
+
+        chain.cut(chain.r1, "b0")  # r1 ↔ r2
+        seen = len(_samples(spool, "path"))
+        down = _wait_for("path point after cutting r1 ↔ r2",
+                         _new_path(spool, seen, "down"), agent)
+        assert down.fields["reached"] == 0
+        assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (1, R1_NEAR)
+        chain.mend(chain.r1, "b0")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            log = agent.communicate(timeout=15)[1]
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            log = agent.communicate()[1]
+    assert agent.returncode == 0, log
+    assert "Traceback" not in log, log
+
+
+@pytest.fixture(scope="module")
+def without_net_raw() -> tuple[str, ...]:
+    """A prefix that runs a command as root but without CAP_NET_RAW (no raw sockets)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("util-linux's setpriv is not installed")
+    return ("setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw")
+
+
+def test_without_cap_net_raw_the_agent_pings_and_says_once_why_paths_are_off(
+        chain, workdir, without_net_raw):
+    config = _config(workdir, {"far": TARGET, "silent": SILENT, "near": R1_NEAR})
+    # the ping checks fall back to unprivileged ICMP sockets (allowed in this namespace)
+    done = _run(_agent(chain.agent, config, "--once", user=without_net_raw), env=_env(),
+                cwd="/", timeout=60)
+    assert done.returncode == 0, done.stderr
+    reasons = [line for line in done.stderr.splitlines() if "path probing is off" in line]
+    assert len(reasons) == 1, done.stderr
+    assert "CAP_NET_RAW" in reasons[0] and "docs/path.md#privileges" in reasons[0]
+    pings = {s.tags["target"]: s.fields for s in _samples(workdir / "spool.db", "ping")}
+    assert pings["near"]["up"] == 1 and pings["silent"]["up"] == 0
+    assert _samples(workdir / "spool.db", "path") == []

@@ -1,0 +1,258 @@
+"""Query verbs on a month of generated one-minute ping data with known answers, from a real
+InfluxDB 1.6.7 and from the local history: both must give the hand-computed values.
+
+The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
+- the agent was down 10000–10119 for every target (no samples);
+- the `hq` link went down 20000–20059: both hq targets fail, and the island targets (site
+  `island`, parent `hq`) fail with them — UNREACHABLE, charged to hq;
+- isl-a: outages 5000–5029 and 30000–30004, flaps 6000–6001 and 7000;
+- isl-b: fails 9990–9999, then the agent goes down (an outage ended by a data gap);
+- hq-dns: a flap 15000–15001 and an outage from 43190 to the end (ongoing);
+- solo (no parent): always up, one sample in 100 loses one echo of five.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import main
+from agent.config import load_config
+from agent.query import answers
+from agent.query.influx import InfluxBackend
+from agent.query.local import LocalBackend
+from agent.query.selection import Selection
+from agent.spool import Spool
+from collector.sample import Sample
+
+pytestmark = pytest.mark.integration
+
+T0 = 1788220800 * 10**9            # 2026-09-01T00:00:00Z
+MIN = 60 * 10**9
+MINUTES = 43_200
+UNTIL = T0 + MINUTES * MIN
+AGENT_DOWN = range(10000, 10120)
+PARENT_DOWN = range(20000, 20060)
+SITES = {"hq-gw": "hq", "hq-dns": "hq", "isl-a": "island", "isl-b": "island", "solo": "solo"}
+FAILED = {
+    "hq-gw": set(PARENT_DOWN),
+    "hq-dns": {15000, 15001} | set(PARENT_DOWN) | set(range(43190, MINUTES)),
+    "isl-a": (set(range(5000, 5030)) | set(range(30000, 30005)) | {6000, 6001, 7000}
+              | set(PARENT_DOWN)),
+    "isl-b": set(range(9990, 10000)) | set(PARENT_DOWN),
+    "solo": set(),
+}
+
+
+def rtt(target: str, m: int) -> float:
+    return 5.0 + len(target) + (m * 7 % 23) * 0.25
+
+
+def samples() -> list[Sample]:
+    out = []
+    for target, site in SITES.items():
+        for m in range(MINUTES):
+            if m in AGENT_DOWN:
+                continue
+            if m in FAILED[target]:
+                fields = {"sent": 5, "received": 0, "loss_pct": 100.0, "up": 0}
+            else:
+                received = 4 if target == "solo" and m % 100 == 0 else 5
+                fields = {"sent": 5, "received": received,
+                          "loss_pct": 100.0 * (5 - received) / 5, "up": 1,
+                          "rtt_avg_ms": rtt(target, m), "jitter_ms": (m % 5) * 0.1}
+            out.append(Sample("ping", {"agent": "a1", "site": site, "target": target,
+                                       "address": "127.0.0.1"}, fields, T0 + m * MIN))
+    return out
+
+
+@pytest.fixture(scope="module")
+def month(influxdb, tmp_path_factory):
+    """The config, and the month written to InfluxDB and to a spool."""
+    from agent.lineprotocol import encode
+
+    root = tmp_path_factory.mktemp("month")
+    db = "query_month"
+    if not influxdb.running:
+        influxdb.start()
+    influxdb.create_database(db)
+    data = samples()
+    lines = [encode(s) for s in data]
+    for i in range(0, len(lines), 20_000):
+        body = gzip.compress(b"\n".join(lines[i:i + 20_000]))
+        request = urllib.request.Request(f"{influxdb.url}/write?db={db}", data=body,
+                                         headers={"Content-Encoding": "gzip"}, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 204
+    config_path = root / "config.yaml"
+    config_path.write_text(textwrap.dedent(f"""\
+        agent:
+          name: a1
+          site: hq
+          timezone: Asia/Ho_Chi_Minh
+          spool: {{path: {root / 'spool.db'}, max_size: 1GiB, history: 3650d}}
+        outputs:
+          - {{type: influxdb, url: "{influxdb.url}", version: "1", database: {db}}}
+        sites:
+          - {{name: hq}}
+          - {{name: island, parent: hq}}
+          - {{name: solo}}
+        checks:
+          ping:
+        """) + "".join(
+        f"    - {{name: {t}, address: 127.0.0.1, site: {s}, interval: 60s}}\n"
+        for t, s in SITES.items()))
+    config = load_config(config_path)
+    spool = Spool.open(config.agent.spool.path, max_size=2**30, history_s=3650 * 86400,
+                       outputs=[])
+    spool.append(data)
+    spool.append(data[:50])        # resent after a crash: must count once
+    yield config, spool, influxdb, db
+    spool.close()
+    influxdb.drop_database(db)
+
+
+@pytest.fixture(params=["influx", "local"])
+def backend(request, month):
+    config, spool, _server, _db = month
+    if request.param == "influx":
+        return InfluxBackend(config.outputs[0])
+    return LocalBackend(spool)
+
+
+SEL = Selection(T0, UNTIL)
+
+
+def by_target(rows):
+    return {r["target"]: r for r in rows}
+
+
+def minute(m: int) -> str:
+    from agent.query.timerange import iso
+    return iso(T0 + m * MIN)
+
+
+def test_uptime_matches_the_hand_computed_figures(month, backend):
+    config = month[0]
+    rows = by_target(answers.uptime(config, backend, SEL))
+    # isl-a: 43,080 samples; failed 98 minutes of which 60 while hq was down (unreachable)
+    a = rows["isl-a"]
+    assert a["availability_pct"] == pytest.approx(100 * 42982 / (42982 + 38), abs=0.005)
+    assert a["coverage_pct"] == pytest.approx(100 * 43080 / 43200, abs=0.005)
+    assert a["downtime_s"] == 38 * 60
+    assert a["unreachable_s"] == 60 * 60
+    assert a["unknown_s"] == 120 * 60
+    assert (a["outages"], a["flaps"]) == (2, 2)
+    assert a["mttr_s"] == (30 + 5) * 60 / 2
+    assert a["mtbf_s"] == pytest.approx(42982 * 60 / 2)
+    # hq-gw: hq has no parent, so the link outage is its own
+    g = rows["hq-gw"]
+    assert (g["downtime_s"], g["outages"], g["flaps"], g["mttr_s"]) == (3600, 1, 0, 3600)
+    assert g["availability_pct"] == pytest.approx(100 * 43020 / 43080, abs=0.005)
+    # hq-dns: flap, link outage, ongoing outage of 10 minutes
+    d = rows["hq-dns"]
+    assert (d["downtime_s"], d["outages"], d["flaps"]) == ((2 + 60 + 10) * 60, 2, 1)
+    assert d["mttr_s"] == (60 + 10) * 60 / 2
+    b = rows["isl-b"]
+    assert (b["downtime_s"], b["outages"], b["unreachable_s"]) == (600, 1, 3600)
+    s = rows["solo"]
+    assert (s["availability_pct"], s["outages"], s["mttr_s"], s["mtbf_s"]) == (100.0, 0, None,
+                                                                              None)
+    # the site roll-up of island sums its targets
+    site = next(r for r in answers.uptime(config, backend, SEL)
+                if r["site"] == "island" and r["target"] is None)
+    assert site["downtime_s"] == (38 + 10) * 60
+    assert site["outages"] == 3
+
+
+def test_outages_have_minute_boundaries_and_parent_charges(month, backend):
+    rows = answers.outages(month[0], backend, SEL)
+    found = {(r["target"], r["start"]): r for r in rows}
+    assert len(rows) == 8
+    a1 = found[("isl-a", minute(5000))]
+    assert (a1["end"], a1["duration_s"], a1["ended_by"]) == (minute(5030), 1800, "recovery")
+    assert found[("isl-a", minute(30000))]["end"] == minute(30005)
+    for target in ("isl-a", "isl-b"):
+        charged = found[(target, minute(20000))]
+        assert charged["charged_to"] == "hq" and charged["charged_to_parent"] is True
+        assert charged["end"] == minute(20060)
+    own = found[("hq-gw", minute(20000))]
+    assert own["charged_to_parent"] is False and own["duration_s"] == 3600
+    gap = found[("isl-b", minute(9990))]
+    assert (gap["end"], gap["ended_by"], gap["duration_s"]) == (None, "data gap", 600)
+    ongoing = found[("hq-dns", minute(43190))]
+    assert (ongoing["end"], ongoing["ended_by"]) == (None, "ongoing")
+    # flaps are not outages
+    assert ("isl-a", minute(6000)) not in found and ("hq-dns", minute(15000)) not in found
+
+
+def test_latency_matches_a_direct_computation(month, backend):
+    import numpy as np
+
+    rows = by_target(answers.latency(month[0], backend, SEL))
+    for target in SITES:
+        ok = [m for m in range(MINUTES) if m not in AGENT_DOWN and m not in FAILED[target]]
+        rtts = np.sort(np.array([rtt(target, m) for m in ok]))
+        row = rows[target]
+        assert row["rtt_median_ms"] == pytest.approx(float(np.median(rtts)), abs=1e-3)
+        # nearest rank: the value at floor(0.95 n + 0.5) - 1
+        assert row["rtt_p95_ms"] == pytest.approx(
+            float(rtts[int(np.floor(0.95 * len(rtts) + 0.5)) - 1]), abs=1e-3)
+        sent = 5 * (MINUTES - len(AGENT_DOWN))
+        lost = 5 * len(FAILED[target]) + (sum(1 for m in ok if m % 100 == 0)
+                                          if target == "solo" else 0)
+        assert row["loss_pct"] == pytest.approx(100 * lost / sent, abs=1e-3)
+        assert row["jitter_ms"] == pytest.approx(float(np.mean([(m % 5) * 0.1 for m in ok])),
+                                                 abs=1e-3)
+
+
+def test_both_backends_agree_on_every_figure(month):
+    config, spool, _server, _db = month
+    influx, local = InfluxBackend(config.outputs[0]), LocalBackend(spool)
+    for verb in (answers.uptime, answers.outages, answers.latency):
+        assert verb(config, influx, SEL) == verb(config, local, SEL)
+
+
+def test_site_filter_still_sees_the_parent(month, backend):
+    rows = answers.uptime(month[0], backend, Selection(T0, UNTIL, sites=("island",)))
+    assert {r["target"] for r in rows} == {"isl-a", "isl-b", None}
+    assert by_target(rows)["isl-a"]["unreachable_s"] == 3600
+
+
+def test_cli_uptime_json_with_local_dates_in_the_config_zone(month):
+    config = month[0]
+    runner = CliRunner()
+    # 2026-09-01 00:00 in Asia/Ho_Chi_Minh is 2026-08-31T17:00Z: the first 7 h are empty
+    result = runner.invoke(main, ["uptime", "-c", str(config.source), "--since", "2026-09-01",
+                                  "--until", "2026-10-01T00:00:00Z", "--target", "solo",
+                                  "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    solo = by_target(rows)["solo"]
+    assert set(solo) >= {"site", "target", "availability_pct", "coverage_pct", "downtime_s",
+                         "outages", "flaps", "mttr_s", "mtbf_s"}
+    assert solo["coverage_pct"] == pytest.approx(100 * 43080 / (43200 + 7 * 60), abs=0.005)
+
+
+def test_cli_exit_codes(month, tmp_path):
+    config, _spool, server, _db = month
+    runner = CliRunner()
+    base = ["-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z"]
+    assert runner.invoke(main, ["outages", *base, "--local"]).exit_code == 0
+    nothing = runner.invoke(main, ["latency", *base, "--site", "nowhere"])
+    assert nothing.exit_code == 1
+    bad = runner.invoke(main, ["uptime", "-c", str(config.source), "--since", "yesterday"])
+    assert bad.exit_code == 2 and "--since 'yesterday'" in bad.output
+    # an InfluxDB that does not answer: exit 3, naming the url and suggesting --local
+    dead = Path(tmp_path / "dead.yaml")
+    dead.write_text(config.source.read_text().replace(server.url, "http://127.0.0.1:9"))
+    down = runner.invoke(main, ["uptime", "-c", str(dead), "--since", "1d"])
+    assert down.exit_code == 3
+    assert "127.0.0.1:9" in down.output and "--local" in down.output

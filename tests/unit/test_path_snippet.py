@@ -1,0 +1,32 @@
+"""The YAML `linkwatch discover --config-snippet` prints loads as a valid config."""
+
+from __future__ import annotations
+
+from agent.config import load_config
+from collector.path.arp import Neighbour
+from collector.path.identify import Identity
+from collector.path.snippet import config_snippet
+
+FOUND = [Neighbour("10.5.0.2", "02:00:00:00:00:02"), Neighbour("10.5.0.3", "02:00:00:00:00:03"),
+         Neighbour("10.5.0.4", "02:00:00:00:00:04")]
+IDENTITIES = {
+    "10.5.0.2": Identity("10.5.0.2", "dept ro", "Core Switch #1", "Cisco IOS\nVersion 15",
+                         "1.3.6.1.4.1.9.1.1"),
+    "10.5.0.3": Identity("10.5.0.3", "public", "core switch 1", None, None),
+}
+
+
+def test_names_are_config_safe_and_unique_and_the_snippet_loads(tmp_path):
+    snippet = config_snippet(FOUND, IDENTITIES)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "agent:\n  name: a\n  site: s\n"
+        f"  spool: {{path: {tmp_path / 'spool.db'}, max_size: 16MiB, history: 1d}}\n"
+        "outputs: []\nsites:\n  - {name: s}\n" + snippet)
+    checks = load_config(config).checks
+    assert [(c.name, c.address) for c in checks.ping] == [
+        ("core-switch-1", "10.5.0.2"), ("core-switch-1-2", "10.5.0.3"),
+        ("host-10-5-0-4", "10.5.0.4")]
+    assert [(c.name, c.community.reveal()) for c in checks.snmp] == [
+        ("core-switch-1", "dept ro"), ("core-switch-1-2", "public")]
+    assert "# Cisco IOS Version 15" in snippet
