@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from agent.config.schema import Config
 from agent.scheduler import ScheduledCheck
 from collector import PROBE_KINDS, ProbeContext, StateStore
+from collector.path.probe import watch_paths
 
 
 def configured(config: Config) -> dict[str, tuple]:
@@ -53,6 +54,7 @@ async def open_checks(
         checks = tuple(with_site_capacity(c, config) for c in checks)
         module = importlib.import_module(PROBE_KINDS[kind])
         collects = await module.open_probes(checks, context)
+        collects = watch_paths(kind, collects, checks, context)
         for check in checks:
             scheduled.append(
                 ScheduledCheck(

@@ -107,9 +107,26 @@ def fill(url: str, args) -> int:
     return written
 
 
+def settle(url: str) -> None:
+    """Wait until influxd has compacted what was just written (its cache is flushed to TSM
+    files after a quiet spell): a query timed right after the writes measures the cache."""
+    data = None
+    while True:
+        request = urllib.request.Request(f"{url}/debug/vars")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            stats = json.load(response)
+        cache = sum(v.get("values", {}).get("memBytes", 0) for k, v in stats.items()
+                    if k.startswith("tsm1_cache"))
+        if cache == 0 or cache == data:
+            return
+        data = cache
+        time.sleep(5)
+
+
 def write_config(root: Path, url: str, args) -> Path:
     lines = ["agent: {name: bench, site: site-00, spool: {path: %s}}" % (root / "spool.db"),
-             f'outputs: [{{type: influxdb, url: "{url}", version: "1", database: {DB}}}]',
+             f'outputs: [{{type: influxdb, url: "{url}", version: "1", database: {DB}, '
+             "timeout: 120s}]",
              "sites:"]
     lines += [f"  - {{name: site-{s:02d}, capacity: {{down: 100Mbps, up: 40Mbps}}}}"
               for s in range(args.sites)]
@@ -140,17 +157,25 @@ def main() -> None:
     parser.add_argument("--interfaces", type=int, default=4)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="Keep influxd's data in DIR and reuse it on the next run "
+                        "(the data ends at the time of the run that wrote it).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="linkwatch-bench-query-") as tmp:
         root = Path(tmp)
-        server = start_influxd(root / "influxd")
+        data_dir = args.keep or root / "influxd"
+        reuse = (data_dir / "data" / DB).is_dir()
+        server = start_influxd(data_dir)
         try:
-            server.create_database(DB)
-            start = time.perf_counter()
-            points = fill(server.url, args)
-            setup = time.perf_counter() - start
-            print(f"setup: {points:,} points written in {setup:.1f} s "
-                  f"({points / setup:,.0f} points/s, gzip line protocol, {BATCH:,} per batch)")
+            if not reuse:
+                server.create_database(DB)
+                start = time.perf_counter()
+                points = fill(server.url, args)
+                setup = time.perf_counter() - start
+                print(f"setup: {points:,} points written in {setup:.1f} s "
+                      f"({points / setup:,.0f} points/s, gzip line protocol, {BATCH:,} "
+                      "per batch)")
+            settle(server.url)
             config = write_config(root, server.url, args)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             cli = [sys.executable, "-m", "agent.cli"]

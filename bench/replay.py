@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+PINGS = int(__import__("os").environ.get("PINGS", "20"))
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -90,7 +91,7 @@ def counters(spool_path: Path) -> tuple[int, int]:
 
 
 def agent_rate(root: Path, url: str, db: str, spool_path: Path) -> tuple[float, int, int, str]:
-    config_path = write_config(root, url=url, db=db, max_size="1GiB", spool=str(spool_path))
+    config_path = write_config(root, url=url, db=db, max_size="1GiB", spool=str(spool_path), pings=PINGS)
     agent = AgentProcess(config_path).start()
     pid = agent.process.pid
     peak_rss = peak_hwm = 0

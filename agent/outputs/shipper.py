@@ -21,6 +21,12 @@ boundary, and about once a second (`Pacing.fresh_every`) one batch is taken from
 after it (the fresh lane, also oldest first) before going on with the backlog. Both lanes
 are in id order, so InfluxDB sees each series' backlog in time order and live data within a
 second or two. When the backlog is through, the end of the replay is logged with its rate.
+
+While a request is in flight (in its thread), the loop records the previous batch's ack and
+reads the next backlog batch, so the spool's fsync and query overlap the network and a
+replay runs close to the rate the server accepts. An ack so deferred is written before any
+wait, before the next read that could return its points again, and when the shipper stops;
+a crash in between only means those points are sent once more.
 """
 
 from __future__ import annotations
@@ -149,22 +155,34 @@ class _Shipper:
         self._fresh_after: int | None = None    # set during a replay: the fresh lane's start
         self._fresh_due = 0.0
         self._replay: tuple[float, int] | None = None  # replay start (clock) and sent then
+        self._to_ack: Sequence[int] | None = None      # delivered, ack not yet written
+        self._ahead: Batch | None = None               # the backlog batch after the last one
 
     async def run(self) -> None:
         self._begin_replay(self._queued())
-        while not self.stop.is_set():
-            if self.wake is not None:
-                self.wake.clear()
-            batch = self._next_batch()
-            if batch is None:
-                await self._wait(self.pacing.idle_poll, self.wake)
-                continue
-            failure = await self._deliver(batch)
-            if failure is _STOPPED:
-                return
-            if failure is not None:
-                floor = self.pacing.fatal_retry if failure.status is Status.FATAL else 0.0
-                await self._wait(self.backoff.next_wait(failure.retry_after, floor=floor))
+        try:
+            while not self.stop.is_set():
+                if self.wake is not None:
+                    self.wake.clear()
+                batch = self._next_batch()
+                if batch is None:
+                    self._flush_ack()
+                    await self._wait(self.pacing.idle_poll, self.wake)
+                    continue
+                failure = await self._deliver(batch)
+                if failure is _STOPPED:
+                    return
+                if failure is not None:
+                    self._flush_ack()
+                    floor = self.pacing.fatal_retry if failure.status is Status.FATAL else 0.0
+                    await self._wait(self.backoff.next_wait(failure.retry_after, floor=floor))
+        finally:
+            self._flush_ack()
+
+    def _flush_ack(self) -> None:
+        ids, self._to_ack = self._to_ack, None
+        if ids:
+            self.spool.ack(self.name, ids)
 
     def _queued(self) -> int:
         return next(
@@ -183,12 +201,18 @@ class _Shipper:
 
     def _next_batch(self) -> Batch | None:
         limit = self.output.batch_size
+        ahead, self._ahead = self._ahead, None
         if self._fresh_after is not None and self.clock() >= self._fresh_due:
             self._fresh_due = self.clock() + self.pacing.fresh_every
+            self._flush_ack()
             fresh = self.spool.next_batch(self.name, limit, after_id=self._fresh_after)
             if fresh is not None:
                 return fresh
-        batch = self.spool.next_batch(self.name, limit)
+        if ahead is not None:
+            batch = ahead
+        else:
+            self._flush_ack()
+            batch = self.spool.next_batch(self.name, limit)
         if self._fresh_after is not None and (batch is None or batch.ids[0] > self._fresh_after):
             self._end_replay()
         return batch
@@ -204,18 +228,35 @@ class _Shipper:
         log.info("output %s: backlog replayed, %d points in %s (%d points/s)",
                  self.name, sent, duration(took), sent / took)
 
+    def _read_ahead(self, batch: Batch) -> None:
+        """While `batch` is in flight: write the previous ack, read the batch after it."""
+        self._flush_ack()
+        fresh = self._fresh_after is not None and batch.ids[0] > self._fresh_after
+        if not fresh:
+            self._ahead = self.spool.next_batch(self.name, self.output.batch_size,
+                                                after_id=batch.ids[-1])
+
     async def _deliver(self, batch: Batch) -> WriteResult | None:
         """Sends a batch, splitting it on rejection; the failure that stopped it, if any."""
         pending = [(batch.ids, batch.lines)]
+        whole = True
         while pending:
             if self.stop.is_set():  # mid-split: the rest stays queued for next time
+                self._ahead = None
                 return _STOPPED
             ids, lines = pending.pop()
-            result = await self._send(lines)
+            in_flight = (lambda: self._read_ahead(batch)) if whole else self._flush_ack
+            result = await self._send(lines, in_flight)
+            if result is _STOPPED or result.status is not Status.OK:
+                self._ahead = None
             if result is _STOPPED:
                 return result
             if result.status is Status.OK:
-                self.spool.ack(self.name, ids)
+                if whole and self.state.outage_since is None:
+                    self._to_ack = ids
+                else:
+                    self._flush_ack()
+                    self.spool.ack(self.name, ids)
                 self._reachable(len(ids))
                 self.state.sent += len(ids)
                 self.state.last_send_ok = time.time()
@@ -226,6 +267,7 @@ class _Shipper:
                     self.spool.dead_letter(self.name, ids, _describe(result))
                     self.state.dead_lettered += 1
                 else:
+                    whole = False
                     half = len(ids) // 2
                     # pop() takes the older half first, keeping the time order
                     pending.append((ids[half:], lines[half:]))
@@ -235,9 +277,15 @@ class _Shipper:
                 return result
         return None
 
-    async def _send(self, lines: Sequence[bytes]) -> WriteResult:
-        """One request; `_STOPPED` if stop came and the request did not finish in grace."""
+    async def _send(self, lines: Sequence[bytes],
+                    in_flight: Callable[[], None] | None = None) -> WriteResult:
+        """One request; `_STOPPED` if stop came and the request did not finish in grace.
+
+        `in_flight` runs on the loop while the request is on its way.
+        """
         request = _in_thread(self.writer.write, b"\n".join(lines))
+        if in_flight is not None:
+            in_flight()
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
             await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -47,8 +47,9 @@ class InfluxBackend:
         gap_ns = int(GAP_INTERVALS * min(configured or [DEFAULT_INTERVAL_S]) * 1e9)
         totals, firsts, lasts, events = self._run([
             f"SELECT count(up), sum(up) FROM {m} WHERE {where} {group}",
-            f"SELECT first(up) FROM {m} WHERE {where} {group}",
-            f"SELECT last(up) FROM {m} WHERE {where} {group}",
+            # raw points with LIMIT 1 stop at the first point; first()/last() read them all
+            f"SELECT up FROM {m} WHERE {where} {group} LIMIT 1",
+            f"SELECT up FROM {m} WHERE {where} {group} ORDER BY time DESC LIMIT 1",
             _events_statement(m, where, group, gap_ns),
         ])
         names = [(s.tags.get("site", ""), s.tags.get(tag, "")) for s in totals]

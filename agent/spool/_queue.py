@@ -68,8 +68,13 @@ def newest_id(conn: sqlite3.Connection, oid: int) -> int | None:
 
 def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int) -> int:
     """Remove acknowledged points from the queue; returns how many were still queued."""
-    removed = conn.executemany("DELETE FROM queue WHERE output_id = ? AND point_id = ?",
-                               [(oid, i) for i in ids]).rowcount
+    if ids and len(ids) == ids[-1] - ids[0] + 1 and list(ids) == sorted(ids):
+        # consecutive ids (a whole batch, as the shipper reads them): one range delete
+        removed = conn.execute("DELETE FROM queue WHERE output_id = ? AND point_id "
+                               "BETWEEN ? AND ?", (oid, ids[0], ids[-1])).rowcount
+    else:
+        removed = conn.executemany("DELETE FROM queue WHERE output_id = ? AND point_id = ?",
+                                   [(oid, i) for i in ids]).rowcount
     conn.execute("UPDATE output SET sent_total = sent_total + ?, last_send_ok_ns = ?, "
                  "last_error = NULL WHERE id = ?", (removed, now_ns, oid))
     return removed

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -102,15 +101,6 @@ def chain() -> Iterator[Chain]:
             _run(["ip", "netns", "del", name])
 
 
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="lwpath-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def _config(workdir: Path, pings: dict[str, str]) -> Path:
     # One echo every 2 s: routers answer at most about one ICMP error per second to a host
     # (Linux's icmp_ratelimit), and the echoes toward a target behind a cut use those
@@ -183,9 +173,9 @@ def _new_path(spool: Path, seen: int, trigger: str) -> Callable[[], object]:
     return found
 
 
-def test_the_path_point_names_the_last_router_before_the_cut(chain, workdir):
-    config = _config(workdir, {"far": TARGET})
-    spool = workdir / "spool.db"
+def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
+    config = _config(tmp_path, {"far": TARGET})
+    spool = tmp_path / "spool.db"
     agent = subprocess.Popen(_agent(chain.agent, config), env=_env(), cwd="/",
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -238,8 +228,8 @@ def without_net_raw() -> tuple[str, ...]:
 
 
 def test_without_cap_net_raw_the_agent_pings_and_says_once_why_paths_are_off(
-        chain, workdir, without_net_raw):
-    config = _config(workdir, {"far": TARGET, "silent": SILENT, "near": R1_NEAR})
+        chain, tmp_path, without_net_raw):
+    config = _config(tmp_path, {"far": TARGET, "silent": SILENT, "near": R1_NEAR})
     # the ping checks fall back to unprivileged ICMP sockets (allowed in this namespace)
     done = _run(_agent(chain.agent, config, "--once", user=without_net_raw), env=_env(),
                 cwd="/", timeout=60)
@@ -247,6 +237,6 @@ def test_without_cap_net_raw_the_agent_pings_and_says_once_why_paths_are_off(
     reasons = [line for line in done.stderr.splitlines() if "path probing is off" in line]
     assert len(reasons) == 1, done.stderr
     assert "CAP_NET_RAW" in reasons[0] and "docs/path.md#privileges" in reasons[0]
-    pings = {s.tags["target"]: s.fields for s in _samples(workdir / "spool.db", "ping")}
+    pings = {s.tags["target"]: s.fields for s in _samples(tmp_path / "spool.db", "ping")}
     assert pings["near"]["up"] == 1 and pings["silent"]["up"] == 0
-    assert _samples(workdir / "spool.db", "path") == []
+    assert _samples(tmp_path / "spool.db", "path") == []

@@ -118,6 +118,22 @@ def month(influxdb, tmp_path_factory):
     influxdb.drop_database(db)
 
 
+SEL = Selection(T0, UNTIL)
+
+
+@pytest.fixture(scope="module")
+def answered(month):
+    """Each verb's rows over the month, once per backend (reading the history is the slow
+    part; the tests below only look at the rows)."""
+    config, spool, _server, _db = month
+    found = {}
+    for name, backend in (("influx", InfluxBackend(config.outputs[0])),
+                          ("local", LocalBackend(spool))):
+        found[name] = {verb.__name__: verb(config, backend, SEL)
+                       for verb in (answers.uptime, answers.outages, answers.latency)}
+    return found
+
+
 @pytest.fixture(params=["influx", "local"])
 def backend(request, month):
     config, spool, _server, _db = month
@@ -126,7 +142,9 @@ def backend(request, month):
     return LocalBackend(spool)
 
 
-SEL = Selection(T0, UNTIL)
+@pytest.fixture(params=["influx", "local"])
+def rows_of(request, answered):
+    return answered[request.param]
 
 
 def by_target(rows):
@@ -138,9 +156,8 @@ def minute(m: int) -> str:
     return iso(T0 + m * MIN)
 
 
-def test_uptime_matches_the_hand_computed_figures(month, backend):
-    config = month[0]
-    rows = by_target(answers.uptime(config, backend, SEL))
+def test_uptime_matches_the_hand_computed_figures(rows_of):
+    rows = by_target(rows_of["uptime"])
     # isl-a: 43,080 samples; failed 98 minutes of which 60 while hq was down (unreachable)
     a = rows["isl-a"]
     assert a["availability_pct"] == pytest.approx(100 * 42982 / (42982 + 38), abs=0.005)
@@ -165,14 +182,13 @@ def test_uptime_matches_the_hand_computed_figures(month, backend):
     assert (s["availability_pct"], s["outages"], s["mttr_s"], s["mtbf_s"]) == (100.0, 0, None,
                                                                               None)
     # the site roll-up of island sums its targets
-    site = next(r for r in answers.uptime(config, backend, SEL)
-                if r["site"] == "island" and r["target"] is None)
+    site = next(r for r in rows_of["uptime"] if r["site"] == "island" and r["target"] is None)
     assert site["downtime_s"] == (38 + 10) * 60
     assert site["outages"] == 3
 
 
-def test_outages_have_minute_boundaries_and_parent_charges(month, backend):
-    rows = answers.outages(month[0], backend, SEL)
+def test_outages_have_minute_boundaries_and_parent_charges(rows_of):
+    rows = rows_of["outages"]
     found = {(r["target"], r["start"]): r for r in rows}
     assert len(rows) == 8
     a1 = found[("isl-a", minute(5000))]
@@ -192,10 +208,10 @@ def test_outages_have_minute_boundaries_and_parent_charges(month, backend):
     assert ("isl-a", minute(6000)) not in found and ("hq-dns", minute(15000)) not in found
 
 
-def test_latency_matches_a_direct_computation(month, backend):
+def test_latency_matches_a_direct_computation(rows_of):
     import numpy as np
 
-    rows = by_target(answers.latency(month[0], backend, SEL))
+    rows = by_target(rows_of["latency"])
     for target in SITES:
         ok = [m for m in range(MINUTES) if m not in AGENT_DOWN and m not in FAILED[target]]
         rtts = np.sort(np.array([rtt(target, m) for m in ok]))
@@ -212,11 +228,9 @@ def test_latency_matches_a_direct_computation(month, backend):
                                                  abs=1e-3)
 
 
-def test_both_backends_agree_on_every_figure(month):
-    config, spool, _server, _db = month
-    influx, local = InfluxBackend(config.outputs[0]), LocalBackend(spool)
-    for verb in (answers.uptime, answers.outages, answers.latency):
-        assert verb(config, influx, SEL) == verb(config, local, SEL)
+def test_both_backends_agree_on_every_figure(answered):
+    for verb in ("uptime", "outages", "latency"):
+        assert answered["influx"][verb] == answered["local"][verb]
 
 
 def test_site_filter_still_sees_the_parent(month, backend):

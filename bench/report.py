@@ -1,0 +1,86 @@
+"""How long a month's report for the district example takes from InfluxDB 1.x.
+
+Starts its own influxd (tests/servers/influxdb.py) on a loopback port in a temporary
+directory, seeds the demo month (agent.demo) for every site of docs/examples/district.yaml,
+then times the report: gathering (the queries), rendering HTML (charts included), and each
+query-layer call on its own for comparison. Prints the figures; asserts nothing.
+
+    python bench/report.py [--month 2026-10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.config import load_config  # noqa: E402
+from agent.config.schema import InfluxOutput  # noqa: E402
+from agent.demo import Month, seed_influx, timezone_of  # noqa: E402
+from agent.query import answers  # noqa: E402
+from agent.query.influx import InfluxBackend  # noqa: E402
+from agent.query.selection import Selection  # noqa: E402
+from agent.report.collect import build  # noqa: E402
+from agent.report.generate import render  # noqa: E402
+from collector.units import Seconds  # noqa: E402
+from tests.servers.influxdb import start_influxd  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--month", default="2026-10")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+        root = Path(tmp)
+        for name in ("influx-district.password", "snmp-community", "snmp-auth.key",
+                     "snmp-priv.key"):
+            (root / name).write_text("x\n")
+        config = load_config(REPO / "docs" / "examples" / "district.yaml", environ={
+            "LINKWATCH_INFLUX_TOKEN": "x", "CREDENTIALS_DIRECTORY": str(root)})
+        server = start_influxd(root / "influxd")
+        try:
+            server.create_database("linkwatch")
+            output = InfluxOutput(type="influxdb", url=server.url, version="1",
+                                  database="linkwatch", timeout=Seconds(120))
+            config = dataclasses.replace(config, outputs=(output,))
+            month = Month.parse(args.month, timezone_of(config))
+            t0 = time.perf_counter()
+            count = seed_influx(output, config, month)
+            seeded = time.perf_counter() - t0
+            print(f"seeded {count} points in {seeded:.1f} s "
+                  f"({count / seeded:,.0f} points/s)")
+            sel = Selection(month.since_ns, month.until_ns)
+            backend = InfluxBackend(output)
+            for name, call in (
+                    ("query layer: uptime analysis", lambda: answers.analysis(
+                        config, backend, sel)),
+                    ("query layer: bandwidth", lambda: answers.traffic(config, backend, sel)),
+                    ("query layer: latency", lambda: backend.latency(sel))):
+                t = time.perf_counter()
+                call()
+                print(f"{name:34s} {time.perf_counter() - t:6.2f} s")
+            t = time.perf_counter()
+            report = build(config, backend, sel, tz=month.tz)
+            gathered = time.perf_counter() - t
+            t = time.perf_counter()
+            html = render(report, lang="vi", fmt="html")
+            rendered = time.perf_counter() - t
+            total = gathered + rendered
+            print(f"{'report: gather (all queries)':34s} {gathered:6.2f} s")
+            print(f"{'report: render HTML + charts':34s} {rendered:6.2f} s "
+                  f"({len(html) / 1e3:.0f} kB)")
+            print(f"report for {len(report.sites)} sites, one month: {total:.2f} s "
+                  f"(budget 10 s: {'within' if total < 10 else 'OVER'})")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
