@@ -42,7 +42,11 @@ def agent_run(config_path: Path | None, once: bool, verbose: bool) -> None:
     config = load(config_path)
     logs = configure_logging(level=logging.DEBUG if verbose else logging.INFO,
                              secrets=collect_secrets(config))
-    sys.exit(asyncio.run(run_agent(config, once=once, redactor=logs.redactor)))
+    try:
+        sys.exit(asyncio.run(run_agent(config, once=once, redactor=logs.redactor)))
+    except PermissionError as e:  # no ICMP socket allowed, spool not writable: say the fix
+        click.echo(f"linkwatch: {e}", err=True)
+        sys.exit(1)
 
 
 @click.group("config")
