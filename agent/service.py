@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent import sdnotify
-from agent.checks import open_checks
+from agent.checks import configured, open_checks
 from agent.config.schema import Config, InfluxOutput
 from agent.config.secrets import collect_secrets
 from agent.logs import RedactSecrets
@@ -107,10 +107,8 @@ def health_interval(config: Config) -> float:
 
     Per cycle, so `collected`/`sent`/`dropped` can be lined up with the data they count.
     """
-    checks = [*config.checks.ping, *config.checks.snmp]
-    if config.checks.host is not None:
-        checks.append(config.checks.host)
-    return max(1.0, min([HEALTH_INTERVAL_S, *(float(c.interval) for c in checks)]))
+    intervals = [float(c.interval) for checks in configured(config).values() for c in checks]
+    return max(1.0, min([HEALTH_INTERVAL_S, *intervals]))
 
 
 def status_line(generation: Generation, spool: Spool, counters: SchedulerCounters) -> str:
@@ -206,9 +204,8 @@ async def _flush(spool: Spool, output: InfluxOutput) -> None:
 
     async def watch() -> None:
         while not stop.is_set():
-            queued = next(o.queued for o in spool.stats().outputs
-                          if o.output == output.queue_name)
-            if queued == 0 or state.last_error or time.monotonic() > deadline:
+            if (_queued(spool, output) == 0 or state.last_error
+                    or time.monotonic() > deadline):
                 stop.set()
             await asyncio.sleep(0.1)
 
@@ -251,10 +248,8 @@ async def _run_forever(
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     notifier = sdnotify.Notifier.from_environment()
     status_due = asyncio.Event()
-    running = Running(
-        spool,
-        await start_generation(config, spool, counters, on_state_change=status_due.set),
-        counters, redactor, status_due)
+    generation = await start_generation(config, spool, counters, on_state_change=status_due.set)
+    running = Running(spool, generation, counters, redactor, status_due)
     jobs = [
         asyncio.create_task(_every(health_interval(config), running.write_health)),
         asyncio.create_task(_every(PRUNE_INTERVAL_S, lambda: running.spool.prune())),
@@ -296,15 +291,26 @@ async def _reload(running: Running) -> None:
     except OSError as e:
         log.error("config reload failed (%s); keeping the running config", e)
         return
+    await running.generation.close()
+    try:
+        await _start(running, new, old)
+    except Exception:  # e.g. a probe that cannot open its sockets with the new settings
+        log.exception("the reloaded config could not be started; going back to the "
+                      "running one")
+        await _start(running, old, new)
+        return
     if running.redactor is not None:
         running.redactor.replace(collect_secrets(new))
-    await running.generation.close()
-    if new.agent.spool != old.agent.spool or new.outputs != old.outputs:
-        running.spool.close()
-        running.spool = open_spool(new)
-    running.generation = await start_generation(
-        new, running.spool, running.counters, on_state_change=running.status_due.set)
     log.info("config reloaded from %s", new.source)
+
+
+async def _start(running: Running, config: Config, previous: Config) -> None:
+    """A generation for `config`, reopening the spool if its settings or outputs changed."""
+    if config.agent.spool != previous.agent.spool or config.outputs != previous.outputs:
+        running.spool.close()
+        running.spool = open_spool(config)
+    running.generation = await start_generation(
+        config, running.spool, running.counters, on_state_change=running.status_due.set)
 
 
 async def _report_status(notifier: sdnotify.Notifier, running: Running) -> None:
