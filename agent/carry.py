@@ -32,6 +32,7 @@ import json
 import os
 import tarfile
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -209,19 +210,20 @@ def read_manifest(path: Path) -> Manifest:
     try:
         with tarfile.open(path, mode="r:") as tar:
             manifest = Manifest.from_json(_member(tar, MANIFEST, path).read(), path)
-            digest, lines = hashlib.sha256(), 0
-            member = _member(tar, POINTS, path)
-            hashing = _HashingReader(member, digest)
-            with gzip.GzipFile(fileobj=hashing, mode="rb") as gz:
+            digest, member = hashlib.sha256(), _member(tar, POINTS, path)
+            while data := member.read(1 << 20):
+                digest.update(data)
+            if digest.hexdigest() != manifest.sha256:
+                raise CarryError(f"{path}: {POINTS} does not match the SHA-256 in its manifest "
+                                 "(the file was damaged on the way); copy it again, nothing "
+                                 "was imported")
+            lines = 0
+            with gzip.GzipFile(fileobj=_member(tar, POINTS, path), mode="rb") as gz:
                 for _ in gz:
                     lines += 1
-            hashing.drain()
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise CarryError(f"{path}: not a readable linkwatch export ({e}); copy the file "
                          "again from the agent, or export again") from e
-    if digest.hexdigest() != manifest.sha256:
-        raise CarryError(f"{path}: {POINTS} does not match the SHA-256 in its manifest (the "
-                         "file was damaged on the way); copy it again, nothing was imported")
     if lines != manifest.points:
         raise CarryError(f"{path}: {lines} points in {POINTS}, the manifest says "
                          f"{manifest.points}; export again, nothing was imported")
@@ -237,26 +239,6 @@ def _member(tar: tarfile.TarFile, name: str, path: Path) -> IO[bytes]:
         raise CarryError(f"{path}: no {name} inside; is it a linkwatch export "
                          "(`linkwatch spool export -o FILE`)?")
     return member
-
-
-class _HashingReader(io.RawIOBase):
-    def __init__(self, source: IO[bytes], digest) -> None:
-        self._source = source
-        self._digest = digest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._source.read(len(buffer))
-        self._digest.update(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-    def drain(self) -> None:
-        # gzip stops at the end of its stream; anything after it counts for the checksum too
-        while data := self._source.read(1 << 16):
-            self._digest.update(data)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ The same seed, month and config always give the same samples.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import random
 import zlib
@@ -226,7 +227,7 @@ def _ping(plan: _Plan, agent: str, site: str, target: str, address: str,
         rtts = sorted(max(0.1, rng.gauss(rtt, rtt * 0.08)) for _ in range(received))
         avg = sum(rtts) / received
         mdev = math.sqrt(sum((r - avg) ** 2 for r in rtts) / received)
-        jitter = (sum(abs(a - b) for a, b in zip(rtts, rtts[1:], strict=False))
+        jitter = (sum(abs(a - b) for a, b in itertools.pairwise(rtts))
                   / max(1, received - 1))
         yield Sample("ping", tags, {
             "sent": count, "received": received,

@@ -9,6 +9,7 @@ shrinks (acks minus what was collected meanwhile). A queue that does not shrink 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 
 from agent.spool import Spool, SpoolStats
@@ -18,6 +19,7 @@ COLUMNS = ("output", "queued", "oldest_unsent_age_s", "replay_rate_pps", "eta_s"
 
 
 _SENDING_WINDOW_NS = 60 * 10**9
+_LOW_DISK_BYTES = 1 << 20          # below this an append of a cycle's samples may not fit
 
 
 def spool_rows(spool: Spool, now_ns: int | None = None, *,
@@ -51,6 +53,10 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
         notes.append("no outputs configured: points stay here as local history")
     if stats.disk_full:
         notes.append(f"DISK FULL: {stats.buffered} samples wait in memory until space returns")
+    elif (free := _free_bytes(stats.path)) is not None and free < _LOW_DISK_BYTES:
+        # the agent's own spool knows it is full; a reader can only look at the file system
+        notes.append(f"DISK FULL: {free} bytes free on the file system of {stats.path}; the "
+                     "agent holds new samples in memory (up to 50,000) until there is room")
     for letter in spool.dead_letters(limit=5):
         notes.append(f"dead letter for {letter.output}: {letter.message}")
     return rows, notes
@@ -81,6 +87,14 @@ def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> di
             "eta_s": round(queued / shrink) if shrink > 0 else None,
         }
     return rates
+
+
+def _free_bytes(path) -> int | None:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _iso(ns: int | None) -> str | None:

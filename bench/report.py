@@ -19,16 +19,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config import load_config  # noqa: E402
-from agent.config.schema import InfluxOutput  # noqa: E402
-from agent.demo import Month, seed_influx, timezone_of  # noqa: E402
-from agent.query import answers  # noqa: E402
-from agent.query.influx import InfluxBackend  # noqa: E402
-from agent.query.selection import Selection  # noqa: E402
-from agent.report.collect import build  # noqa: E402
-from agent.report.generate import render  # noqa: E402
-from collector.units import Seconds  # noqa: E402
-from tests.servers.influxdb import start_influxd  # noqa: E402
+from agent.config import load_config
+from agent.config.schema import InfluxOutput
+from agent.demo import Month, seed_influx, timezone_of
+from agent.query import answers
+from agent.query.influx import InfluxBackend
+from agent.query.selection import Selection
+from agent.report.collect import build
+from agent.report.generate import render
+from collector.units import Seconds
+from tests.servers.influxdb import start_influxd
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -87,11 +87,38 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One 5-minute window of one direction: what InfluxDB's GROUP BY time(5m) returns."""
+
+    count: int                       # valid rates in it
+    mean_bps: float
+    max_bps: float
+    mean_util_pct: float | None
+
+
+def from_windows(key: tuple[str, ...], direction: str, windows: Iterable[Window], need: int,
+                 speed_bps: float | None) -> Traffic | None:
+    """The figures of one interface and direction from its windows in time order."""
+    valid = [w for w in windows if w.count >= need]
+    if not valid:
+        return None
+    means = [w.mean_bps for w in valid]
+    utils = [w.mean_util_pct for w in valid if w.mean_util_pct is not None]
+    return Traffic(
+        *key, direction=direction, windows=len(valid), mean_bps=sum(means) / len(means),
+        p95_bps=percentile(means, 95), max_bps=max(w.max_bps for w in valid),
+        util_p95_pct=percentile(utils, 95),
+        above=tuple(sum(1 for u in utils if u > th) for th in THRESHOLDS), speed_bps=speed_bps,
+    )
+
+
 def from_samples(samples: Iterable[Sample], min_samples_of: dict[str, int],
                  default_min: int) -> list[Traffic]:
-    """The figures InfluxDB computes server-side, from interface samples in time order."""
-    # (interface key, window start) -> direction -> lists of rates, utilisations
-    windows: dict[tuple, dict[tuple[str, int], dict[str, list[float]]]] = defaultdict(dict)
+    """The same figures from interface samples in time order (the local history)."""
+    # interface key -> (direction, window start) -> rates and utilisations
+    cells: dict[tuple, dict[tuple[str, int], tuple[list[float], list[float]]]] = (
+        defaultdict(dict))
     speeds: dict[tuple, float] = {}
     for s in samples:
         key = tuple(s.tags.get(k, "") for k in INTERFACE_KEYS)
@@ -99,25 +126,24 @@ def from_samples(samples: Iterable[Sample], min_samples_of: dict[str, int],
         if isinstance(s.fields.get("speed_bps"), int | float):
             speeds[key] = float(s.fields["speed_bps"])
         for d in DIRECTIONS:
-            cell = windows[key].setdefault((d, start), {"bps": [], "util": []})
-            if isinstance(s.fields.get(f"{d}_bps"), int | float):
-                cell["bps"].append(float(s.fields[f"{d}_bps"]))
-            if isinstance(s.fields.get(f"{d}_util_pct"), int | float):
-                cell["util"].append(float(s.fields[f"{d}_util_pct"]))
+            bps, util = s.fields.get(f"{d}_bps"), s.fields.get(f"{d}_util_pct")
+            if not isinstance(bps, int | float):
+                continue
+            rates, utils = cells[key].setdefault((d, start), ([], []))
+            rates.append(float(bps))
+            if isinstance(util, int | float):
+                utils.append(float(util))
     found = []
-    for key, cells in windows.items():
+    for key, by_window in cells.items():
         need = min_samples_of.get(key[1], default_min)
         for d in DIRECTIONS:
-            valid = [cells[k] for k in sorted(cells) if k[0] == d and len(cells[k]["bps"]) >= need]
-            if not valid:
-                continue
-            means = [sum(c["bps"]) / len(c["bps"]) for c in valid]
-            utils = [sum(c["util"]) / len(c["util"]) for c in valid if c["util"]]
-            found.append(Traffic(
-                *key, direction=d, windows=len(valid), mean_bps=sum(means) / len(means),
-                p95_bps=percentile(means, 95), max_bps=max(max(c["bps"]) for c in valid),
-                util_p95_pct=percentile(utils, 95),
-                above=tuple(sum(1 for u in utils if u > th) for th in THRESHOLDS),
-                speed_bps=speeds.get(key),
-            ))
+            windows = [
+                Window(len(rates), sum(rates) / len(rates), max(rates),
+                       sum(utils) / len(utils) if utils else None)
+                for (direction, _), (rates, utils) in sorted(by_window.items())
+                if direction == d
+            ]
+            traffic = from_windows(key, d, windows, need, speeds.get(key))
+            if traffic is not None:
+                found.append(traffic)
     return found

@@ -35,8 +35,11 @@ def _svg(fig) -> str:
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     _pyplot().close(fig)
     text = buffer.getvalue()
-    # drop the XML prolog and DOCTYPE: the SVG goes inline in HTML
-    return text[text.index("<svg"):]
+    # Inline in HTML5 the SVG needs no prolog, DOCTYPE, namespace declarations or RDF
+    # metadata; dropping them leaves no URL of any kind in the page.
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
+    return re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
 
 
 def heat_map(heat: HeatMap, lang: Lang, title: str) -> str:
@@ -45,8 +48,7 @@ def heat_map(heat: HeatMap, lang: Lang, title: str) -> str:
     plt = _pyplot()
     data = np.array([[np.nan if v is None else v for v in row] for row in heat.cells])
     fig, ax = plt.subplots(figsize=(7.2, 0.16 * len(heat.days) + 1.1))
-    cmap = plt.get_cmap("RdYlGn_r").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("RdYlGn_r").with_extremes(bad="white")
     image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=0, vmax=100,
                       interpolation="nearest")
     ax.set_xticks(range(0, 24, 2), [str(h) for h in range(0, 24, 2)])

@@ -72,7 +72,7 @@ def heat_cells(hourly: dict[int, float], capacity: float | None, since_ns: int,
                until_ns: int, tz: dt.tzinfo) -> tuple[list[dt.date], list[list[float | None]]]:
     """Rows of local days, 24 columns of local hours, utilisation % or None."""
     first = dt.datetime.fromtimestamp(since_ns / _NS, tz).date()
-    last = dt.datetime.fromtimestamp((until_ns - 1) / _NS, tz).date()
+    last = dt.datetime.fromtimestamp((until_ns - 1) // _NS, tz).date()
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     index = {d: i for i, d in enumerate(days)}
     cells: list[list[float | None]] = [[None] * 24 for _ in days]

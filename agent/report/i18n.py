@@ -231,7 +231,7 @@ class Lang:
         """`2 ngày 3 giờ 5 phút` / `2 d 3 h 5 min`."""
         if seconds is None:
             return "—"
-        minutes = int(round(seconds / 60))
+        minutes = round(seconds / 60)
         d, rest = divmod(minutes, 1440)
         h, m = divmod(rest, 60)
         units = ("ngày", "giờ", "phút") if self.code == "vi" else ("d", "h", "min")

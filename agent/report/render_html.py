@@ -8,7 +8,7 @@ from html import escape
 
 from agent.report import charts
 from agent.report.i18n import Lang
-from agent.report.model import DirectionReport, Report, SiteReport, Verdict
+from agent.report.model import Report, SiteReport, Verdict
 
 CSS = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -31,6 +31,8 @@ section.site { break-before: page; } .summary { break-after: page; }
 .chart svg { max-width: 100%; height: auto; }
 .note { color: #4a5a6a; font-size: 12px; }
 ul.verdicts { margin: 4px 0 8px 18px; padding: 0; }
+@media print { body { font-size: 10px; padding: 0; max-width: none; }
+               th, td { padding: 2px 3px; } .chart { break-inside: avoid; } }
 """
 
 
@@ -142,8 +144,7 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
     if site.outages:
         rows = "".join(
             f"<tr><td>{escape(o.target)}</td><td>{lang.datetime(o.start_ns, report.tz)}</td>"
-            f"<td>{lang.datetime(o.end_ns, report.tz) if o.end_ns else escape(t('ongoing') if o.ended_by == 'ongoing' else t('data_gap'))}"
-            f"</td><td class=n>{lang.duration(o.duration_s)}</td>"
+            f"<td>{_outage_end(o, report, lang)}</td><td class=n>{lang.duration(o.duration_s)}</td>"
             f"<td>{escape(o.charged_to or site.name)}</td></tr>" for o in site.outages)
         out.append(f"<table><tr><th>{escape(t('probe'))}</th><th>{escape(t('start'))}</th>"
                    f"<th>{escape(t('end'))}</th><th>{escape(t('duration'))}</th>"
@@ -166,6 +167,12 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
     out.append(_quality_table(site, lang))
     out.append("</section>")
     return "\n".join(out)
+
+
+def _outage_end(o, report: Report, lang: Lang) -> str:
+    if o.end_ns is not None:
+        return lang.datetime(o.end_ns, report.tz)
+    return escape(lang.t("ongoing" if o.ended_by == "ongoing" else "data_gap"))
 
 
 def _busier(site: SiteReport) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 
 from agent.config.schema import SiteRequirements
+from agent.query.availability import Uptime
 from agent.query.bandwidth import MIN_COVERAGE_PCT
 from agent.report.model import DirectionReport, Quality, Verdict
-from agent.query.availability import Uptime
 
 
 def recommended_bps(d: DirectionReport, req: SiteRequirements) -> float:

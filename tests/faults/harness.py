@@ -215,17 +215,29 @@ class Backlog:
         return {t: (n, u, round(r, 2)) for t, (n, u, r) in out.items()}
 
 
-def prefill(config: Config, backlog: Backlog) -> None:
-    """Commit the backlog through the real Spool API, in big transactions."""
+def prefill(config: Config, backlog: Backlog, chunk: int = 20_000) -> None:
+    """Commit the backlog through the real Spool API, in big transactions (`chunk` samples
+    each; a transaction must fit in the spool's size cap)."""
     settings = config.agent.spool
     spool = Spool.open(settings.path, max_size=int(settings.max_size),
                        history_s=float(settings.history),
                        outputs=[o.queue_name for o in config.outputs])
     try:
-        for chunk in backlog.samples():
-            spool.append(chunk)
+        for samples in backlog.samples(chunk):
+            spool.append(samples)
     finally:
         spool.close()
+
+
+def settle(agent: AgentProcess, config: Config, influx, db: str, scenario: str, *,
+           backlog_expected: dict | None = None):
+    """Stop the agent (SIGTERM), ship what it left queued, and balance the books."""
+    from tests.faults.ledger import balance
+
+    assert agent.stop() == 0, agent.log()[-3000:]
+    drain(config)
+    return balance(scenario, config.agent.spool.path, influx, db,
+                   backlog_expected=backlog_expected)
 
 
 def drain(config: Config, timeout: float = 120) -> int:

@@ -49,7 +49,7 @@ def _counters(spool_path: Path) -> dict[str, int]:
         return dict(db.execute("SELECT name, value FROM counter"))
 
 
-def committed(spool_path: Path) -> dict[tuple, dict]:
+def committed(spool_path: Path, skip_backlog: bool = True) -> dict[tuple, dict]:
     """Every point the spool holds, but the pre-filled backlog: key → fields.
 
     Two committed points with the same key and different fields are kept under a key with
@@ -59,24 +59,24 @@ def committed(spool_path: Path) -> dict[tuple, dict]:
     with sqlite3.connect(f"file:{spool_path}?mode=ro", uri=True) as db:
         for (line,) in db.execute("SELECT line FROM point ORDER BY id"):
             line = bytes(line)
-            if BACKLOG_TAG in line:
+            if skip_backlog and BACKLOG_TAG in line:
                 continue
             s = decode(line)
             key = (s.measurement, tuple(sorted(s.tags.items())), s.time_ns)
             fields = dict(s.fields)
             if key in out and out[key] != fields:
-                out[key + ("conflict",)] = fields
+                out[(*key, "conflict")] = fields
             out[key] = fields
     return out
 
 
-def downstream(influx: InfluxServer, db: str) -> dict[tuple, dict]:
+def downstream(influx: InfluxServer, db: str, skip_backlog: bool = True) -> dict[tuple, dict]:
     """Every point in the database, but the pre-filled backlog: key → fields."""
     out: dict[tuple, dict] = {}
     results = influx.query("SHOW MEASUREMENTS", db=db)
     names = [v[0] for s in results[0].get("series", []) for v in s["values"]]
     for name in names:
-        where = " WHERE target !~ /^island-/" if name == "ping" else ""
+        where = " WHERE target !~ /^island-/" if name == "ping" and skip_backlog else ""
         res = influx.query(f'SELECT * FROM "{name}"{where} GROUP BY *', db=db)
         for series in res[0].get("series", []):
             tags = tuple(sorted((k, v) for k, v in series.get("tags", {}).items() if v != ""))
@@ -108,10 +108,12 @@ def _same(a: dict, b: dict) -> bool:
 
 def balance(scenario: str, spool_path: Path, influx: InfluxServer, db: str, *,
             backlog_expected: dict[str, tuple] | None = None) -> Row:
-    """The row for the table; `backlog_expected` is the generated backlog still due."""
+    """The row for the table; `backlog_expected` is the generated backlog still due (when
+    None, backlog points are compared one by one like the rest)."""
     counters = _counters(spool_path)
-    held = committed(spool_path)
-    there = downstream(influx, db)
+    skip = backlog_expected is not None
+    held = committed(spool_path, skip)
+    there = downstream(influx, db, skip)
     conflicts = sum(1 for k in held if k[-1] == "conflict")
     keys = {k for k in held if k[-1] != "conflict"}
     lost = sum(1 for k in keys if k not in there)

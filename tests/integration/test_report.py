@@ -38,7 +38,7 @@ agent:
   timezone: Asia/Ho_Chi_Minh
   spool: {{path: {spool}, max_size: 1GiB, history: 3650d}}
 outputs:
-  - {{type: influxdb, url: "{url}", version: "1", database: {db}, gzip: true}}
+  - {{type: influxdb, url: "{url}", version: "1", database: {db}, gzip: true, timeout: 120s}}
 sites:
   - {{name: district-lan, capacity: {{down: 100Mbps, up: 100Mbps}}}}
   - {{name: cai-rong, parent: district-lan, capacity: {{down: 20Mbps, up: 10Mbps}}}}
