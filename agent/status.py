@@ -89,26 +89,6 @@ def as_rows(statuses: Iterable[TargetStatus]) -> list[dict[str, object]]:
     return [asdict(s) for s in statuses]
 
 
-def latest_from_influx(config: Config) -> list[Sample]:
-    """The newest point of every ping and device series in the first output's database."""
-    from agent.query.influxql import query, quote_ident
-
-    output = config.outputs[0]
-    statements = ";".join(
-        f"SELECT * FROM {quote_ident(m)} WHERE time > now() - 7d GROUP BY * "
-        "ORDER BY time DESC LIMIT 1"
-        for m in TARGET_MEASUREMENTS
-    )
-    samples = []
-    for measurement, result in zip(TARGET_MEASUREMENTS, query(output, statements), strict=True):
-        for series in result:
-            for row in series.rows():
-                time_ns = int(row.pop("time"))
-                fields = {k: v for k, v in row.items() if v is not None}
-                samples.append(Sample(measurement, series.tags, fields, time_ns))
-    return samples
-
-
 def mark_unreachable(rows: list[TargetStatus],
                      parents: dict[str, str | None]) -> list[TargetStatus]:
     """DOWN targets whose site's parent site has targets, all failed, become UNREACHABLE:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from agent.cli import carry, install, path, query, report, run, status
+from agent.cli import carry, install, path, query, report, run, spool
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,16 +31,15 @@ main.add_command(run.agent)
 run.agent.add_command(install.install)
 run.agent.add_command(install.uninstall)
 main.add_command(run.config_group)
-main.add_command(status.status)
-main.add_command(status.spool)
+main.add_command(spool.spool)
 main.add_command(query.status)
 main.add_command(query.uptime)
 main.add_command(query.outages)
 main.add_command(query.bandwidth)
 main.add_command(query.latency)
 main.add_command(query.top)
-status.spool.add_command(carry.export_command)
-status.spool.add_command(carry.import_command)
+spool.spool.add_command(carry.export_command)
+spool.spool.add_command(carry.import_command)
 main.add_command(report.report)
 main.add_command(report.demo)
 main.add_command(path.trace)

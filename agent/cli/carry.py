@@ -49,7 +49,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
 
     from agent.carry import CarryError, export
     from agent.cli.options import open_spool
-    from agent.query.timerange import EXAMPLES, TimeRangeError, parse_instant, zone
+    from agent.query.timerange import TimeRangeError, parse_instant, zone
 
     config = load(config_path)
     output = _pick_output(config, output_name)[0]
@@ -61,7 +61,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
         until_ns = None if until is None else parse_instant(until, tz=tz, now_ns=now_ns,
                                                            option="--until")
     except TimeRangeError as e:
-        raise click.UsageError(f"{e} (examples: {EXAMPLES})") from e
+        raise click.UsageError(str(e)) from e
     spool = open_spool(config)
     try:
         if output.queue_name not in {o.output for o in spool.stats().outputs}:

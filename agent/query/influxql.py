@@ -71,7 +71,7 @@ def query(output: InfluxOutput, q: str, *, epoch: str = "ns") -> list[list[Serie
         if "error" in result:
             raise QueryFailed(f"{output.url}/query: {result['error']}")
         results.append([
-            Series(s["name"], s.get("tags", {}), s["columns"], s["values"])
+            Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", []))
             for s in result.get("series", [])
         ])
     return results

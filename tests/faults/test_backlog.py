@@ -54,15 +54,25 @@ def test_a_72_hour_backlog_is_delivered_oldest_first_with_fresh_data_alongside(
     # While the backlog is still arriving, fresh points of the live checks arrive too, and
     # what has arrived of the backlog is its oldest part (a prefix in time).
     seen_mid_replay: list[tuple[int, int]] = []
+    unsettled: list[tuple[int, int, int]] = []
 
     def cycles_through(newest_ns: int | None) -> int:
         return 0 if newest_ns is None else (newest_ns - backlog.first_ns) // backlog.step_ns + 1
 
-    def fresh_during_replay() -> bool:
+    def prefix() -> tuple[int, int, int]:
         # the replay goes on between queries: read the newest before and after the count
         before = cycles_through(_newest_backlog_ns(influx, influx_db))
         backlog_in = _count(influx, influx_db, "target =~ /^island-/")
         after = cycles_through(_newest_backlog_ns(influx, influx_db))
+        return before, backlog_in, after
+
+    def fresh_during_replay() -> bool:
+        before, backlog_in, after = prefix()
+        if not backlog.series * (before - 1) <= backlog_in <= backlog.series * after:
+            # influxd 1.6 can answer a count that misses points it is snapshotting from
+            # its cache while writes go on; ask again before judging
+            unsettled.append((before, backlog_in, after))
+            before, backlog_in, after = prefix()
         fresh_in = _count(influx, influx_db, f"target =~ /^lo/ AND time >= {started_ns}")
         # every point of every cycle before the newest one is there: nothing jumped the queue
         assert backlog.series * (before - 1) <= backlog_in <= backlog.series * after, \
@@ -86,6 +96,8 @@ def test_a_72_hour_backlog_is_delivered_oldest_first_with_fresh_data_alongside(
     row.notes.append(f"mid-replay: {seen_mid_replay[0][0]} backlog + "
                      f"{seen_mid_replay[0][1]} fresh downstream")
     row.notes.append(replayed[-1].split("backlog replayed, ")[-1])
+    if unsettled:
+        row.notes.append(f"{len(unsettled)} count(s) re-read mid-snapshot")
     record_row(row)
     assert (row.lost, row.dup_diff, row.dropped) == (0, 0, 0)
     assert row.delivered == row.collected

@@ -1,0 +1,44 @@
+"""`linkwatch spool …`: what the agent's local spool holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agent.cli.options import (
+    config_option,
+    format_option,
+    load,
+    open_spool,
+)
+
+
+@click.group()
+def spool() -> None:
+    """Inspect the agent's local spool, and carry its points out by hand where no link exists."""
+
+
+@spool.command("status")
+@config_option
+@format_option
+def spool_status(config_path: Path | None, fmt: str) -> None:
+    """Per output: points queued, age of the oldest unsent one, dead letters, last error.
+
+    \b
+    Example:
+      linkwatch spool status -c /etc/linkwatch/config.yaml
+    """
+    from agent.spool_report import COLUMNS, spool_rows
+    from agent.table import render
+
+    config = load(config_path)
+    spool_ = open_spool(config)
+    try:
+        rows, notes = spool_rows(spool_)
+    finally:
+        spool_.close()
+    click.echo(render(rows, fmt, COLUMNS))
+    if fmt == "table":
+        for note in notes:
+            click.echo(note)
