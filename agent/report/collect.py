@@ -102,7 +102,7 @@ def build(config: Config, backend, sel: Selection, *, tz: dt.tzinfo,
     district = availability.roll_up(
         [_as_district(t) for t in analysis.targets if any(t.site == s.name for s in sites)])
     return Report(
-        since_ns=sel.since_ns, until_ns=sel.until_ns, tz=tz, source=backend.description,
+        since_ns=sel.since_ns, until_ns=sel.until_ns, tz=tz, source=_source(backend),
         sites=tuple(reports), district=district[0] if district else None,
         generated_ns=time.time_ns(), min_cycles=min_cycles,
         excluded=_exclusions(reports))
@@ -137,3 +137,12 @@ def _exclusions(reports: list[SiteReport]) -> tuple[tuple[str, dict[str, object]
                 notes.append(("excl_insufficient", {"site": r.name, "direction": d.direction,
                                                     "coverage": d.bandwidth.coverage_pct}))
     return tuple(notes)
+
+
+def _source(backend) -> tuple[str, str]:
+    """Where the numbers came from, as (kind, place) for the report to say in its language."""
+    from agent.query.local import LocalBackend
+
+    if isinstance(backend, LocalBackend):
+        return "local", str(backend.spool.stats().path)
+    return "influx", f"{backend.output.url} ({backend.output.database})"

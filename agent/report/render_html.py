@@ -48,7 +48,7 @@ def render(report: Report, lang: Lang) -> str:
         f'<p class="meta">{escape(t("subtitle"))}<br>{escape(t("period"))}: '
         f"{lang.date(since.date())} – {lang.date(until.date())} · {escape(t('generated'))}: "
         f"{lang.datetime(report.generated_ns, report.tz)} · {escape(t('source'))}: "
-        f"{escape(report.source)}</p>",
+        f"{escape(t('source_' + report.source[0], where=report.source[1]))}</p>",
         _summary(report, lang),
     ]
     for site in report.sites:
