@@ -21,8 +21,13 @@ def main() -> None:
       linkwatch config check -c config.yaml     validate a config (every error, with its line)
       linkwatch agent run -c config.yaml        run the agent (Ctrl-C or SIGTERM stops it)
       linkwatch agent run --once                one cycle of every check, then exit
-      linkwatch status --local                  the latest state of every target
+      linkwatch status --local                  every target now (from this agent's spool)
+      linkwatch uptime --since 30d              availability, coverage, outages, MTTR, MTBF
+      linkwatch bandwidth --site quan-lan       mean, p95, max and utilisation per link
+      linkwatch report --period 2026-10 -o r.html   the planners' monthly report
       linkwatch spool status                    what is queued, dropped or dead-lettered
+
+    Every command has --help with examples.
     """
 
 

@@ -51,7 +51,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
     from agent.cli.options import open_spool
     from agent.query.timerange import TimeRangeError, parse_instant, zone
 
-    config = load(config_path)
+    config = load(config_path, secrets=False)
     output = _pick_output(config, output_name)[0]
     now_ns = time.time_ns()
     try:

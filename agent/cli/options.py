@@ -20,12 +20,16 @@ format_option = click.option(
 )
 
 
-def load(config_path: Path | None):
-    """The config, or exit 2 with every problem listed (file:line:column, key, fix)."""
+def load(config_path: Path | None, *, secrets: bool = True):
+    """The config, or exit 2 with every problem listed (file:line:column, key, fix).
+
+    `secrets=False` for commands that send nothing, so they work for a user who may not
+    read the secret files (they are root:linkwatch 0640 on a service install).
+    """
     from agent.config import ConfigError, find_config, load_config
 
     try:
-        return load_config(find_config(config_path))
+        return load_config(find_config(config_path), secrets=secrets)
     except ConfigError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)

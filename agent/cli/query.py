@@ -109,7 +109,7 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
     from agent.query.selection import Selection
     from agent.query.timerange import TimeRange, TimeRangeError, zone
 
-    config = load(config_path)
+    config = load(config_path, secrets=not local)
     tz = zone(config.agent.timezone)
     try:
         period = TimeRange.parse(since, until, tz=tz, now_ns=time.time_ns())

@@ -44,7 +44,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     from agent.query.selection import Selection
     from agent.query.timerange import TimeRange, TimeRangeError, zone
 
-    config = load(config_path)
+    config = load(config_path, secrets=not local)
     tz = zone(config.agent.timezone)
     if (period is None) == (since is None):
         raise click.UsageError("give either --period YYYY-MM or --since (with --until)")
@@ -106,7 +106,7 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
     """
     from agent import demo as demo_data
 
-    config = load(config_path)
+    config = load(config_path, secrets=not local)
     try:
         chosen = demo_data.Month.parse(month, demo_data.timezone_of(config))
     except ValueError as e:

@@ -32,7 +32,7 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     from agent.spool_report import COLUMNS, spool_rows
     from agent.table import render
 
-    config = load(config_path)
+    config = load(config_path, secrets=False)
     spool_ = open_spool(config)
     try:
         rows, notes = spool_rows(spool_)

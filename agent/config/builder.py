@@ -42,6 +42,10 @@ class _Invalid(Exception):
     """A value could not be built; its problems are already recorded."""
 
 
+# What a secret that was not needed, and could not be read, holds (never sent anywhere).
+UNREAD_SECRET = Secret("(not read)")
+
+
 @dataclass
 class Builder:
     """One build of one file: the problems found and where every value came from."""
@@ -49,6 +53,10 @@ class Builder:
     source: Path
     base_dir: Path                    # relative paths in the config are relative to this
     environ: Mapping[str, str]
+    # False for commands that send nothing (`--local` queries, `spool status`): a secret that
+    # cannot be read (a root-only file, an unset variable) becomes UNREAD_SECRET instead
+    # of a problem, so an IT person without access to the secrets can still ask questions.
+    secrets_required: bool = True
     problems: list[Problem] = field(default_factory=list)
     marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
     failed: set[KeyPath] = field(default_factory=set)
@@ -197,6 +205,11 @@ class Builder:
     # -- secrets ----------------------------------------------------------------------
 
     def _secret(self, node: Node, at: KeyPath) -> Secret:
+        if not self.secrets_required:
+            try:
+                return Secret(expand(node.value, self.environ))
+            except (UnsetVariable, MalformedReference, AttributeError, TypeError):
+                return UNREAD_SECRET
         secret = self._text(node, at, "a string", secret=True)
         if not secret:
             raise self._fail(node, at, "the secret is empty",
@@ -208,6 +221,8 @@ class Builder:
         try:
             secret = path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as e:
+            if not self.secrets_required:
+                return UNREAD_SECRET
             hint = ("make it readable by the user the agent runs as"
                     if isinstance(e, PermissionError) else
                     "create it with the secret alone on one line, or correct the path "

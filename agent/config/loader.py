@@ -14,15 +14,18 @@ from agent.config.schema import Config
 from agent.config.validation import validate
 
 
-def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
+                secrets: bool = True) -> Config:
     """The config in `path`; raises ConfigError listing every problem found.
 
     `${VAR}` references are read from `environ` (default: the process environment).
     Relative paths in the file (spool.path, *_file) are relative to the file's directory.
+    `secrets=False` is for commands that send nothing: unreadable secrets become empty.
     """
     root, problems = read_document(path)
     builder = Builder(source=path, base_dir=path.absolute().parent,
-                      environ=os.environ if environ is None else environ)
+                      environ=os.environ if environ is None else environ,
+                      secrets_required=secrets)
     config: Config | None = builder.build_root(root, Config)
     problems += builder.problems
     if config is not None:

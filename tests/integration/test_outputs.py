@@ -29,6 +29,7 @@ from agent.outputs import Pacing, ShipperState, ship
 from agent.outputs.influx_v2 import V2Writer
 from agent.outputs.version import AutoWriter, open_writer
 from agent.spool import Spool
+from agent.spool_report import spool_rows
 from collector.sample import Sample
 from collector.units import Seconds, Secret
 from tests.servers.influxdb import InfluxServer, start_influxd
@@ -180,6 +181,10 @@ def test_a_field_type_conflict_sets_aside_only_the_bad_points(influxdb, influx_d
         assert letter.message.startswith("HTTP 400: ")
         assert "field type conflict" in letter.message
     assert b"up=1.5" in dead[0].line and b'up="down"' in dead[1].line
+    # What `linkwatch spool status` prints: the count per output and the server's message.
+    rows, notes = spool_rows(spool)
+    assert [r["dead_letters"] for r in rows] == [2]
+    assert any("field type conflict" in n and output.queue_name in n for n in notes)
     spool.close()
 
 

@@ -626,3 +626,21 @@ def test_every_secret_is_collected_for_the_log_filter(tmp_path: Path) -> None:
         """)
     config = load_config(path, environ={"TOKEN": "tok"})
     assert collect_secrets(config) == {"tok", "c0mm", "public", "auth-pass-phrase"}
+
+
+def test_commands_that_send_nothing_load_without_reading_secrets(tmp_path: Path) -> None:
+    # On a service install the secret files are root:linkwatch 0640; an IT person asking
+    # `linkwatch uptime --local` must not need them.
+    path = write(tmp_path, """\
+        agent: {name: a1, site: lan}
+        outputs:
+          - {type: influxdb, url: "http://127.0.0.1:8086", token: "${UNSET_TOKEN}"}
+          - {type: influxdb, url: "http://127.0.0.1:8087", database: b, password_file: nope}
+        checks:
+          snmp:
+            - {name: sw, address: 127.0.0.1, community_file: missing}
+        """)
+    assert len(problems_of(path).problems) == 3
+    config = load_config(path, environ={}, secrets=False)
+    assert [o.queue_name for o in config.outputs] == ["influxdb:linkwatch", "influxdb:b"]
+    assert config.checks.snmp[0].name == "sw"
