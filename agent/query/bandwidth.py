@@ -103,12 +103,20 @@ def from_windows(key: tuple[str, ...], direction: str, windows: Iterable[Window]
     valid = [w for w in windows if w.count >= need]
     if not valid:
         return None
-    means = [w.mean_bps for w in valid]
-    utils = [w.mean_util_pct for w in valid if w.mean_util_pct is not None]
+    return summary(key, direction, [w.mean_bps for w in valid],
+                   [w.mean_util_pct for w in valid if w.mean_util_pct is not None],
+                   max(w.max_bps for w in valid), speed_bps)
+
+
+def summary(key: tuple[str, ...], direction: str, means: list[float], utils: list[float],
+            max_bps: float, speed_bps: float | None) -> Traffic | None:
+    """The figures from the valid windows' mean rates and mean utilisations (time order)
+    and the highest rate in them."""
+    if not means:
+        return None
     return Traffic(
-        *key, direction=direction, windows=len(valid), mean_bps=sum(means) / len(means),
-        p95_bps=percentile(means, 95), max_bps=max(w.max_bps for w in valid),
-        util_p95_pct=percentile(utils, 95),
+        *key, direction=direction, windows=len(means), mean_bps=sum(means) / len(means),
+        p95_bps=percentile(means, 95), max_bps=max_bps, util_p95_pct=percentile(utils, 95),
         above=tuple(sum(1 for u in utils if u > th) for th in THRESHOLDS), speed_bps=speed_bps,
     )
 

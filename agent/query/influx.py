@@ -1,11 +1,12 @@
 """The query backend over InfluxQL: the database reduces the data, Python gets the summary.
 
-A month of one-minute samples per target becomes a handful of rows: count/sum/first/last
-of `up`, and only the points where `difference(up)` is non-zero or `elapsed()` shows a data
-gap (a subquery, supported since InfluxDB 1.2). Latency is aggregates over the raw points;
-bandwidth is the 5-minute windows (count, mean, max) of each interface, the percentiles
-taken over them. Statements are per series, several requests at once: InfluxDB 1.6 answers a
-subquery or GROUP BY time() grouped by tag many times slower than the same per series.
+Up/down: per target and hour, count and sum of `up` (two grouped statements), then the raw
+points of only the hours that may hold a change or a gap. Latency: aggregates over the raw
+points. Bandwidth: the 5-minute windows (count, mean rate, mean utilisation) of each
+interface, the percentiles taken over them. InfluxDB 1.6 answers a subquery or a
+GROUP BY time() grouped by tag many times slower than the same per series, and runs the
+statements of one request, and the aggregates of one statement, one after another: so
+windowed statements are per series, and independent statements go in requests at once.
 Every name from the command line enters a statement through quote_ident/quote_string.
 """
 
@@ -19,8 +20,7 @@ from agent.query.bandwidth import (
     INTERFACE_KEYS,
     WINDOW_S,
     Traffic,
-    Window,
-    from_windows,
+    summary,
 )
 from agent.query.influxql import Series, query, quote_ident, quote_string
 from agent.query.latency import Latency, loss_pct
@@ -46,18 +46,19 @@ class InfluxBackend:
     def description(self) -> str:
         return f"InfluxDB at {self.output.url} (database {self.output.database})"
 
-    def _run(self, statements: Sequence[str], *,
-             per_request: int | None = None) -> list[list[Series]]:
+    def _run(self, statements: Sequence[str], *, per_request: int | None = None,
+             epoch: str = "ns") -> list[list[Series]]:
         """Results of each statement, in order. Statements go in several requests at once:
         InfluxDB runs the statements of one request one after another."""
         size = per_request or self.per_request
         chunks = [statements[i:i + size] for i in range(0, len(statements), size)]
         if len(chunks) <= 1:
-            return query(self.output, ";\n".join(statements)) if statements else []
+            return query(self.output, ";\n".join(statements), epoch=epoch) if statements else []
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(min(self.workers, len(chunks))) as pool:
-            answers = list(pool.map(lambda c: query(self.output, ";\n".join(c)), chunks))
+            answers = list(pool.map(
+                lambda c: query(self.output, ";\n".join(c), epoch=epoch), chunks))
         return [result for answer in answers for result in answer]
 
     def _series(self, measurement: str, sel: Selection, tag: str | None,
@@ -153,19 +154,29 @@ class InfluxBackend:
     # -- latency ----------------------------------------------------------------------------
 
     def latency(self, sel: Selection) -> list[Latency]:
+        """Aggregates over the raw points, in three statements sent at once: InfluxDB runs
+        the aggregates of one statement one after another."""
         group = f"GROUP BY {quote_ident('site')}, {quote_ident('target')}"
-        (result,) = self._run([
-            "SELECT count(up), count(rtt_avg_ms), median(rtt_avg_ms), "
-            "percentile(rtt_avg_ms, 95), mean(jitter_ms), sum(sent), sum(received) "
-            f"FROM {quote_ident('ping')} WHERE {_where(sel, 'target')} {group}"])
+        where = f"FROM {quote_ident('ping')} WHERE {_where(sel, 'target')} {group}"
+        parts = self._run([
+            f"SELECT count(up) AS samples, sum(sent) AS sent, sum(received) AS received {where}",
+            f"SELECT count(rtt_avg_ms) AS rtt_samples, median(rtt_avg_ms) AS median, "
+            f"percentile(rtt_avg_ms, 95) AS p95 {where}",
+            f"SELECT mean(jitter_ms) AS jitter {where}"], per_request=1)
+        columns: dict[tuple[str, str], dict[str, object]] = {}
+        for result in parts:
+            for s in result:
+                row = columns.setdefault((s.tags.get("site", ""), s.tags.get("target", "")), {})
+                row.update(zip(s.columns[1:], s.values[0][1:], strict=True))
         found = []
-        for s in result:
-            _, count, rtt_count, med, p95, jitter, sent, received = s.values[0]
+        for (site, target), row in columns.items():
+            if "samples" not in row:
+                continue
             found.append(Latency(
-                site=s.tags.get("site", ""), target=s.tags.get("target", ""),
-                samples=int(count or 0), rtt_samples=int(rtt_count or 0),
-                rtt_median_ms=med, rtt_p95_ms=p95, loss_pct=loss_pct(sent, received),
-                jitter_ms=jitter))
+                site=site, target=target, samples=int(row["samples"] or 0),
+                rtt_samples=int(row.get("rtt_samples") or 0), rtt_median_ms=row.get("median"),
+                rtt_p95_ms=row.get("p95"), loss_pct=loss_pct(row.get("sent"), row.get("received")),
+                jitter_ms=row.get("jitter")))
         return found
 
     # -- bandwidth --------------------------------------------------------------------------
@@ -199,38 +210,42 @@ class InfluxBackend:
                   for d in DIRECTIONS),
             ]
         per = 2 + len(DIRECTIONS)
-        results = self._run(statements)
-        window_ns = WINDOW_S * 10**9
-        valid: dict[tuple[int, int], dict[int, list]] = {}
+        # window starts and point times in seconds: smaller answers, and 5-minute windows
+        # start on whole seconds
+        results = self._run(statements, epoch="s")
+        valid: dict[tuple[int, int], list[list]] = {}
         missing = []
         for i, key in enumerate(interfaces):
             rows = _values(results[per * i])
             need = min_samples_of.get(key[1], default_min)
             for j, _ in enumerate(DIRECTIONS):
-                windows = {int(r[0]): r for r in rows
-                           if r[1 + 3 * j] and r[1 + 3 * j] >= need}
+                c = 1 + 3 * j
+                windows = [r for r in rows if r[c] is not None and r[c] >= need]
                 valid[(i, j)] = windows
                 top = _values(results[per * i + 2 + j])
-                if windows and not (top and top[0][1] is not None
-                                    and int(top[0][0]) // window_ns * window_ns in windows):
+                if windows and not (top and top[0][1] is not None and _window_of(top[0][0])
+                                    in {r[0] for r in windows}):
                     missing.append((i, j))
         highest_of: dict[tuple[int, int], float] = {}
         fallback = self._run([
             f"SELECT max({quote_ident(f'{DIRECTIONS[j]}_bps')}) FROM {m} WHERE {wheres[i]} "
-            f"GROUP BY time({WINDOW_S}s) fill(none)" for i, j in missing])
+            f"GROUP BY time({WINDOW_S}s) fill(none)" for i, j in missing], epoch="s")
         for (i, j), result in zip(missing, fallback, strict=True):
-            highest_of[(i, j)] = max(r[1] for r in _values(result)
-                                     if int(r[0]) in valid[(i, j)])
+            starts = {r[0] for r in valid[(i, j)]}
+            highest_of[(i, j)] = max(r[1] for r in _values(result) if r[0] in starts)
         found = []
         for i, key in enumerate(interfaces):
             speed = _values(results[per * i + 1])
             speed_bps = float(speed[0][1]) if speed and speed[0][1] is not None else None
             for j, direction in enumerate(DIRECTIONS):
+                windows, mean, util = valid[(i, j)], 2 + 3 * j, 3 + 3 * j
+                if not windows:
+                    continue
                 top = _values(results[per * i + 2 + j])
-                high = highest_of.get((i, j), top[0][1] if top else None)
-                windows = [Window(int(r[1 + 3 * j]), r[2 + 3 * j], high, r[3 + 3 * j])
-                           for _, r in sorted(valid[(i, j)].items())]
-                traffic = from_windows(key, direction, windows, 0, speed_bps)
+                traffic = summary(
+                    key, direction, [r[mean] for r in windows],
+                    [r[util] for r in windows if r[util] is not None],
+                    highest_of.get((i, j), top[0][1] if top else None), speed_bps)
                 if traffic is not None:
                     found.append(traffic)
         return found
@@ -287,6 +302,10 @@ def _first_last(spans: Sequence[tuple[int, list[list]]]) -> tuple:
         return None, None
     first, last = min(rows, key=lambda r: int(r[0])), max(rows, key=lambda r: int(r[0]))
     return (int(first[0]), int(first[1])), (int(last[0]), int(last[1]))
+
+
+def _window_of(time_s: object) -> int:
+    return int(time_s) // WINDOW_S * WINDOW_S
 
 
 def _values(result: list[Series]) -> list[list]:
