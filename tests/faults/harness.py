@@ -229,6 +229,17 @@ def prefill(config: Config, backlog: Backlog, chunk: int = 20_000) -> None:
         spool.close()
 
 
+def prefilled(directory: Path, backlog: Backlog, *, chunk: int = 20_000,
+              **config: object) -> tuple[Path, Config]:
+    """A scenario's start: the agent config written into `directory` (`config` as for
+    `write_config`), loaded, and `backlog` committed to its spool as if the link had been
+    down. Returns the config's path (for AgentProcess) and the loaded config."""
+    path = write_config(directory, **config)
+    loaded = config_of(path)
+    prefill(loaded, backlog, chunk=chunk)
+    return path, loaded
+
+
 def settle(agent: AgentProcess, config: Config, influx, db: str, scenario: str, *,
            backlog_expected: dict | None = None):
     """Stop the agent (SIGTERM), ship what it left queued, and balance the books."""

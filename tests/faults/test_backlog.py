@@ -10,12 +10,10 @@ import pytest
 from tests.faults.harness import (
     AgentProcess,
     Backlog,
-    config_of,
     drain,
-    prefill,
+    prefilled,
     spool_view,
     wait_for,
-    write_config,
 )
 from tests.faults.ledger import balance
 from tests.servers.influxdb import InfluxServer
@@ -42,9 +40,8 @@ def test_a_72_hour_backlog_is_delivered_oldest_first_with_fresh_data_alongside(
     tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
 ) -> None:
     backlog = SEVENTY_TWO_HOURS
-    config_path = write_config(tmp_path, url=influxdb.url, db=influx_db, max_size="1GiB")
-    config = config_of(config_path)
-    prefill(config, backlog)
+    config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db,
+                                    max_size="1GiB")
     assert spool_view(config).queued == backlog.points
 
     agent = AgentProcess(config_path).start()

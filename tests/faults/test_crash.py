@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import (
-    AgentProcess,
-    Backlog,
-    config_of,
-    prefill,
-    settle,
-    spool_view,
-    wait_for,
-    write_config,
-)
+from tests.faults.harness import AgentProcess, Backlog, prefilled, settle, spool_view, wait_for
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
 
@@ -31,10 +22,9 @@ def test_sigkill_at_random_moments_during_collection_and_replay_loses_nothing_co
 ) -> None:
     # A slow link (each write held 0.2 s) keeps the replay going through all the kills.
     proxy = FaultProxy(influxdb.port, lambda n: "slow", slow_s=0.2)
-    config_path = write_config(tmp_path, url=proxy.url, db=influx_db, batch_size=2000)
-    config = config_of(config_path)
     backlog = Backlog(points=300_000)
-    prefill(config, backlog)
+    config_path, config = prefilled(tmp_path, backlog, url=proxy.url, db=influx_db,
+                                    batch_size=2000)
     rng = random.Random(7)
     agent = AgentProcess(config_path)
     moments: dict[str, int] = {"starting": 0, "after a commit": 0, "after an ack": 0}
@@ -81,10 +71,8 @@ def test_sigkill_at_random_moments_during_collection_and_replay_loses_nothing_co
 def test_truncated_spool_is_moved_aside_and_what_can_be_read_is_delivered(
     tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
 ) -> None:
-    config_path = write_config(tmp_path, url=influxdb.url, db=influx_db)
-    config = config_of(config_path)
     backlog = Backlog(points=50_000)
-    prefill(config, backlog)
+    config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db)
     spool_path = config.agent.spool.path
     size = spool_path.stat().st_size
     with spool_path.open("r+b") as f:          # a power cut that lost the file's tail

@@ -16,7 +16,7 @@ from tests.faults.harness import (
     AgentProcess,
     Backlog,
     config_of,
-    prefill,
+    prefilled,
     settle,
     spool_view,
     wait_for,
@@ -41,10 +41,9 @@ def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
     proxy = FaultProxy(influxdb.port)
     proxy.down = True                                  # the link is cut
     try:
-        config_path = write_config(tmp_path, url=proxy.url, db=influx_db, max_size="4MiB")
-        config = config_of(config_path)
         backlog = Backlog(points=40_000)               # more than 4 MiB holds
-        prefill(config, backlog, chunk=500)
+        config_path, config = prefilled(tmp_path, backlog, chunk=500, url=proxy.url,
+                                        db=influx_db, max_size="4MiB")
         after_fill = spool_view(config)
         assert after_fill.dropped > 0
         agent = AgentProcess(config_path).start()

@@ -6,16 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import (
-    AgentProcess,
-    Backlog,
-    config_of,
-    prefill,
-    settle,
-    spool_view,
-    wait_for,
-    write_config,
-)
+from tests.faults.harness import AgentProcess, Backlog, prefilled, settle, spool_view, wait_for
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
 
@@ -36,10 +27,9 @@ def test_server_errors_throttling_timeouts_and_resets_lose_nothing(
 ) -> None:
     proxy = FaultProxy(influxdb.port, _plan, slow_s=2.5)
     try:
-        config_path = write_config(tmp_path, url=proxy.url, db=influx_db, timeout="1s")
-        config = config_of(config_path)
         backlog = Backlog(points=100_000)
-        prefill(config, backlog)
+        config_path, config = prefilled(tmp_path, backlog, url=proxy.url, db=influx_db,
+                                        timeout="1s")
         agent = AgentProcess(config_path).start()
         wait_for(lambda: proxy.writes >= _FAULTY_WRITES, 240,
                  f"{_FAULTY_WRITES} write requests through the faulty proxy")
@@ -63,10 +53,8 @@ def test_server_errors_throttling_timeouts_and_resets_lose_nothing(
 def test_server_stopped_and_started_again_and_again_during_a_replay_loses_nothing(
     tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
 ) -> None:
-    config_path = write_config(tmp_path, url=influxdb.url, db=influx_db)
-    config = config_of(config_path)
     backlog = Backlog(points=400_000)
-    prefill(config, backlog)
+    config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db)
     agent = AgentProcess(config_path).start()
     queued_at_cut = []
     for _ in range(4):

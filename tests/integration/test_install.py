@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from agent.install import unreachable_by_others
+from tests.netns import namespace, require_ip
 
 REPO = Path(__file__).resolve().parents[2]
 CAP_NET_RAW = 1 << 13
@@ -224,18 +225,9 @@ def _ping_group_range() -> tuple[int, int]:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed")
-    name = f"lwinst-{uuid.uuid4().hex[:8]}"
-    created = _run(["ip", "netns", "add", name])
-    if created.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
-    try:
-        up = _run(["ip", "-n", name, "link", "set", "lo", "up"])
-        assert up.returncode == 0, up.stderr
+    require_ip(root=False)  # the `installed` fixture beside it already needs root
+    with namespace(f"lwinst-{uuid.uuid4().hex[:8]}") as name:
         yield name
-    finally:
-        _run(["ip", "netns", "del", name])
 
 
 @pytest.mark.netns

@@ -33,6 +33,7 @@ from agent.spool_report import spool_rows
 from collector.sample import Sample
 from collector.units import Seconds, Secret
 from tests.servers.influxdb import InfluxServer, start_influxd
+from tests.servers.process import running
 
 pytestmark = pytest.mark.integration
 
@@ -216,12 +217,9 @@ def test_a_missing_database_is_reported_and_the_queue_waits_for_it(influxdb, tmp
 
 @pytest.fixture
 def influxdb_with_auth(tmp_path_factory) -> Iterator[InfluxServer]:
-    try:
-        server = start_influxd(tmp_path_factory.mktemp("influxd-auth"), auth=True)
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    yield server
-    server.stop()
+    with running(lambda: start_influxd(tmp_path_factory.mktemp("influxd-auth"), auth=True),
+                 InfluxServer.stop) as server:
+        yield server
 
 
 def test_wrong_credentials_are_reported_and_the_queue_waits(influxdb_with_auth, tmp_path,

@@ -10,6 +10,7 @@ Every packet stays inside these namespaces; they are deleted even when a test fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -23,16 +24,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns import ip, namespace, require_ip
+from tests.netns import run as _run
+
 pytestmark = pytest.mark.netns
 
 REPO = Path(__file__).resolve().parents[2]
 
 R1_NEAR, R2_NEAR, TARGET = "10.77.1.1", "10.77.2.2", "10.77.3.2"
 SILENT = "10.77.1.9"  # on the agent's link, assigned to no one
-
-
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class Chain:
     target: str
 
     def ip(self, netns: str, *args: str) -> None:
-        done = _run(["ip", "-n", netns, *args])
-        assert done.returncode == 0, f"ip -n {netns} {' '.join(args)}: {done.stderr}"
+        ip(netns, *args)
 
     def cut(self, netns: str, link: str) -> None:
         self.ip(netns, "link", "set", link, "down")
@@ -54,12 +53,7 @@ class Chain:
 
 
 def _build(chain: Chain) -> None:
-    names = (chain.agent, chain.r1, chain.r2, chain.target)
-    for name in names:
-        created = _run(["ip", "netns", "add", name])
-        if created.returncode != 0:
-            pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
-        chain.ip(name, "link", "set", "lo", "up")
+    """The links, addresses and routes between the chain's (already created) namespaces."""
     # (namespace, link, address, peer namespace, peer link, peer address)
     links = (
         (chain.agent, "a0", "10.77.1.2/24", chain.r1, "a1", "10.77.1.1/24"),
@@ -87,18 +81,14 @@ def _build(chain: Chain) -> None:
 
 @pytest.fixture(scope="module")
 def chain() -> Iterator[Chain]:
-    if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed")
+    require_ip()
     tag = uuid.uuid4().hex[:6]
     built = Chain(f"lwpa-{tag}", f"lwpr1-{tag}", f"lwpr2-{tag}", f"lwpt-{tag}")
-    try:
+    with contextlib.ExitStack() as namespaces:
+        for name in (built.agent, built.r1, built.r2, built.target):
+            namespaces.enter_context(namespace(name))
         _build(built)
         yield built
-    finally:
-        for name in (built.agent, built.r1, built.r2, built.target):
-            _run(["ip", "netns", "del", name])
 
 
 def _config(workdir: Path, pings: dict[str, str]) -> Path:

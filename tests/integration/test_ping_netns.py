@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns import ip, namespace, require_ip
+from tests.netns import run as _run
+
 pytestmark = pytest.mark.netns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,38 +58,23 @@ except PingPermissionError as exc:
 """
 
 
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed")
-    name = f"lwping-{uuid.uuid4().hex[:8]}"
-    created = _run(["ip", "netns", "add", name])
-    if created.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
-    try:
+    require_ip()
+    with namespace(f"lwping-{uuid.uuid4().hex[:8]}") as name:
         for args in (
-            ["link", "set", "lo", "up"],
             ["link", "add", "lwp0", "type", "veth", "peer", "name", "lwp1"],
             ["addr", "add", LINK_ADDRESS, "dev", "lwp0"],
             ["link", "set", "lwp0", "up"],
             ["link", "set", "lwp1", "up"],
         ):
-            step = _run(["ip", "-n", name, *args])
-            assert step.returncode == 0, f"ip {' '.join(args)}: {step.stderr}"
+            ip(name, *args)
         # per namespace: lets any group open unprivileged ICMP sockets here only
         sysctl = _run(
             ["ip", "netns", "exec", name, "sysctl", "-w", "net.ipv4.ping_group_range=0 2147483647"]
         )
         assert sysctl.returncode == 0, sysctl.stderr
         yield name
-    finally:
-        _run(["ip", "netns", "del", name])
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import socket
 import subprocess
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -23,15 +19,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import (  # ServerError and tail: importable from here as before
+    ServerError,  # noqa: F401
+    find,
+    free_port,
+    http_ok,
+    running,
+    start_logged,
+    stop_process,
+    tail,  # noqa: F401
+    wait_until,
+)
+
 INFLUXD = "influxd"
+PACKAGE = "the Debian package influxdb"
 READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(root: Path, port: int, rpc_port: int, auth: bool) -> str:
@@ -67,10 +69,6 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
 
 
-class ServerError(RuntimeError):
-    """The server did not start; the message ends with the tail of its log."""
-
-
 @dataclass
 class InfluxServer:
     """influxd with its config, data and log under `root`."""
@@ -94,11 +92,7 @@ class InfluxServer:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "influxdb.conf"
         config.write_text(_config(self.root, self.port, self.rpc_port, self.auth))
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [INFLUXD, "run", "-config", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
+        self.process = start_logged([INFLUXD, "run", "-config", str(config)], self.log_path)
         wait_ready(self.url + "/ping", self.process, self.log_path)
         if self.auth:
             # With no user yet, influxd lets anyone create the first admin.
@@ -108,12 +102,7 @@ class InfluxServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     @property
@@ -161,33 +150,15 @@ class InfluxServer:
         return {key: kind for s in series for key, kind in s["values"]}
 
 
-def wait_ready(url: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"{url}: exited with {process.returncode}; {tail(log_path)}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status in (200, 204):
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise ServerError(f"{url}: not ready after {READY_TIMEOUT_S:g}s; {tail(log_path)}")
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "log: " + " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "no log"
+def wait_ready(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    """Until GET `url` answers 200/204; ServerError with the log's tail if it never does."""
+    wait_until(http_ok(url), server, url, log_path, READY_TIMEOUT_S)
 
 
 def start_influxd(root: Path, *, auth: bool = False) -> InfluxServer:
-    """Starts influxd under `root` on free loopback ports; raises FileNotFoundError if absent."""
-    if shutil.which(INFLUXD) is None:
-        raise FileNotFoundError(f"{INFLUXD} not found (install the Debian package influxdb)")
+    """Starts influxd under `root` on free loopback ports; raises ServerMissing (a
+    FileNotFoundError) naming the Debian package if influxd is not installed."""
+    find(INFLUXD, PACKAGE)
     server = InfluxServer(root, auth=auth)
     server.start()
     return server
@@ -196,14 +167,9 @@ def start_influxd(root: Path, *, auth: bool = False) -> InfluxServer:
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
     """One influxd for the session; tests may stop() and start() it (same port, same data)."""
-    try:
-        server = start_influxd(tmp_path_factory.mktemp("influxd"))
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    try:
+    with running(lambda: start_influxd(tmp_path_factory.mktemp("influxd")),
+                 InfluxServer.stop) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -7,16 +7,23 @@ end-to-end link tests and the bench share one way of configuring it.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.servers.process import (
+    free_udp_port,
+    require,
+    running,
+    start_logged,
+    stop_process,
+    wait_until,
+)
+
+PACKAGES = "the Debian packages snmpd snmp"
 COMMUNITY = "lw-test"
 ADMIN_COMMUNITY = "lw-admin"   # may write only net-snmp's cache settings
 _NS_CACHE_TIMEOUT = ".1.3.6.1.4.1.8072.1.5.3.1.2"
@@ -43,12 +50,6 @@ class Snmpd:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def client_env(workdir: Path) -> dict[str, str]:
     """Environment for snmpd and net-snmp clients: no MIB loading, private state dir."""
     return {**os.environ, "MIBS": "", "SNMP_PERSISTENT_DIR": str(workdir / "state"),
@@ -58,9 +59,11 @@ def client_env(workdir: Path) -> dict[str, str]:
 def start_snmpd(workdir: Path, *, port: int | None = None, host: str = "127.0.0.1",
                 extra_communities: Sequence[str] = (), netns: str | None = None,
                 ready_timeout: float = 15.0) -> Snmpd:
-    """Start snmpd in the foreground (`-f`) and return once it answers a GET."""
-    if shutil.which("snmpd") is None:
-        pytest.skip("snmpd is not installed (apt-get install snmpd snmp)")
+    """Start snmpd in the foreground (`-f`) and return once it answers a GET.
+
+    A missing snmpd or snmpget skips the calling test (fails it under CI)."""
+    require("snmpd", PACKAGES)
+    require("snmpget", PACKAGES)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "state").mkdir(exist_ok=True)
     port = port or free_udp_port(host)
@@ -78,28 +81,24 @@ def start_snmpd(workdir: Path, *, port: int | None = None, host: str = "127.0.0.
         "[snmp] mibs :",
     ]
     conf.write_text("\n".join(lines) + "\n")
-    cmd = ["snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(workdir / "snmpd.log"),
+    log = workdir / "snmpd.log"
+    cmd = ["snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(log),
            "-p", str(workdir / "snmpd.pid")]
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
-    proc = subprocess.Popen(cmd, env=client_env(workdir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = start_logged(cmd, log, env=client_env(workdir))
     server = Snmpd(host, port, COMMUNITY, V3_USER, V3_AUTH_KEY, V3_PRIV_KEY, workdir, proc)
     probe = ["snmpget", "-v2c", "-c", COMMUNITY, "-t", "0.3", "-r", "0", "-On",
              f"udp:{host}:{port}", ".1.3.6.1.2.1.1.3.0"]
     if netns:
         probe = ["ip", "netns", "exec", netns, *probe]
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"snmpd exited with {proc.returncode}:\n{server.log}")
-        answer = subprocess.run(probe, env=client_env(workdir), capture_output=True)
-        if answer.returncode == 0:
-            _fresh_counters(server, netns)
-            return server
-    stop_snmpd(server)
-    raise RuntimeError(f"snmpd did not answer on {host}:{port} within {ready_timeout}s:\n"
-                       f"{server.log}")
+
+    def answers() -> bool:
+        return subprocess.run(probe, env=client_env(workdir), capture_output=True).returncode == 0
+
+    wait_until(answers, proc, f"snmpd on udp:{host}:{port}", log, ready_timeout)
+    _fresh_counters(server, netns)
+    return server
 
 
 def _fresh_counters(server: Snmpd, netns: str | None) -> None:
@@ -113,20 +112,14 @@ def _fresh_counters(server: Snmpd, netns: str | None) -> None:
 
 
 def stop_snmpd(server: Snmpd) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=10)
 
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
     """One snmpd for the session, serving this host's interfaces on a loopback port."""
-    server = start_snmpd(tmp_path_factory.mktemp("snmpd"))
-    yield server
-    stop_snmpd(server)
+    with running(lambda: start_snmpd(tmp_path_factory.mktemp("snmpd")), stop_snmpd) as server:
+        yield server
 
 
 class MemoryStore:

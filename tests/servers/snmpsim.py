@@ -12,14 +12,22 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers.snmpd import free_udp_port
+from tests.servers.process import (
+    ServerError,
+    free_udp_port,
+    require,
+    running,
+    start_logged,
+    stop_process,
+    unavailable,
+    wait_until,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snmprec"
 VENDOR_RECORDINGS = (
@@ -65,9 +73,13 @@ def _responder() -> list[str]:
 
 def start_snmpsim(workdir: Path, recordings: tuple[str, ...] = VENDOR_RECORDINGS,
                   ready_timeout: float = 120.0) -> Snmpsim:
+    """Start snmpsim serving `recordings` and the scenarios, once each answers a GET.
+
+    Missing snmpsim-data or snmpget skips the calling test (fails it under CI)."""
     source = _snmpsim_data_dir()
     if source is None:
-        pytest.skip("snmpsim-data is not installed (pip install snmpsim snmpsim-data pysmi)")
+        unavailable("snmpsim-data is not installed (pip install snmpsim snmpsim-data pysmi)")
+    require("snmpget", "the Debian package snmp")
     data_dir = workdir / "data"
     for name in recordings:
         _copy_recording(source, name, data_dir)
@@ -81,40 +93,36 @@ def start_snmpsim(workdir: Path, recordings: tuple[str, ...] = VENDOR_RECORDINGS
            f"--agent-udpv4-endpoint=127.0.0.1:{port}", f"--logging-method=file:{log}",
            "--log-level=error"]
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true", "MIBS": ""}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = start_logged(cmd, log, env=env)
     server = Snmpsim("127.0.0.1", port, data_dir, proc)
     # Warm up: the first query to each recording waits for its index to be built.
-    deadline = time.monotonic() + ready_timeout
     pending = [*recordings, *(str(p.relative_to(FIXTURES).with_suffix(""))
                               for p in FIXTURES.glob("*/*.snmprec"))]
-    while pending and time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"snmpsim exited with {proc.returncode}: "
-                               f"{log.read_text(errors='replace') if log.exists() else ''}")
+
+    def all_served() -> bool:
         answer = subprocess.run(
             ["snmpget", "-v2c", "-c", pending[0], "-t", "5", "-r", "0", "-On",
              f"udp:127.0.0.1:{port}", ".1.3.6.1.2.1.1.3.0"],
             env={**env, "SNMP_PERSISTENT_DIR": str(workdir / "state")}, capture_output=True)
         if answer.returncode == 0:
             pending.pop(0)
-    if pending:
-        stop_snmpsim(server)
-        raise RuntimeError(f"snmpsim did not serve {pending[0]} within {ready_timeout}s")
+        return not pending
+
+    try:
+        wait_until(all_served, proc, f"snmpsim on udp:127.0.0.1:{port}", log, ready_timeout,
+                   every=0)
+    except ServerError as e:
+        raise ServerError(f"{e} (recording {pending[0]} not served yet)") from None
     return server
 
 
 def stop_snmpsim(server: Snmpsim) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process, timeout=10)
 
 
 @pytest.fixture(scope="session")
 def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
     """One snmpsim for the session on a private loopback port, recordings indexed."""
-    server = start_snmpsim(tmp_path_factory.mktemp("snmpsim"))
-    yield server
-    stop_snmpsim(server)
+    with running(lambda: start_snmpsim(tmp_path_factory.mktemp("snmpsim")),
+                 stop_snmpsim) as server:
+        yield server

@@ -9,7 +9,6 @@ after `/internal/force_flush`, so readers poll until what they expect is there.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -21,9 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.influxdb import free_port, wait_ready
+from tests.servers.process import (
+    find,
+    free_port,
+    http_ok,
+    running,
+    start_logged,
+    stop_process,
+    wait_until,
+)
 
 BINARY = "victoria-metrics"
+PACKAGE = "the Debian package victoria-metrics"
+READY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -39,28 +48,23 @@ class VictoriaServer:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         log_path = self.root / "victoria.log"
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    BINARY,
-                    f"-httpListenAddr=127.0.0.1:{self.port}",
-                    f"-storageDataPath={self.root / 'data'}",
-                    "-retentionPeriod=100y",  # tests may write points of any age
-                    "-loggerLevel=ERROR",
-                ],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
-        wait_ready(self.url + "/health", self.process, log_path)
+        self.process = start_logged(
+            [
+                BINARY,
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.root / 'data'}",
+                "-retentionPeriod=100y",  # tests may write points of any age
+                "-loggerLevel=ERROR",
+            ],
+            log_path,
+        )
+        wait_until(http_ok(self.url + "/health"), self.process, self.url, log_path,
+                   READY_TIMEOUT_S)
 
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def export(self, match: str) -> list[dict]:
@@ -84,8 +88,9 @@ class VictoriaServer:
 
 
 def start_victoria(root: Path) -> VictoriaServer:
-    if shutil.which(BINARY) is None:
-        raise FileNotFoundError(f"{BINARY} not found (install the Debian package victoria-metrics)")
+    """Starts victoria-metrics under `root` on a free loopback port; raises ServerMissing (a
+    FileNotFoundError) naming the Debian package if it is not installed."""
+    find(BINARY, PACKAGE)
     server = VictoriaServer(root)
     server.start()
     return server
@@ -93,14 +98,9 @@ def start_victoria(root: Path) -> VictoriaServer:
 
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
-    try:
-        server = start_victoria(tmp_path_factory.mktemp("victoria"))
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    try:
+    with running(lambda: start_victoria(tmp_path_factory.mktemp("victoria")),
+                 VictoriaServer.stop) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
