@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.query.states import GAP_INTERVALS, Run, UpSeries, runs
+from agent.query.states import GAP_INTERVALS, UpSeries, runs
 
 MIN_CYCLES = 3
 Interval = tuple[int, int]
@@ -172,10 +172,6 @@ def roll_up(targets: Iterable[Uptime]) -> list[Uptime]:
         )
         for site, group in sorted(by_site.items())
     ]
-
-
-def failed_intervals(run_list: Iterable[Run]) -> list[Interval]:
-    return [(r.start_ns, r.end_ns) for r in run_list if not r.up]
 
 
 def _intersect_all(lists: list[list[Interval]]) -> list[Interval]:

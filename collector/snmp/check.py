@@ -51,12 +51,6 @@ class SnmpV3User:
                 raise ValueError(f"v3 user {self.username!r}: priv_protocol "
                                  f"{self.priv_protocol} needs priv_key")
 
-    @property
-    def security_level(self) -> Literal["noAuthNoPriv", "authNoPriv", "authPriv"]:
-        if self.auth_protocol == "none":
-            return "noAuthNoPriv"
-        return "authNoPriv" if self.priv_protocol == "none" else "authPriv"
-
 
 @dataclass(frozen=True)
 class InterfaceSelection:

@@ -18,10 +18,6 @@ def parse_oid(text: str) -> Oid:
     return oid
 
 
-def oid_text(oid: Oid) -> str:
-    return ".".join(map(str, oid))
-
-
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3)               # .0: TimeTicks (1/100 s)
 IF_TABLE_LAST_CHANGE: Oid = (1, 3, 6, 1, 2, 1, 31, 1, 5)  # .0: TimeTicks
 

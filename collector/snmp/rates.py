@@ -130,7 +130,3 @@ def bit_rates(prev: OctetReading, cur: OctetReading, span: Interval,
     if rin.verdict is not Verdict.OK or rout.verdict is not Verdict.OK:
         return BitRates(Verdict.RESET)
     return BitRates(Verdict.OK, rin.per_s * 8, rout.per_s * 8)
-
-
-def utilisation_pct(bps: float, capacity_bps: float | None) -> float | None:
-    return 100.0 * bps / capacity_bps if capacity_bps else None
