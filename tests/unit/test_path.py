@@ -23,7 +23,8 @@ from collector.units import Seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
-R1, R2, TARGET = "10.77.1.1", "10.77.2.2", "10.77.3.2"
+# Documentation addresses (RFC 5737): these tests only format traces; nothing is sent.
+R1, R2, TARGET = "198.51.100.1", "198.51.100.2", "203.0.113.2"
 
 
 def _trace(*hops: tuple[Reply | None, ...], reached: bool = False) -> Trace:
@@ -40,7 +41,7 @@ SILENT_TAIL = _trace(
 )
 REACHED = _trace(
     (Reply(R1, 0.31), Reply(R1, 0.28), Reply(R1, 0.3)),
-    (Reply(R2, 0.4), Reply("10.77.2.6", 0.45), Reply(R2, 0.41)),
+    (Reply(R2, 0.4), Reply("198.51.100.6", 0.45), Reply(R2, 0.41)),
     (Reply(TARGET, 0.6), Reply(TARGET, 0.61), Reply(TARGET, 0.62)),
     reached=True,
 )
@@ -49,11 +50,11 @@ REACHED = _trace(
 # -- reading a trace ------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("trace", "hops", "summary"), [
-    (BROKEN, "1 10.77.1.1 0.31ms 0.28ms 0.3ms; 2 10.77.2.2 0.5ms !N * *",
-     "breaks after hop 2 (10.77.2.2)"),
-    (SILENT_TAIL, "1 10.77.1.1 0.31ms * 0.3ms; 2-4 * * *", "breaks after hop 1 (10.77.1.1)"),
-    (REACHED, "1 10.77.1.1 0.31ms 0.28ms 0.3ms; 2 10.77.2.2 0.4ms 10.77.2.6 0.45ms "
-              "10.77.2.2 0.41ms; 3 10.77.3.2 0.6ms 0.61ms 0.62ms", "reached in 3 hops"),
+    (BROKEN, "1 198.51.100.1 0.31ms 0.28ms 0.3ms; 2 198.51.100.2 0.5ms !N * *",
+     "breaks after hop 2 (198.51.100.2)"),
+    (SILENT_TAIL, "1 198.51.100.1 0.31ms * 0.3ms; 2-4 * * *", "breaks after hop 1 (198.51.100.1)"),
+    (REACHED, "1 198.51.100.1 0.31ms 0.28ms 0.3ms; 2 198.51.100.2 0.4ms 198.51.100.6 0.45ms "
+              "198.51.100.2 0.41ms; 3 203.0.113.2 0.6ms 0.61ms 0.62ms", "reached in 3 hops"),
     (_trace((None, None), (None, None)), "1-2 * *", "no hop answered"),
     (_trace(), "", "no hop answered"),
 ], ids=["unreachable", "silent-tail", "reached", "all-silent", "no-probe-sent"])
@@ -74,7 +75,7 @@ def test_a_router_answering_several_ttls_is_named_at_its_first_hop():
     # time-exceeded for TTL 2, then "unreachable" for TTL 3: one router, hop 2
     trace = _trace((Reply(R1, 0.3),), (Reply(R2, 0.4),), (Reply(R2, 0.5, "!H"),))
     assert last_hop(trace) == (2, R2)
-    assert describe_break(path_fields(trace)) == "breaks after hop 2 (10.77.2.2)"
+    assert describe_break(path_fields(trace)) == "breaks after hop 2 (198.51.100.2)"
 
 
 def test_describe_break_of_no_path_is_empty():
