@@ -7,12 +7,12 @@ from collector.path.arp import Neighbour
 from collector.path.identify import Identity
 from collector.path.snippet import config_snippet
 
-FOUND = [Neighbour("10.5.0.2", "02:00:00:00:00:02"), Neighbour("10.5.0.3", "02:00:00:00:00:03"),
-         Neighbour("10.5.0.4", "02:00:00:00:00:04")]
+FOUND = [Neighbour("192.0.2.2", "02:00:00:00:00:02"), Neighbour("192.0.2.3", "02:00:00:00:00:03"),
+         Neighbour("192.0.2.4", "02:00:00:00:00:04")]
 IDENTITIES = {
-    "10.5.0.2": Identity("10.5.0.2", "dept ro", "Core Switch #1", "Cisco IOS\nVersion 15",
+    "192.0.2.2": Identity("192.0.2.2", "dept ro", "Core Switch #1", "Cisco IOS\nVersion 15",
                          "1.3.6.1.4.1.9.1.1"),
-    "10.5.0.3": Identity("10.5.0.3", "public", "core switch 1", None, None),
+    "192.0.2.3": Identity("192.0.2.3", "public", "core switch 1", None, None),
 }
 
 
@@ -25,8 +25,8 @@ def test_names_are_config_safe_and_unique_and_the_snippet_loads(tmp_path):
         "outputs: []\nsites:\n  - {name: s}\n" + snippet)
     checks = load_config(config).checks
     assert [(c.name, c.address) for c in checks.ping] == [
-        ("core-switch-1", "10.5.0.2"), ("core-switch-1-2", "10.5.0.3"),
-        ("host-10-5-0-4", "10.5.0.4")]
+        ("core-switch-1", "192.0.2.2"), ("core-switch-1-2", "192.0.2.3"),
+        ("host-192-0-2-4", "192.0.2.4")]
     assert [(c.name, c.community.reveal()) for c in checks.snmp] == [
         ("core-switch-1", "dept ro"), ("core-switch-1-2", "public")]
     assert "# Cisco IOS Version 15" in snippet
