@@ -53,7 +53,6 @@ def install(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, 
     """
     from agent.install import (
         InstallError,
-        Layout,
         default_python,
         find_source,
         install_steps,
@@ -61,9 +60,7 @@ def install(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, 
         unreachable_by_others,
     )
 
-    layout = Layout(prefix=prefix.absolute(), config_dir=config_dir.absolute(),
-                    systemd_dir=systemd_dir.absolute(), state_dir=state_dir.absolute(),
-                    user=user)
+    layout = _layout(prefix, config_dir, systemd_dir, state_dir, user)
     try:
         python = python or default_python()
         blocked = unreachable_by_others(Path(python))
@@ -96,15 +93,12 @@ def uninstall(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path
     """
     from agent.install import (
         InstallError,
-        Layout,
         kept_after_uninstall,
         systemd_running,
         uninstall_steps,
     )
 
-    layout = Layout(prefix=prefix.absolute(), config_dir=config_dir.absolute(),
-                    systemd_dir=systemd_dir.absolute(), state_dir=state_dir.absolute(),
-                    user=user)
+    layout = _layout(prefix, config_dir, systemd_dir, state_dir, user)
     try:
         _require_root(dry_run)
         if not systemd_running():
@@ -137,3 +131,11 @@ def _perform(steps, dry_run: bool) -> None:
         if not dry_run:
             sys.stdout.flush()
             step.run()
+
+
+def _layout(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, user: str):
+    from agent.install import Layout
+
+    return Layout(prefix=prefix.absolute(), config_dir=config_dir.absolute(),
+                  systemd_dir=systemd_dir.absolute(), state_dir=state_dir.absolute(),
+                  user=user)
