@@ -11,7 +11,7 @@ from agent.config.schema import Config
 from collector import Sample
 
 COLUMNS = ("site", "kind", "target", "address", "state", "since", "loss_pct", "rtt_avg_ms",
-           "in_util_pct", "out_util_pct", "last_seen")
+           "in_util_pct", "out_util_pct", "path", "last_seen")
 # Measurements whose `up` field says whether a target answered, and the tag naming it.
 TARGET_MEASUREMENTS = {"ping": "target", "device": "device"}
 KIND_OF = {"ping": "ping", "device": "snmp"}
@@ -33,6 +33,7 @@ class TargetStatus:
     since: str | None = None   # when the state began (ISO 8601); absent: before the period
     in_util_pct: float | None = None   # uplinks: the newest utilisation per direction
     out_util_pct: float | None = None
+    path: str | None = None    # a failing ping target: "breaks after hop N (ADDRESS)"
 
 
 def target_status(
@@ -126,6 +127,7 @@ def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[T
                                         intervals=intervals):
             history[(KIND_OF[measurement], series.target)] = series
     uplinks = _uplink_utilisation(config, backend.latest("interface", sel))
+    breaks = path_breaks(backend.latest("path", sel))
     dated = []
     for r in rows:
         series = history.get((r.kind, r.target))
@@ -138,8 +140,23 @@ def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[T
                 since = last.start_ns if last.start_ns > series.first_ns else None
         util = uplinks.get(r.target, (None, None)) if r.kind == "snmp" else (None, None)
         dated.append(replace(r, since=iso(since, tz), in_util_pct=util[0],
-                             out_util_pct=util[1]))
+                             out_util_pct=util[1], path=breaks.get(r.target)
+                             if r.kind == "ping" and r.state != "UP" else None))
     return mark_unreachable(dated, parents(config))
+
+
+def path_breaks(samples: Iterable[Sample]) -> dict[str, str]:
+    """Per ping target, where its newest trace after a failure stopped (`path` points)."""
+    from collector.path.fields import describe_break
+
+    newest: dict[str, Sample] = {}
+    for s in samples:
+        target = s.tags.get("target", "")
+        if target not in newest or s.time_ns > newest[target].time_ns:
+            newest[target] = s
+    breaks = {t: describe_break(s.fields) for t, s in newest.items()
+              if s.fields.get("trigger") != "up"}
+    return {t: text for t, text in breaks.items() if text}
 
 
 def _uplink_utilisation(config: Config, samples: Iterable[Sample]

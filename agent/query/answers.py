@@ -9,7 +9,7 @@ Each function takes the config (for sites, parents, intervals and capacities), a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from agent.config.schema import Config
@@ -23,7 +23,8 @@ from collector.sample import Sample
 
 UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
                   "outages", "flaps", "mttr_s", "mtbf_s")
-OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "ended_by", "charged_to")
+OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "ended_by", "charged_to",
+                  "path")
 LATENCY_COLUMNS = ("site", "target", "rtt_median_ms", "rtt_p95_ms", "loss_pct", "jitter_ms",
                    "samples")
 BANDWIDTH_COLUMNS = ("site", "device", "if_name", "direction", "mean_bps", "p95_bps",
@@ -44,6 +45,8 @@ class Backend(Protocol):
                 default_min: int) -> list[Traffic]: ...
 
     def latest(self, measurement: str, sel: Selection) -> list[Sample]: ...
+
+    def points(self, measurement: str, sel: Selection) -> list[Sample]: ...
 
 
 def parents(config: Config) -> dict[str, str | None]:
@@ -107,13 +110,27 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
 def outages(config: Config, backend: Backend, sel: Selection, *,
             min_cycles: int = availability.MIN_CYCLES, tz=None) -> list[dict[str, object]]:
     report = analysis(config, backend, sel, min_cycles=min_cycles)
+    traces = backend.points("path", sel) if report.outages else []
     return [{
         "site": o.site, "target": o.target, "start": iso(o.start_ns, tz),
         "end": iso(o.end_ns, tz) if o.end_ns is not None else None,
         "duration_s": round(o.duration_s, 3), "ended_by": o.ended_by,
         "charged_to_parent": o.charged_to is not None, "charged_to": o.charged_to,
         "parent_down_s": round(o.parent_down_s, 3), "cycles": o.cycles,
+        "path": _break_during(traces, o.target, o.start_ns, o.end_ns),
     } for o in report.outages]
+
+
+def _break_during(traces: Sequence[Sample], target: str, start_ns: int,
+                  end_ns: int | None) -> str | None:
+    """Where the first trace taken during an outage stopped: "breaks after hop 2 (…)"."""
+    from collector.path.fields import describe_break
+
+    for trace in traces:  # oldest first
+        if (trace.tags.get("target") == target and trace.fields.get("trigger") != "up"
+                and start_ns <= trace.time_ns and (end_ns is None or trace.time_ns < end_ns)):
+            return describe_break(trace.fields) or None
+    return None
 
 
 def latency(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:

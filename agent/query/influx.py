@@ -254,9 +254,16 @@ class InfluxBackend:
 
     def latest(self, measurement: str, sel: Selection) -> list[Sample]:
         """The newest point of every series of `measurement` in the period."""
+        return self._samples(measurement, sel, "ORDER BY time DESC LIMIT 1")
+
+    def points(self, measurement: str, sel: Selection) -> list[Sample]:
+        """Every point of a sparse measurement (`path`) in the period, oldest first."""
+        return sorted(self._samples(measurement, sel, ""), key=lambda s: s.time_ns)
+
+    def _samples(self, measurement: str, sel: Selection, tail: str) -> list[Sample]:
         (result,) = self._run([
             f"SELECT * FROM {quote_ident(measurement)} WHERE {_where(sel, None)} "
-            "GROUP BY * ORDER BY time DESC LIMIT 1"])
+            f"GROUP BY * {tail}"])
         samples = []
         for series in result:
             for row in series.rows():

@@ -78,3 +78,8 @@ class LocalBackend:
         return [s for s in self.spool.latest(measurement)
                 if sel.since_ns <= s.time_ns < sel.until_ns + 1
                 and (not sel.sites or s.tags.get("site", "") in sel.sites)]
+
+    def points(self, measurement: str, sel: Selection) -> list[Sample]:
+        """Every point of a sparse measurement (`path`) in the period, oldest first."""
+        return [s for s in self.spool.history(measurement, sel.since_ns, sel.until_ns + 1)
+                if not sel.sites or s.tags.get("site", "") in sel.sites]

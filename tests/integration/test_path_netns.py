@@ -11,6 +11,7 @@ Every packet stays inside these namespaces; they are deleted even when a test fa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -128,12 +129,19 @@ def _agent(netns: str, config: Path, *extra: str, user: tuple[str, ...] = ()) ->
             "agent", "run", "-c", str(config), *extra]
 
 
+def _cli(*args: str) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "agent.cli", *args], env=_env(),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def _samples(spool_path: Path, measurement: str) -> list:
     from agent.spool import Spool
 
     if not spool_path.exists():
         return []
-    spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400, outputs=[],
+    spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400, outputs=None,
                        check=False)
     try:
         return list(spool.history(measurement, 0, time.time_ns() + 10**12))
@@ -182,6 +190,13 @@ def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
         assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (2, R2_NEAR)
         assert down.fields["hops"].startswith(f"1 {R1_NEAR} ")
         assert f"; 2 {R2_NEAR} " in down.fields["hops"]
+        # What the IT staff see, from this agent's own history.
+        said = f"breaks after hop 2 ({R2_NEAR})"
+        status = _cli("status", "--local", "-c", str(config), "--format", "json")
+        assert [r["path"] for r in status if r["target"] == "far"] == [said]
+        outages = _cli("outages", "--local", "-c", str(config), "--since", "1h",
+                       "--min-cycles", "1", "--format", "json")
+        assert [o["path"] for o in outages if o["target"] == "far"] == [said]
 
         chain.mend(chain.r2, "c0")
         seen = len(_samples(spool, "path"))
