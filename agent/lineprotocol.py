@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from collector.sample import FieldValue, Sample
 
@@ -235,6 +235,107 @@ def decode(line: bytes | str) -> Sample:
     required here.
     """
     text = line.decode() if isinstance(line, bytes) else line
+    if "\\" not in text and '"' not in text:
+        sample = _decode_plain(text, None)
+        if sample is not None:
+            return sample
+    return _decode_full(text)
+
+
+# Values repeat from line to line (0.0, 5i, 1i, ...); a decoder keeps this many converted.
+_VALUE_CACHE = 65536
+
+
+class Decoder:
+    """`decode` for many lines in a row: about twice as fast on what `encode` writes.
+
+    It remembers the series part (measurement and tags) and the short field values of the
+    lines it has read, as they repeat from line to line; make one per batch of lines rather
+    than keeping one for ever. Given `fields`, the samples hold only those of their fields;
+    a line is still rejected when any of its fields is malformed, exactly as by `decode`.
+
+        read = Decoder(fields={"up"})
+        ups = [read(line).fields.get("up") for line in lines]
+    """
+
+    def __init__(self, *, fields: Iterable[str] | None = None) -> None:
+        self._series: dict[str, tuple[str, dict[str, str]]] = {}
+        self._values: dict[str, FieldValue] = {}
+        self._wanted = None if fields is None else frozenset(fields)
+
+    def __call__(self, line: bytes | str) -> Sample:
+        text = line.decode() if isinstance(line, bytes) else line
+        if "\\" not in text and '"' not in text:
+            sample = _decode_plain(text, self._series, self._values, self._wanted)
+            if sample is not None:
+                return sample
+        sample = _decode_full(text)
+        if self._wanted is None:
+            return sample
+        return Sample(sample.measurement, sample.tags,
+                      {k: v for k, v in sample.fields.items() if k in self._wanted},
+                      sample.time_ns)
+
+
+def _decode_plain(text: str, seen: dict[str, tuple[str, dict[str, str]]] | None,
+                  values: dict[str, FieldValue] | None = None,
+                  wanted: frozenset[str] | None = None) -> Sample | None:
+    """`_decode_full` for a line without backslash or quote, or None when unsure.
+
+    Such a line splits on plain characters; anything out of the ordinary (a bad tag, field,
+    value or timestamp) returns None, so the full decoder reads it and raises its own error.
+    Values are converted by the same int() and float() calls, so results are identical.
+    Every value is converted (or found in `values`) even when not `wanted`: that is what
+    checks it.
+    """
+    parts = text.split(" ")
+    if len(parts) != 3:
+        return None
+    series, fields_part, ts = parts
+    if not series or not fields_part or not ts:
+        return None
+    known = seen.get(series) if seen is not None else None
+    if known is None:
+        head, *tag_parts = series.split(",")
+        tag_map: dict[str, str] = {}
+        for part in tag_parts:
+            key, eq, value = part.partition("=")
+            if not key or not eq or not value or "=" in value:
+                return None
+            tag_map[key] = value
+        known = (head, tag_map)
+        if seen is not None:
+            seen[series] = known
+    if values is None:
+        values = {}
+    fields: dict[str, FieldValue] = {}
+    try:
+        for part in fields_part.split(","):
+            key, eq, value = part.partition("=")
+            if not key or not eq:
+                return None
+            converted = values.get(value)
+            if converted is None:
+                if value[-1] in "iu":
+                    converted = int(value[:-1])
+                elif value in _TRUE:
+                    converted = True
+                elif value in _FALSE:
+                    converted = False
+                else:
+                    converted = float(value)
+                if len(values) < _VALUE_CACHE:
+                    values[value] = converted
+            if wanted is None or key in wanted:
+                fields[key] = converted
+        time_ns = int(ts)
+    except (ValueError, IndexError):
+        return None
+    return Sample(known[0], dict(known[1]), fields, time_ns)
+
+
+def _decode_full(text: str) -> Sample:
+    """The general decoder: escapes and quoted strings anywhere."""
     if "\\" not in text and '"' not in text:
         parts = text.split(" ")
         if len(parts) != 3:

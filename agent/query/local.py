@@ -18,6 +18,12 @@ from collector.sample import Sample
 
 DEFAULT_INTERVAL_S = 60.0
 
+# The fields latency.from_samples and bandwidth.from_samples read: decoding only these makes
+# reading a month of history several times faster. A field they start to read goes here too.
+_LATENCY_FIELDS = ("rtt_avg_ms", "jitter_ms", "sent", "received")
+_TRAFFIC_FIELDS = ("speed_bps", *(f"{d}_{kind}" for d in bandwidth.DIRECTIONS
+                                  for kind in ("bps", "util_pct")))
+
 
 class LocalBackend:
     name = "local history"
@@ -29,9 +35,12 @@ class LocalBackend:
     def description(self) -> str:
         return f"the local history in {getattr(self.spool, 'path', 'the spool')}"
 
-    def _samples(self, measurement: str, sel: Selection, tag: str | None) -> Iterator[Sample]:
+    def _samples(self, measurement: str, sel: Selection, tag: str | None,
+                 fields: tuple[str, ...]) -> Iterator[Sample]:
         tags = {"site": sel.sites[0]} if len(sel.sites) == 1 else None
-        for s in self.spool.history(measurement, sel.since_ns, sel.until_ns, tags):
+        # only the fields a summary reads are decoded: most of the time goes into decoding
+        for s in self.spool.history(measurement, sel.since_ns, sel.until_ns, tags,
+                                    fields=fields):
             site = s.tags.get("site", "")
             if sel.sites and site not in sel.sites:
                 continue
@@ -44,7 +53,7 @@ class LocalBackend:
         # time -> up per target; a point stored twice (resent after a crash) counts once,
         # as InfluxDB keeps one value per series and time
         points: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-        for s in self._samples(measurement, sel, tag):
+        for s in self._samples(measurement, sel, tag, ("up",)):
             up = s.fields.get("up")
             if isinstance(up, int | float):
                 points[(s.tags.get("site", ""), s.tags.get(tag, ""))][s.time_ns] = int(up)
@@ -61,7 +70,7 @@ class LocalBackend:
 
     def latency(self, sel: Selection) -> list[Latency]:
         by_target: dict[tuple[str, str], dict[int, Sample]] = defaultdict(dict)
-        for s in self._samples("ping", sel, "target"):
+        for s in self._samples("ping", sel, "target", _LATENCY_FIELDS):
             by_target[(s.tags.get("site", ""), s.tags.get("target", ""))][s.time_ns] = s
         return [latency.from_samples(site, target, [group[t] for t in sorted(group)])
                 for (site, target), group in sorted(by_target.items())]
@@ -69,7 +78,7 @@ class LocalBackend:
     def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
                 default_min: int) -> list[Traffic]:
         unique: dict[tuple, Sample] = {}
-        for s in self._samples("interface", sel, "device"):
+        for s in self._samples("interface", sel, "device", _TRAFFIC_FIELDS):
             unique[(tuple(sorted(s.tags.items())), s.time_ns)] = s
         ordered = sorted(unique.values(), key=lambda s: s.time_ns)
         return bandwidth.from_samples(ordered, dict(min_samples_of), default_min)

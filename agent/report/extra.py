@@ -145,7 +145,8 @@ def local_uplinks(spool, sel: Selection, uplinks: Iterable[Uplink],
     for u in uplinks:
         seen: dict[int, dict] = {}
         for s in spool.history("interface", sel.since_ns, sel.until_ns,
-                               {"site": u.site, "device": u.device}):
+                               {"site": u.site, "device": u.device},
+                               fields=("in_bps", "out_bps", "in_util_pct", "out_util_pct")):
             if u.interface in (s.tags.get("if_name"), s.tags.get("if_alias")):
                 seen[s.time_ns] = s.fields       # a point resent after a crash counts once
         hourly: dict[str, dict[int, float]] = {}
@@ -172,7 +173,8 @@ def local_uplinks(spool, sel: Selection, uplinks: Iterable[Uplink],
 
 def local_loss_while_up(spool, sel: Selection) -> dict[tuple[str, str], float]:
     sums: dict[tuple[str, str], dict[int, tuple[int, int]]] = defaultdict(dict)
-    for s in spool.history("ping", sel.since_ns, sel.until_ns, None):
+    for s in spool.history("ping", sel.since_ns, sel.until_ns, None,
+                           fields=("up", "sent", "received")):
         if s.fields.get("up") == 1:
             key = (s.tags.get("site", ""), s.tags.get("target", ""))
             sums[key][s.time_ns] = (int(s.fields.get("sent", 0)),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
-from agent.lineprotocol import LineProtocolError, decode, encode_series
+from agent.lineprotocol import Decoder, LineProtocolError, encode_series
 from collector.sample import Sample
 
 _PAGE = 2000
@@ -15,12 +15,15 @@ def latest(conn: sqlite3.Connection, measurement: str) -> list[Sample]:
     """The newest sample of every series of `measurement`, ordered by series."""
     rows = conn.execute("SELECT line FROM latest WHERE measurement = ? ORDER BY series",
                         (measurement,)).fetchall()
-    return [s for (line,) in rows if (s := _decoded(line)) is not None]
+    read = Decoder()
+    return [s for (line,) in rows if (s := _decoded(read, line)) is not None]
 
 
 def history(conn: sqlite3.Connection, measurement: str, since_ns: int, until_ns: int,
-            tags: Mapping[str, str] | None) -> Iterator[Sample]:
-    """Samples with since_ns <= time < until_ns, by time then insertion order.
+            tags: Mapping[str, str] | None, *,
+            fields: Iterable[str] | None = None) -> Iterator[Sample]:
+    """Samples with since_ns <= time < until_ns, by time then insertion order (with only
+    `fields`, when given).
 
     Read in pages keyed on (time, id), so no cursor stays open between pages and writes may
     go on while a caller walks the result.
@@ -35,11 +38,12 @@ def history(conn: sqlite3.Connection, measurement: str, since_ns: int, until_ns:
            "(time_ns, id) > (?, ?)" + where +
            " ORDER BY time_ns, id LIMIT ?")
     last_t, last_id = since_ns, -1
+    read = Decoder(fields=fields)
     while True:
         rows = conn.execute(sql, (measurement, until_ns, last_t, last_id,
                                   *needles, _PAGE)).fetchall()
         for _id, _t, line in rows:
-            s = _decoded(line)
+            s = _decoded(read, line)
             if s is not None and all(s.tags.get(k) == v for k, v in wanted.items()):
                 yield s
         if len(rows) < _PAGE:
@@ -48,9 +52,9 @@ def history(conn: sqlite3.Connection, measurement: str, since_ns: int, until_ns:
         last_id = _id
 
 
-def _decoded(line: bytes) -> Sample | None:
+def _decoded(read: Decoder, line: bytes) -> Sample | None:
     try:
-        return decode(line)
+        return read(line)
     except (LineProtocolError, UnicodeDecodeError):
         return None
 

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -359,9 +359,15 @@ class Spool:
         return _history.latest(self._conn, measurement)
 
     def history(self, measurement: str, since_ns: int, until_ns: int,
-                tags: Mapping[str, str] | None = None) -> Iterator[Sample]:
-        """Samples of `measurement` with since_ns <= time < until_ns whose tags include `tags`."""
-        return _history.history(self._conn, measurement, since_ns, until_ns, tags)
+                tags: Mapping[str, str] | None = None, *,
+                fields: Iterable[str] | None = None) -> Iterator[Sample]:
+        """Samples of `measurement` with since_ns <= time < until_ns whose tags include `tags`.
+
+        `fields` keeps only those fields in each sample: reading is much faster when a caller
+        needs two fields of ten. Which points come back does not change.
+        """
+        return _history.history(self._conn, measurement, since_ns, until_ns, tags,
+                                fields=fields)
 
     def prune(self) -> None:
         """Drop history older than `history_s` that no output still needs."""

@@ -1,10 +1,11 @@
 """Line protocol: what InfluxDB receives, and reading it back."""
 
 import math
+import random
 
 import pytest
 
-from agent.lineprotocol import LineProtocolError, decode, encode
+from agent.lineprotocol import Decoder, LineProtocolError, _decode_full, decode, encode
 from collector.sample import Sample
 
 NASTY = [
@@ -100,3 +101,99 @@ def test_decode_reads_influxdb_boolean_and_unsigned_spellings():
 def test_decode_refuses_broken_lines(bad):
     with pytest.raises(LineProtocolError):
         decode(bad)
+
+
+# ------------------------------------------------- the fast decoders agree with the full one
+
+_PIECES = ["a", "site", "Ngọc Vừng", "🚀", "x=y", "a,b", "sp ace", 'q"uote', "back\\slash",
+           "=", ",", " ", '"', "\\", "t", "T", "true", "FALSE", "f", "1", "-2", "i", "u"]
+_VALUES = ["0", "1", "-1", "1.5", "-0.0", "1e5", "1E-3", ".5", "5.", "nan", "inf", "-Infinity",
+           "1_000", "５", "12i", "-3i", "7u", "0i", "1_0i", "i", "u", "1.5i",
+           "9999999999999999999i",
+           "t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE", "tru", "",
+           "x", "+4", "1-2", "1=2", '"s"', '""', '"a,b c=d"', '"esc \\" q"', '"open', '"\\\\"',
+           "1,2", "0x10", "١٢"]
+
+
+_PLAIN = [p for p in _PIECES if "\\" not in p and '"' not in p]
+
+
+def _random_line(rng, pieces: list[str], values: list[str]) -> str:
+    """Well-formed or not, escaped or not: every kind of field and most ways to break one."""
+    def token() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 2)))
+
+    series = rng.choice(["ping", "interface", "m\\ x", "m\\,y", "", "#c", "ping", "ünï"])
+    for _ in range(rng.randint(0, 3)):
+        series += "," + token() + rng.choice(["=", "", "=="]) + token()
+    fields = ",".join(token() + rng.choice(["=", "=", "=", ""]) + rng.choice(values)
+                      for _ in range(rng.randint(0, 4)))
+    ts = rng.choice(["1", "1790787602000000000", "-5", "", "x", "1.5", "١"])
+    return rng.choice([" ", " ", "  "]).join([series, fields, ts])
+
+
+def _plain_line(rng) -> str:
+    """A line with no backslash or quote, valid or with one character changed."""
+    names = [p for p in _PLAIN if p and not set(p) & set(", =")] + ["rtt_avg_ms", "up"]
+    values = [v for v in _VALUES if v and not set(v) & set('",=')]
+    tags = "".join(f",{rng.choice(names)}={rng.choice(names)}" for _ in range(rng.randint(0, 3)))
+    fields = ",".join(f"{rng.choice(names)}={rng.choice(values)}"
+                      for _ in range(rng.randint(1, 4)))
+    line = f"{rng.choice(['ping', 'ünï', 'a-b'])}{tags} {fields} {rng.randint(-9, 2**63 - 1)}"
+    if rng.random() < 0.3:
+        at = rng.randrange(len(line))
+        line = line[:at] + rng.choice([",", "=", " ", "", "i", ".", "x", "\\", '"']) + line[at + 1:]
+    return line
+
+
+def _outcome(read, line, keep=None):
+    """What reading `line` gives, comparable with == (NaN included, types told apart)."""
+    try:
+        s = read(line)
+    except LineProtocolError as e:
+        return ("error", str(e))
+    fields = [(k, type(v).__name__, repr(v)) for k, v in s.fields.items()
+              if keep is None or k in keep]
+    return ("ok", s.measurement, list(s.tags.items()), fields, s.time_ns)
+
+
+def _random_sample(rng) -> Sample:
+    values = [True, False, 0, -1, 2**63 - 1, -(2**63), 0.0, -0.0, 1.5, 1e300, 5e-324, "", "s",
+              'q"uote', "back\\slash", "Ngọc Vừng", "a=b,c d", "new\nline"]
+    return Sample(rng.choice(["ping", "a b", "c,d", "ünï"]),
+                  {rng.choice(_PIECES): rng.choice(_PIECES) for _ in range(rng.randint(0, 3))},
+                  {rng.choice(_PIECES) or "k": rng.choice(values)
+                   for _ in range(rng.randint(1, 4))},
+                  rng.randint(-(2**63), 2**63 - 1))
+
+
+def _encoded(sample: Sample) -> str:
+    try:
+        return encode(sample).decode()
+    except LineProtocolError:        # a name made only of what line protocol cannot write
+        return "m v=1i 1"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_decoders_give_exactly_what_the_full_decoder_gives(seed):
+    rng = random.Random(seed)
+    lines = [_random_line(rng, _PIECES, _VALUES) for _ in range(3000)]
+    # lines the fast path reads itself: no backslash or quote, mostly well-formed
+    lines += [_plain_line(rng) for _ in range(6000)]
+    lines += [_encoded(_random_sample(rng)) for _ in range(3000)]
+    rng.shuffle(lines)
+    # one Decoder over all lines: what it remembers from one line must not leak into another
+    keep = {"up", "a", "site", "Ngọc Vừng"}
+    shared, wanted = Decoder(), Decoder(fields=keep)
+    for line in lines:
+        full = _outcome(_decode_full, line)
+        for read in (decode, Decoder(), shared):
+            assert _outcome(read, line.encode()) == full, line
+        assert _outcome(wanted, line.encode()) == _outcome(_decode_full, line, keep), line
+
+
+def test_a_repeated_series_read_back_gives_each_sample_its_own_tags():
+    read = Decoder()
+    first, second = read(b"ping,site=a v=1i 1"), read(b"ping,site=a v=2i 2")
+    first.tags["site"] = "changed"
+    assert second.tags == {"site": "a"}
