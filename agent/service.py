@@ -251,8 +251,9 @@ async def _run_forever(
     generation = await start_generation(config, spool, counters, on_state_change=status_due.set)
     running = Running(spool, generation, counters, redactor, status_due)
     jobs = [
-        asyncio.create_task(_every(health_interval(config), running.write_health)),
-        asyncio.create_task(_every(PRUNE_INTERVAL_S, lambda: running.spool.prune())),
+        asyncio.create_task(_every(lambda: health_interval(running.generation.config),
+                                   running.write_health)),
+        asyncio.create_task(_every(lambda: PRUNE_INTERVAL_S, lambda: running.spool.prune())),
         asyncio.create_task(_report_status(notifier, running)),
     ]
     watchdog = sdnotify.watchdog_interval()
@@ -326,9 +327,10 @@ async def _report_status(notifier: sdnotify.Notifier, running: Running) -> None:
         await asyncio.sleep(STATUS_MIN_GAP_S)
 
 
-async def _every(interval: float, job: Callable[[], object]) -> None:
+async def _every(interval: Callable[[], float], job: Callable[[], object]) -> None:
+    """Run `job` forever, `interval()` seconds apart (asked anew: a reload may change it)."""
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval())
         try:
             job()
         except Exception:

@@ -121,6 +121,10 @@ def summary(key: tuple[str, ...], direction: str, means: list[float], utils: lis
     )
 
 
+# Every field from_samples reads: the local history decodes only these.
+SAMPLE_FIELDS = ("speed_bps", *(f"{d}_{kind}" for d in DIRECTIONS for kind in ("bps", "util_pct")))
+
+
 def from_samples(samples: Iterable[Sample], min_samples_of: dict[str, int],
                  default_min: int) -> list[Traffic]:
     """The same figures from interface samples in time order (the local history)."""

@@ -44,6 +44,10 @@ def loss_pct(sent: float | None, received: float | None) -> float | None:
     return 100.0 * (1.0 - (received or 0) / sent)
 
 
+# Every field from_samples reads: the local history decodes only these.
+SAMPLE_FIELDS = ("rtt_avg_ms", "jitter_ms", "sent", "received")
+
+
 def from_samples(site: str, target: str, samples: Iterable[Sample]) -> Latency:
     """The same figures as the InfluxQL aggregates, from samples in time order."""
     rtts, jitters, sent, received, count = [], [], 0, 0, 0

@@ -72,13 +72,6 @@ def config_of(path: Path) -> Config:
     return load_config(path)
 
 
-def open_reader(config: Config) -> Spool:
-    """The spool as a reader opens it (no integrity check, queues left as they are)."""
-    from agent.service import open_spool
-
-    return open_spool(config, reader=True)
-
-
 @dataclass
 class SpoolView:
     collected: int

@@ -7,6 +7,7 @@ operator would, and reads the result back from the real server or the agent's ow
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -35,8 +36,6 @@ def linkwatch(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
@@ -79,14 +78,6 @@ def collected(tmp_path: Path) -> int:
         return spool.stats().collected_total
     finally:
         spool.close()
-
-
-def committed_lines(tmp_path: Path, url: str) -> set[bytes]:
-    """Every point the spool holds (history and queue), as line protocol."""
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "spool.db") as db:
-        return {bytes(row[0]) for row in db.execute("SELECT line FROM point")}
 
 
 def count_in_influx(influxdb: InfluxServer, db: str) -> int:
