@@ -90,7 +90,7 @@ def measure_agent(targets: list[str], count: int, cycles: int) -> tuple[float, f
             config = agent_config(root, server.url, targets, count)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
             agent = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "agent", "run", "-c", str(config)],
+                [sys.executable, "-m", "linkwatch", "agent", "run", "-c", str(config)],
                 cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 n = len(targets)
@@ -135,7 +135,7 @@ def help_time() -> float:
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "agent.cli", "--help"], env=env,
+        subprocess.run([sys.executable, "-m", "linkwatch", "--help"], env=env,
                        stdout=subprocess.DEVNULL, check=True)
         best = min(best, time.perf_counter() - start)
     return best

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from collector.ping.check import PingCheck
-from collector.ping.probe import open_probes
-from collector.ping.schedule import BUDGET_SHARE
-from collector.sample import ProbeContext
-from collector.units import Seconds
+from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.ping.probe import open_probes
+from linkwatch.collector.ping.schedule import BUDGET_SHARE
+from linkwatch.collector.sample import ProbeContext
+from linkwatch.collector.units import Seconds
 
 
 @dataclass

@@ -178,7 +178,7 @@ def main() -> None:
             settle(server.url)
             config = write_config(root, server.url, args)
             env = {**os.environ, "PYTHONPATH": str(REPO)}
-            cli = [sys.executable, "-m", "agent.cli"]
+            cli = [sys.executable, "-m", "linkwatch"]
             floor_q = ("SELECT count(up), sum(up) FROM ping WHERE time > now() - "
                        f"{args.days}d GROUP BY target")
             commands = {

@@ -6,7 +6,7 @@ commune's pings (20 targets every 5 s) through the Spool API, then in one run:
   curl    posts the same line protocol, in files of the same batch size, one after another
           over one keep-alive connection (`curl --data-binary @batch … --next …`), into a
           fresh database: the rate the server accepts.
-  agent   `python -m agent.cli agent run -c CONFIG` on that spool (its 20 live ping checks
+  agent   `python -m linkwatch agent run -c CONFIG` on that spool (its 20 live ping checks
           running too), into another fresh database; the rate is the points acknowledged
           from the first ack to the empty queue. The agent's RSS (VmRSS, VmHWM from
           /proc/PID/status) is sampled every 50 ms during the replay.

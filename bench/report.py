@@ -1,7 +1,8 @@
 """How long a month's report for the district example takes from InfluxDB 1.x.
 
 Starts its own influxd (tests/servers/influxdb.py) on a loopback port in a temporary
-directory, seeds the demo month (agent.demo) for every site of docs/examples/district.yaml,
+directory, seeds the demo month (agent.operations.demo) for every site of
+docs/examples/district.yaml,
 then times the report: gathering (the queries), rendering HTML (charts included), and each
 query-layer call on its own for comparison. Prints the figures; asserts nothing.
 
@@ -19,15 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config import load_config
-from agent.config.schema import InfluxOutput
-from agent.demo import Month, seed_influx, timezone_of
-from agent.query import answers
-from agent.query.influx import InfluxBackend
-from agent.query.selection import Selection
-from agent.report.collect import build
-from agent.report.generate import render
-from collector.units import Seconds
+from linkwatch.agent.config import load_config
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.operations.demo import Month, seed_influx, timezone_of
+from linkwatch.agent.query import answers
+from linkwatch.agent.query.influx import InfluxBackend
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.report.collect import build
+from linkwatch.agent.report.generate import render
+from linkwatch.collector.units import Seconds
 from tests.servers.influxdb import start_influxd
 
 REPO = Path(__file__).resolve().parents[1]

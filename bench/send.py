@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.config.schema import InfluxOutput
-from agent.lineprotocol import encode
-from agent.outputs import Pacing, ship
-from agent.outputs.influx_v1 import GZIP_LEVEL
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.datamodel.lineprotocol import encode
+from linkwatch.agent.outputs import Pacing, ship
+from linkwatch.agent.outputs.influx_v1 import GZIP_LEVEL
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 from tests.servers.influxdb import InfluxServer, start_influxd
 
 

@@ -55,11 +55,11 @@ def own_cpu() -> float:
 
 
 async def measure(port: int, workdir: Path, devices: int, rounds: int) -> dict:
-    from collector.sample import ProbeContext
-    from collector.snmp import InterfaceSelection, SnmpCheck, ifmib
-    from collector.snmp.client import SnmpSession
-    from collector.snmp.probe import open_probes
-    from collector.units import Seconds, Secret
+    from linkwatch.collector.sample import ProbeContext
+    from linkwatch.collector.snmp import InterfaceSelection, SnmpCheck, ifmib
+    from linkwatch.collector.snmp.client import SnmpSession
+    from linkwatch.collector.snmp.probe import open_probes
+    from linkwatch.collector.units import Seconds, Secret
 
     every = InterfaceSelection(include_loopback=True, include_down=True)
     base = SnmpCheck(name="x", address="127.0.0.1", port=port, community=Secret(COMMUNITY),

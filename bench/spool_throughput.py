@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.lineprotocol import encode
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import encode
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 
 def samples(n: int, t0: int) -> list[Sample]:

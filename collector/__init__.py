@@ -5,13 +5,13 @@ The public surface is small on purpose: `Sample`, the probe contract (`ProbeCont
 and is imported only when a config uses that kind, so heavy libraries load on demand.
 """
 
-from collector.sample import Collect, ProbeContext, Sample, StateStore
+from linkwatch.collector.sample import Collect, ProbeContext, Sample, StateStore
 
 # check kind (the key under `checks:` in the config) → module with `open_probes`
 PROBE_KINDS: dict[str, str] = {
-    "ping": "collector.ping.probe",
-    "snmp": "collector.snmp.probe",
-    "host": "collector.host.probe",
+    "ping": "linkwatch.collector.ping.probe",
+    "snmp": "linkwatch.collector.snmp.probe",
+    "host": "linkwatch.collector.host.probe",
 }
 
 __all__ = ["PROBE_KINDS", "Collect", "ProbeContext", "Sample", "StateStore"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from agent.cli import carry, install, path, query, report, run, spool
+from linkwatch.agent.cli import carry, install, path, query, report, run, spool
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, config_option, load
+from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, config_option, load
 
 
 def _pick_output(config, name: str | None):
@@ -47,9 +47,9 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
     """
     import time
 
-    from agent.carry import CarryError, export
-    from agent.cli.options import open_spool
-    from agent.query.timerange import TimeRangeError, parse_instant, zone
+    from linkwatch.agent.cli.options import open_spool
+    from linkwatch.agent.operations.carry import CarryError, export
+    from linkwatch.agent.query.timerange import TimeRangeError, parse_instant, zone
 
     config = load(config_path, secrets=False)
     output = _pick_output(config, output_name)[0]
@@ -76,7 +76,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
         sys.exit(EXIT_USAGE)
     finally:
         spool.close()
-    from agent.query.timerange import iso
+    from linkwatch.agent.query.timerange import iso
 
     click.echo(f"{target}: {manifest.points} points for {manifest.output} "
                f"({iso(manifest.first_ns)} to {iso(manifest.last_ns)}), "
@@ -103,8 +103,8 @@ def import_command(file: Path, config_path: Path | None, output_name: str | None
     """
     import asyncio
 
-    from agent.carry import CarryError, deliver, read_manifest
-    from agent.query.timerange import iso
+    from linkwatch.agent.operations.carry import CarryError, deliver, read_manifest
+    from linkwatch.agent.query.timerange import iso
 
     config = load(config_path)
     outputs = _pick_output(config, output_name)

@@ -51,7 +51,7 @@ def install(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, 
       sudo .venv/bin/linkwatch agent install --python /usr/bin/python3
       sudo /opt/linkwatch/bin/linkwatch agent install --source linkwatch-0.2.0.tar.gz
     """
-    from agent.install import (
+    from linkwatch.agent.operations.install import (
         InstallError,
         default_python,
         find_source,
@@ -91,7 +91,7 @@ def uninstall(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path
       sudo /opt/linkwatch/bin/linkwatch agent uninstall --dry-run
       sudo /opt/linkwatch/bin/linkwatch agent uninstall --purge
     """
-    from agent.install import (
+    from linkwatch.agent.operations.install import (
         InstallError,
         kept_after_uninstall,
         systemd_running,
@@ -115,7 +115,7 @@ def uninstall(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path
 def _require_root(dry_run: bool) -> None:
     import os
 
-    from agent.install import InstallError
+    from linkwatch.agent.operations.install import InstallError
 
     if not dry_run and os.geteuid() != 0:
         raise InstallError("needs root (it creates a user and writes to system directories): "
@@ -134,7 +134,7 @@ def _perform(steps, dry_run: bool) -> None:
 
 
 def _layout(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, user: str):
-    from agent.install import Layout
+    from linkwatch.agent.operations.install import Layout
 
     return Layout(prefix=prefix.absolute(), config_dir=config_dir.absolute(),
                   systemd_dir=systemd_dir.absolute(), state_dir=state_dir.absolute(),

@@ -26,7 +26,7 @@ def load(config_path: Path | None, *, secrets: bool = True):
     `secrets=False` for commands that send nothing, so they work for a user who may not
     read the secret files (they are root:linkwatch 0640 on a service install).
     """
-    from agent.config import ConfigError, find_config, load_config
+    from linkwatch.agent.config import ConfigError, find_config, load_config
 
     try:
         return load_config(find_config(config_path), secrets=secrets)
@@ -37,6 +37,6 @@ def load(config_path: Path | None, *, secrets: bool = True):
 
 def open_spool(config):
     """The config's spool with its outputs' queues, for commands that read it."""
-    from agent.service import open_spool as open_config_spool
+    from linkwatch.agent.daemon.service import open_spool as open_config_spool
 
     return open_config_spool(config, reader=True)

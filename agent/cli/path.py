@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
                        default="table", show_default=True, help="Output format.")
@@ -40,10 +40,10 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
     import random
     import socket
 
-    from agent.table import render
-    from collector.path.check import TraceSettings
-    from collector.path.fields import describe_break, path_fields
-    from collector.path.traceroute import TraceUnavailableError, load_scapy, traceroute
+    from linkwatch.agent.cli.table import render
+    from linkwatch.collector.path.check import TraceSettings
+    from linkwatch.collector.path.fields import describe_break, path_fields
+    from linkwatch.collector.path.traceroute import TraceUnavailableError, load_scapy, traceroute
 
     try:
         address = socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0]
@@ -126,10 +126,10 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     """
     import asyncio
 
-    from agent.table import render
-    from collector.path.arp import SweepError, find_interface, parse_subnet, sweep
-    from collector.path.identify import identify
-    from collector.path.snippet import config_snippet as snippet
+    from linkwatch.agent.cli.table import render
+    from linkwatch.collector.path.arp import SweepError, find_interface, parse_subnet, sweep
+    from linkwatch.collector.path.identify import identify
+    from linkwatch.collector.path.snippet import config_snippet as snippet
 
     try:
         network = parse_subnet(subnet)

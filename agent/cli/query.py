@@ -1,8 +1,8 @@
 """The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top.
 
 Thin on purpose: options are parsed here, the answers come from agent.query.answers (and
-agent.status), and the rows are printed by agent.table. Everything heavy is imported inside
-the commands, so `linkwatch --help` stays fast.
+agent.query.status), and the rows are printed by agent.cli.table. Everything heavy is
+imported inside the commands, so `linkwatch --help` stays fast.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import (
+from linkwatch.agent.cli.options import (
     EXIT_NO_DATA,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -31,7 +31,7 @@ _COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "b
 # -- completion -------------------------------------------------------------------------------
 
 def _completion_config(ctx: click.Context):
-    from agent.config import ConfigError, find_config, load_config
+    from linkwatch.agent.config import ConfigError, find_config, load_config
 
     try:
         return load_config(find_config(ctx.params.get("config_path")))
@@ -106,8 +106,8 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
              targets: tuple[str, ...], local: bool, output_name: str | None) -> _Context:
     import time
 
-    from agent.query.selection import Selection
-    from agent.query.timerange import TimeRange, TimeRangeError, zone
+    from linkwatch.agent.query.selection import Selection
+    from linkwatch.agent.query.timerange import TimeRange, TimeRangeError, zone
 
     config = load(config_path, secrets=not local)
     tz = zone(config.agent.timezone)
@@ -117,8 +117,8 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
         raise click.UsageError(str(e)) from e
     selection = Selection(period.since_ns, period.until_ns, sites, targets)
     if local:
-        from agent.cli.options import open_spool
-        from agent.query.local import LocalBackend
+        from linkwatch.agent.cli.options import open_spool
+        from linkwatch.agent.query.local import LocalBackend
 
         spool_path = config.agent.spool.path
         if not spool_path.exists():
@@ -127,7 +127,7 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
             sys.exit(EXIT_NO_DATA)
         spool = open_spool(config)
         return _Context(config, selection, LocalBackend(spool), tz, spool.close)
-    from agent.query.influx import InfluxBackend
+    from linkwatch.agent.query.influx import InfluxBackend
 
     outputs = [o for o in config.outputs if output_name in (None, o.name, o.url)]
     if not outputs:
@@ -140,8 +140,8 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
 def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
             columns: tuple[str, ...], paint=None) -> None:
     """Run the query, print the rows, exit 0 (rows), 1 (none), 2 or 3 (backend failed)."""
-    from agent.query.influxql import BackendUnreachable, QueryFailed
-    from agent.table import render
+    from linkwatch.agent.cli.table import render
+    from linkwatch.agent.query.influxql import BackendUnreachable, QueryFailed
 
     try:
         rows = produce()
@@ -234,7 +234,7 @@ def status(ctx: _Context, fmt: str) -> None:
     """
     import time
 
-    from agent.status import COLUMNS, as_rows, current_status
+    from linkwatch.agent.query.status import COLUMNS, as_rows, current_status
 
     _answer(ctx, lambda: as_rows(current_status(ctx.config, ctx.backend, ctx.selection,
                                                 time.time_ns(), ctx.tz)),
@@ -255,7 +255,7 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
       linkwatch uptime --since 2026-10-01 --until 2026-11-01 --site ngoc-vung
       linkwatch uptime --local --format csv > uptime.csv
     """
-    from agent.query import answers
+    from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.uptime(ctx.config, ctx.backend, ctx.selection,
                                 min_cycles=min_cycles), fmt, answers.UPTIME_COLUMNS,
@@ -275,7 +275,7 @@ def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
       linkwatch outages --since 30d --site minh-chau
       linkwatch outages --since 2026-10-01 --min-cycles 5 --format json
     """
-    from agent.query import answers
+    from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.outages(ctx.config, ctx.backend, ctx.selection,
                                 min_cycles=min_cycles, tz=ctx.tz), fmt, answers.OUTAGE_COLUMNS,
@@ -294,7 +294,7 @@ def bandwidth(ctx: _Context, fmt: str) -> None:
       linkwatch bandwidth --since 30d --site cai-rong
       linkwatch bandwidth --device core-switch --format csv
     """
-    from agent.query.answers import BANDWIDTH_COLUMNS, bandwidth_rows
+    from linkwatch.agent.query.answers import BANDWIDTH_COLUMNS, bandwidth_rows
 
     _answer(ctx, lambda: bandwidth_rows(ctx.config, ctx.backend, ctx.selection), fmt,
             BANDWIDTH_COLUMNS, _paint_bandwidth)
@@ -311,7 +311,7 @@ def latency(ctx: _Context, fmt: str) -> None:
       linkwatch latency --since 7d
       linkwatch latency --target quan-lan-router --local
     """
-    from agent.query import answers
+    from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.latency(ctx.config, ctx.backend, ctx.selection), fmt,
             answers.LATENCY_COLUMNS)
@@ -331,7 +331,7 @@ def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
       linkwatch top --since 30d
       linkwatch top --limit 5 --format json
     """
-    from agent.query import answers
+    from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.top(ctx.config, ctx.backend, ctx.selection, limit=limit,
                                 min_cycles=min_cycles), fmt, answers.TOP_COLUMNS)

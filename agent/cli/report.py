@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import EXIT_NO_DATA, EXIT_UNREACHABLE, EXIT_USAGE, config_option, load
+from linkwatch.agent.cli.options import (
+    EXIT_NO_DATA,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    config_option,
+    load,
+)
 
 _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[report]' "
             "(or pip install matplotlib numpy)")
@@ -40,9 +46,9 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     """
     import time
 
-    from agent.demo import Month
-    from agent.query.selection import Selection
-    from agent.query.timerange import TimeRange, TimeRangeError, zone
+    from linkwatch.agent.operations.demo import Month
+    from linkwatch.agent.query.selection import Selection
+    from linkwatch.agent.query.timerange import TimeRange, TimeRangeError, zone
 
     config = load(config_path, secrets=not local)
     tz = zone(config.agent.timezone)
@@ -70,7 +76,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except ImportError:
         click.echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
-    from agent.report.generate import Unreachable, write_report
+    from linkwatch.agent.report.generate import Unreachable, write_report
 
     try:
         written = write_report(config, Selection(since_ns, until_ns, sites), lang=lang,
@@ -104,7 +110,7 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
       linkwatch demo seed -c docs/examples/district.yaml --local
       linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
     """
-    from agent import demo as demo_data
+    from linkwatch.agent.operations import demo as demo_data
 
     config = load(config_path, secrets=not local)
     try:
@@ -112,7 +118,7 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if local:
-        from agent.cli.options import open_spool
+        from linkwatch.agent.cli.options import open_spool
 
         spool_ = open_spool(config)
         try:

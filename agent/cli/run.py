@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import config_option, load
+from linkwatch.agent.cli.options import config_option, load
 
 
 @click.group()
@@ -35,9 +35,9 @@ def agent_run(config_path: Path | None, once: bool, verbose: bool) -> None:
     import asyncio
     import logging
 
-    from agent.config.secrets import collect_secrets
-    from agent.logs import configure_logging
-    from agent.service import run_agent
+    from linkwatch.agent.config.secrets import collect_secrets
+    from linkwatch.agent.daemon.logs import configure_logging
+    from linkwatch.agent.daemon.service import run_agent
 
     config = load(config_path)
     logs = configure_logging(level=logging.DEBUG if verbose else logging.INFO,
@@ -65,7 +65,7 @@ def config_check(config_path: Path | None) -> None:
     Example:
       linkwatch config check -c docs/examples/district.yaml
     """
-    from agent.checks import configured
+    from linkwatch.agent.daemon.checks import configured
 
     config = load(config_path)
     counts = ", ".join(f"{len(v)} {k}" for k, v in configured(config).items()) or "no checks"

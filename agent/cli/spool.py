@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.options import (
+from linkwatch.agent.cli.options import (
     config_option,
     format_option,
     load,
@@ -29,8 +29,8 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     Example:
       linkwatch spool status -c /etc/linkwatch/config.yaml
     """
-    from agent.spool_report import COLUMNS, spool_rows
-    from agent.table import render
+    from linkwatch.agent.cli.table import render
+    from linkwatch.agent.spool.summary import COLUMNS, spool_rows
 
     config = load(config_path, secrets=False)
     spool_ = open_spool(config)

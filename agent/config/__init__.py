@@ -4,10 +4,10 @@
     config = load_config(path)            # raises ConfigError with every problem at once
 """
 
-from agent.config.discovery import find_config
-from agent.config.errors import ConfigError, Problem, format_problems
-from agent.config.loader import load_config
-from agent.config.schema import (
+from linkwatch.agent.config.discovery import find_config
+from linkwatch.agent.config.errors import ConfigError, Problem, format_problems
+from linkwatch.agent.config.loader import load_config
+from linkwatch.agent.config.schema import (
     AgentSettings,
     Capacity,
     Checks,

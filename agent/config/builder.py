@@ -28,11 +28,11 @@ from typing import Any, Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from agent.config import units
-from agent.config.document import position
-from agent.config.errors import KeyPath, Problem, dotted
-from agent.config.interpolation import MalformedReference, UnsetVariable, expand
-from collector.units import BitsPerSecond, Bytes, Seconds, Secret
+from linkwatch.agent.config import units
+from linkwatch.agent.config.document import position
+from linkwatch.agent.config.errors import KeyPath, Problem, dotted
+from linkwatch.agent.config.interpolation import MalformedReference, UnsetVariable, expand
+from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.config.errors import ConfigError, Problem
+from linkwatch.agent.config.errors import ConfigError, Problem
 
 ENV_VAR = "LINKWATCH_CONFIG"
 SYSTEM_CONFIG = Path("/etc/linkwatch/config.yaml")

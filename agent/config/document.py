@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from agent.config.errors import ConfigError, KeyPath, Problem, dotted
+from linkwatch.agent.config.errors import ConfigError, KeyPath, Problem, dotted
 
 _MERGE = "tag:yaml.org,2002:merge"
 # libyaml's parser when PyYAML was built with it (about 5 times faster); same nodes and marks

@@ -7,11 +7,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.config.builder import Builder
-from agent.config.document import read_document
-from agent.config.errors import ConfigError
-from agent.config.schema import Config
-from agent.config.validation import validate
+from linkwatch.agent.config.builder import Builder
+from linkwatch.agent.config.document import read_document
+from linkwatch.agent.config.errors import ConfigError
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.config.validation import validate
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None,

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from collector.host import HostCheck
-from collector.ping import PingCheck
-from collector.snmp import SnmpCheck
-from collector.units import BitsPerSecond, Bytes, Seconds, Secret
+from linkwatch.collector.host import HostCheck
+from linkwatch.collector.ping import PingCheck
+from linkwatch.collector.snmp import SnmpCheck
+from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
 # Defaults as module constants: the values are immutable, and ruff's RUF009 wants no calls
 # in dataclass defaults.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from collector.units import Secret
+from linkwatch.collector.units import Secret
 
 
 def collect_secrets(config: Any) -> set[str]:

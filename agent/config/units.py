@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from collector.units import BitsPerSecond, Bytes, Seconds
+from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
 
 
 class UnitError(ValueError):

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.config.errors import KeyPath, Problem, dotted
-from agent.config.schema import Config, Site
-from collector.units import BitsPerSecond, Bytes, Seconds
+from linkwatch.agent.config.errors import KeyPath, Problem, dotted
+from linkwatch.agent.config.schema import Config, Site
+from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
 
 Limit = Callable[[Any], str | None]     # the value → what is wrong with it, or None
 

@@ -7,10 +7,10 @@ Nothing here imports influxdb_client; the v2 writer does, when a v2 output is op
 """
 
 # Re-exported names (the `as` form marks them public for linters).
-from agent.outputs.result import Status as Status
-from agent.outputs.result import Writer as Writer
-from agent.outputs.result import WriteResult as WriteResult
-from agent.outputs.shipper import Pacing as Pacing
-from agent.outputs.shipper import ShipperState as ShipperState
-from agent.outputs.shipper import ship as ship
-from agent.outputs.version import open_writer as open_writer
+from linkwatch.agent.outputs.result import Status as Status
+from linkwatch.agent.outputs.result import Writer as Writer
+from linkwatch.agent.outputs.result import WriteResult as WriteResult
+from linkwatch.agent.outputs.shipper import Pacing as Pacing
+from linkwatch.agent.outputs.shipper import ShipperState as ShipperState
+from linkwatch.agent.outputs.shipper import ship as ship
+from linkwatch.agent.outputs.version import open_writer as open_writer

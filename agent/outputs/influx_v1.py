@@ -17,8 +17,8 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-from agent.config.schema import InfluxOutput
-from agent.outputs.result import MESSAGE_LIMIT, WriteResult, from_answer, from_exception
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.outputs.result import MESSAGE_LIMIT, WriteResult, from_answer, from_exception
 
 # Level 1 compresses line protocol about 8:1 at a fraction of the CPU of the default level.
 GZIP_LEVEL = 1

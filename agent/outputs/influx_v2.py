@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import http.client
 
-from agent.config.schema import InfluxOutput
-from agent.outputs.influx_v1 import Endpoint
-from agent.outputs.result import Status, WriteResult, from_answer, from_exception
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.outputs.influx_v1 import Endpoint
+from linkwatch.agent.outputs.result import Status, WriteResult, from_answer, from_exception
 
 
 class V2Writer:

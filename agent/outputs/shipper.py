@@ -40,10 +40,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.config.schema import InfluxOutput
-from agent.outputs.backoff import Backoff
-from agent.outputs.result import Status, Writer, WriteResult
-from agent.outputs.version import open_writer
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.outputs.backoff import Backoff
+from linkwatch.agent.outputs.result import Status, Writer, WriteResult
+from linkwatch.agent.outputs.version import open_writer
 
 log = logging.getLogger("linkwatch.outputs")
 

@@ -21,9 +21,9 @@ import logging
 import re
 import threading
 
-from agent.config.schema import InfluxOutput
-from agent.outputs.influx_v1 import Connection, Endpoint, V1Writer, auth_headers
-from agent.outputs.result import Status, Writer, WriteResult, from_exception
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.outputs.influx_v1 import Connection, Endpoint, V1Writer, auth_headers
+from linkwatch.agent.outputs.result import Status, Writer, WriteResult, from_exception
 
 log = logging.getLogger("linkwatch.outputs")
 
@@ -58,7 +58,7 @@ def open_writer(output: InfluxOutput, version: str | None = None) -> Writer:
     if chosen == "auto":
         return AutoWriter(output)
     if chosen == "2":
-        from agent.outputs.influx_v2 import V2Writer
+        from linkwatch.agent.outputs.influx_v2 import V2Writer
 
         return V2Writer(output)
     return V1Writer(output)

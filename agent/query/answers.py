@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from agent.config.schema import Config
-from agent.query import availability, bandwidth
-from agent.query.bandwidth import Bandwidth, Traffic
-from agent.query.latency import Latency
-from agent.query.selection import Selection
-from agent.query.states import UpSeries
-from agent.query.timerange import iso
-from collector.sample import Sample
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.query import availability, bandwidth
+from linkwatch.agent.query.bandwidth import Bandwidth, Traffic
+from linkwatch.agent.query.latency import Latency
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.states import UpSeries
+from linkwatch.agent.query.timerange import iso
+from linkwatch.collector.sample import Sample
 
 UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
                   "outages", "flaps", "mttr_s", "mtbf_s")
@@ -124,7 +124,7 @@ def outages(config: Config, backend: Backend, sel: Selection, *,
 def _break_during(traces: Sequence[Sample], target: str, start_ns: int,
                   end_ns: int | None) -> str | None:
     """Where the first trace taken during an outage stopped: "breaks after hop 2 (…)"."""
-    from collector.path.fields import describe_break
+    from linkwatch.collector.path.fields import describe_break
 
     for trace in traces:  # oldest first
         if (trace.tags.get("target") == target and trace.fields.get("trigger") != "up"

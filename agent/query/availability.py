@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.query.states import GAP_INTERVALS, UpSeries, runs
+from linkwatch.agent.query.states import GAP_INTERVALS, UpSeries, runs
 
 MIN_CYCLES = 3
 Interval = tuple[int, int]

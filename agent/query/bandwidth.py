@@ -20,8 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent.query.states import percentile
-from collector.sample import Sample
+from linkwatch.agent.query.states import percentile
+from linkwatch.collector.sample import Sample
 
 WINDOW_S = 300
 THRESHOLDS = (70, 80)

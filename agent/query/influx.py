@@ -14,19 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from agent.config.schema import InfluxOutput
-from agent.query.bandwidth import (
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.query.bandwidth import (
     DIRECTIONS,
     INTERFACE_KEYS,
     WINDOW_S,
     Traffic,
     summary,
 )
-from agent.query.influxql import Series, query, quote_ident, quote_string
-from agent.query.latency import Latency, loss_pct
-from agent.query.selection import Selection
-from agent.query.states import Event, UpSeries, events_of
-from collector.sample import Sample
+from linkwatch.agent.query.influxql import Series, query, quote_ident, quote_string
+from linkwatch.agent.query.latency import Latency, loss_pct
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.states import Event, UpSeries, events_of
+from linkwatch.collector.sample import Sample
 
 DEFAULT_INTERVAL_S = 60.0
 HOUR_S = 3600
@@ -65,7 +65,7 @@ class InfluxBackend:
                 keys: Sequence[str]) -> list[tuple[str, ...]]:
         """The distinct values of `keys` among the series of `measurement` (from the index,
         without reading points)."""
-        from agent.lineprotocol import decode
+        from linkwatch.agent.datamodel.lineprotocol import decode
 
         conditions = [c for c in (_tags_where(sel, tag),) if c]
         where = f" WHERE {conditions[0]}" if conditions else ""

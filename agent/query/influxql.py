@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import InfluxOutput
 
 
 class BackendUnreachable(Exception):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent.query.states import median, percentile
-from collector.sample import Sample
+from linkwatch.agent.query.states import median, percentile
+from linkwatch.collector.sample import Sample
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
-from agent.query import bandwidth, latency
-from agent.query.bandwidth import Traffic
-from agent.query.latency import Latency
-from agent.query.selection import Selection
-from agent.query.states import UpSeries, events_of, median_spacing_s
-from collector.sample import Sample
+from linkwatch.agent.query import bandwidth, latency
+from linkwatch.agent.query.bandwidth import Traffic
+from linkwatch.agent.query.latency import Latency
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.states import UpSeries, events_of, median_spacing_s
+from linkwatch.collector.sample import Sample
 
 DEFAULT_INTERVAL_S = 60.0
 

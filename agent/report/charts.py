@@ -9,8 +9,8 @@ from __future__ import annotations
 import io
 import re
 
-from agent.report.i18n import Lang
-from agent.report.model import HeatMap, SiteReport
+from linkwatch.agent.report.i18n import Lang
+from linkwatch.agent.report.model import HeatMap, SiteReport
 
 _FONTS = ["Noto Sans", "DejaVu Sans", "sans-serif"]
 

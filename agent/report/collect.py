@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from agent.config.schema import Config, Site, SiteRequirements
-from agent.query import answers, availability
-from agent.query.bandwidth import Bandwidth, min_samples
-from agent.query.selection import Selection
-from agent.report import extra
-from agent.report.model import DirectionReport, HeatMap, Quality, Report, SiteReport
-from agent.report.verdicts import judge
+from linkwatch.agent.config.schema import Config, Site, SiteRequirements
+from linkwatch.agent.query import answers, availability
+from linkwatch.agent.query.bandwidth import Bandwidth, min_samples
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.report import extra
+from linkwatch.agent.report.model import DirectionReport, HeatMap, Quality, Report, SiteReport
+from linkwatch.agent.report.verdicts import judge
 
 DIRECTIONS = (("down", "in"), ("up", "out"))
 
@@ -141,7 +141,7 @@ def _exclusions(reports: list[SiteReport]) -> tuple[tuple[str, dict[str, object]
 
 def _source(backend) -> tuple[str, str]:
     """Where the numbers came from, as (kind, place) for the report to say in its language."""
-    from agent.query.local import LocalBackend
+    from linkwatch.agent.query.local import LocalBackend
 
     if isinstance(backend, LocalBackend):
         return "local", str(backend.spool.stats().path)

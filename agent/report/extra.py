@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agent.query.bandwidth import WINDOW_S
-from agent.query.influxql import quote_ident, quote_string
-from agent.query.selection import Selection
+from linkwatch.agent.query.bandwidth import WINDOW_S
+from linkwatch.agent.query.influxql import quote_ident, quote_string
+from linkwatch.agent.query.selection import Selection
 
 _NS = 1_000_000_000
 
@@ -95,7 +95,7 @@ def _where(sel: Selection, u: Uplink) -> str:
 
 def influx_uplinks(output, sel: Selection, uplinks: Iterable[Uplink],
                    thresholds: Sequence[float]) -> dict[tuple[str, str], UplinkExtra]:
-    from agent.query.influxql import query
+    from linkwatch.agent.query.influxql import query
 
     uplinks = list(uplinks)
     statements = []
@@ -122,7 +122,7 @@ def influx_uplinks(output, sel: Selection, uplinks: Iterable[Uplink],
 
 
 def influx_loss_while_up(output, sel: Selection) -> dict[tuple[str, str], float]:
-    from agent.query.influxql import query
+    from linkwatch.agent.query.influxql import query
 
     (result,) = query(output, (
         f"SELECT sum(sent), sum(received) FROM {quote_ident('ping')} WHERE time >= "

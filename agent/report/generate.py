@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config.schema import Config
-from agent.query.selection import Selection
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.query.selection import Selection
 
 
 class Unreachable(RuntimeError):
@@ -21,8 +21,8 @@ class Written:
 
 def gather(config: Config, sel: Selection, *, local: bool):
     """The Report for `sel`, from InfluxDB (the first output) or the local history."""
-    from agent.query.timerange import zone
-    from agent.report.collect import build
+    from linkwatch.agent.query.timerange import zone
+    from linkwatch.agent.report.collect import build
 
     tz = zone(config.agent.timezone)
     if tz is None:
@@ -30,8 +30,8 @@ def gather(config: Config, sel: Selection, *, local: bool):
 
         tz = dt.datetime.now().astimezone().tzinfo
     if local:
-        from agent.cli.options import open_spool
-        from agent.query.local import LocalBackend
+        from linkwatch.agent.cli.options import open_spool
+        from linkwatch.agent.query.local import LocalBackend
 
         spool = open_spool(config)
         try:
@@ -40,8 +40,8 @@ def gather(config: Config, sel: Selection, *, local: bool):
             spool.close()
     if not config.outputs:
         raise RuntimeError("no output is configured: use --local to read the spool")
-    from agent.query.influx import InfluxBackend
-    from agent.query.influxql import BackendUnreachable
+    from linkwatch.agent.query.influx import InfluxBackend
+    from linkwatch.agent.query.influxql import BackendUnreachable
 
     try:
         return build(config, InfluxBackend(config.outputs[0]), sel, tz=tz)
@@ -50,14 +50,14 @@ def gather(config: Config, sel: Selection, *, local: bool):
 
 
 def render(report, *, lang: str, fmt: str) -> bytes:
-    from agent.report.i18n import Lang
+    from linkwatch.agent.report.i18n import Lang
 
     language = Lang(lang)
     if fmt == "csv":
-        from agent.report import render_csv
+        from linkwatch.agent.report import render_csv
 
         return render_csv.render(report, language)
-    from agent.report import render_html
+    from linkwatch.agent.report import render_html
 
     return render_html.render(report, language).encode("utf-8")
 
@@ -68,7 +68,7 @@ def write_report(config: Config, sel: Selection, *, lang: str, fmt: str, out: Pa
     body = render(report, lang=lang, fmt="csv" if fmt == "csv" else "html")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pdf":
-        from agent.report import render_pdf
+        from linkwatch.agent.report import render_pdf
 
         try:
             render_pdf.render(body.decode("utf-8"), out)

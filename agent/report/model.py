@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from agent.config.schema import Site, SiteRequirements
-from agent.query.availability import Outage, Uptime
-from agent.query.bandwidth import Bandwidth
-from agent.query.latency import Latency
+from linkwatch.agent.config.schema import Site, SiteRequirements
+from linkwatch.agent.query.availability import Outage, Uptime
+from linkwatch.agent.query.bandwidth import Bandwidth
+from linkwatch.agent.query.latency import Latency
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ import csv
 import io
 import zipfile
 
-from agent.query.timerange import iso
-from agent.report.i18n import Lang
-from agent.report.model import Report
-from agent.report.render_html import verdict_text
+from linkwatch.agent.query.timerange import iso
+from linkwatch.agent.report.i18n import Lang
+from linkwatch.agent.report.model import Report
+from linkwatch.agent.report.render_html import verdict_text
 
 
 def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:

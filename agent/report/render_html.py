@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from agent.report import charts
-from agent.report.i18n import Lang
-from agent.report.model import Report, SiteReport, Verdict
+from linkwatch.agent.report import charts
+from linkwatch.agent.report.i18n import Lang
+from linkwatch.agent.report.model import Report, SiteReport, Verdict
 
 CSS = """
 @page { size: A4; margin: 14mm 12mm; }

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 
-from agent.config.schema import SiteRequirements
-from agent.query.availability import Uptime
-from agent.query.bandwidth import MIN_COVERAGE_PCT
-from agent.report.model import DirectionReport, Quality, Verdict
+from linkwatch.agent.config.schema import SiteRequirements
+from linkwatch.agent.query.availability import Uptime
+from linkwatch.agent.query.bandwidth import MIN_COVERAGE_PCT
+from linkwatch.agent.report.model import DirectionReport, Quality, Verdict
 
 
 def recommended_bps(d: DirectionReport, req: SiteRequirements) -> float:

@@ -31,7 +31,7 @@ History
     Sent points stay as local history until they are older than `history_s` (by collection
     time); `prune()` drops them, but never a point some output still needs. `history()`
     yields samples with since_ns <= time < until_ns, by time. Lines are decoded on read
-    (agent.lineprotocol.decode); only measurement and time are columns.
+    (agent.datamodel.lineprotocol.decode); only measurement and time are columns.
 
 Size cap (see _eviction)
     Used bytes — (page_count - freelist_count) × page_size, plus a write-ahead log kept under
@@ -64,10 +64,10 @@ Threads
 """
 
 # Re-exported names (the `as` form marks them public for linters).
-from agent.spool._eviction import SizeBudget as SizeBudget
-from agent.spool._model import DeadLetter as DeadLetter
-from agent.spool._model import OutputStats as OutputStats
-from agent.spool._model import QueuedBatch as QueuedBatch
-from agent.spool._model import SpoolStats as SpoolStats
-from agent.spool._schema import SchemaError as SchemaError
-from agent.spool._spool import Spool as Spool
+from linkwatch.agent.spool._eviction import SizeBudget as SizeBudget
+from linkwatch.agent.spool._model import DeadLetter as DeadLetter
+from linkwatch.agent.spool._model import OutputStats as OutputStats
+from linkwatch.agent.spool._model import QueuedBatch as QueuedBatch
+from linkwatch.agent.spool._model import SpoolStats as SpoolStats
+from linkwatch.agent.spool._schema import SchemaError as SchemaError
+from linkwatch.agent.spool._spool import Spool as Spool

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from agent.spool._queue import unqueued_clause
+from linkwatch.agent.spool._queue import unqueued_clause
 
 MIN_SIZE = 2**20
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 
-from agent.lineprotocol import Decoder, LineProtocolError, encode_series
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import Decoder, LineProtocolError, encode_series
+from linkwatch.collector.sample import Sample
 
 _PAGE = 2000
 

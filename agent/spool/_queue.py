@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 
-from agent.spool._model import DeadLetter, OutputStats, QueuedBatch
+from linkwatch.agent.spool._model import DeadLetter, OutputStats, QueuedBatch
 
 log = logging.getLogger("linkwatch.spool")
 

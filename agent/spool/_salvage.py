@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.lineprotocol import LineProtocolError, decode
-from agent.spool._pages import scan_points
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, decode
+from linkwatch.agent.spool._pages import scan_points
+from linkwatch.collector.sample import Sample
 
 log = logging.getLogger("linkwatch.spool")
 
@@ -39,7 +39,7 @@ class Salvage:
 
 def problem_with(path: Path) -> str | None:
     """None when `path` opens as a database that passes `PRAGMA quick_check`, else why not."""
-    from agent.spool._schema import quick_check
+    from linkwatch.agent.spool._schema import quick_check
 
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.lineprotocol import LineProtocolError, encode_fields, encode_series
-from agent.spool import _history, _queue
-from agent.spool._eviction import Eviction, SizeBudget, make_room, used_bytes
-from agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
-from agent.spool._salvage import Salvage, move_aside, problem_with, salvage
-from agent.spool._schema import connect, ensure_schema
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, encode_fields, encode_series
+from linkwatch.agent.spool import _history, _queue
+from linkwatch.agent.spool._eviction import Eviction, SizeBudget, make_room, used_bytes
+from linkwatch.agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
+from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
+from linkwatch.agent.spool._schema import connect, ensure_schema
+from linkwatch.collector.sample import Sample
 
 log = logging.getLogger("linkwatch.spool")
 

@@ -1,5 +1,5 @@
 """Host probe: CPU, memory, disk, load, uptime and NIC counters of this machine."""
 
-from collector.host.check import HostCheck
+from linkwatch.collector.host.check import HostCheck
 
 __all__ = ["HostCheck"]

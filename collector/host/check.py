@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from collector.units import Seconds
+from linkwatch.collector.units import Seconds
 
 
 @dataclass(frozen=True)

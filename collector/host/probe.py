@@ -20,8 +20,8 @@ from typing import Any
 
 import psutil
 
-from collector.host.check import HostCheck
-from collector.sample import Collect, FieldValue, ProbeContext, Sample
+from linkwatch.collector.host.check import HostCheck
+from linkwatch.collector.sample import Collect, FieldValue, ProbeContext, Sample
 
 # The shortest window cpu_pct is computed over. CPU time is counted in 10 ms ticks, so a
 # window of a few ms (the first cycle right after open) reads as 0 % or 100 %.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from collector.path.traceroute import Hop, Trace
+from linkwatch.collector.path.traceroute import Hop, Trace
 
 
 def last_hop(trace: Trace) -> tuple[int, str] | None:

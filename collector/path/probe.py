@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from collector.path.check import PathWatchSettings
-from collector.path.fields import path_fields
-from collector.path.traceroute import (
+from linkwatch.collector.path.check import PathWatchSettings
+from linkwatch.collector.path.fields import path_fields
+from linkwatch.collector.path.traceroute import (
     SCAPY_HINT,
     TraceUnavailableError,
     ipv4_literal,
@@ -32,7 +32,7 @@ from collector.path.traceroute import (
     open_trace_socket,
     traceroute,
 )
-from collector.sample import Collect, ProbeContext, Sample
+from linkwatch.collector.sample import Collect, ProbeContext, Sample
 
 log = logging.getLogger("linkwatch.path")
 

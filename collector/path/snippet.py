@@ -6,8 +6,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-from collector.path.arp import Neighbour
-from collector.path.identify import Identity
+from linkwatch.collector.path.arp import Neighbour
+from linkwatch.collector.path.identify import Identity
 
 
 def check_name(address: str, identity: Identity | None) -> str:

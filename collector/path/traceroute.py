@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from collector.path.check import TraceSettings
+from linkwatch.collector.path.check import TraceSettings
 
 RAW_SOCKET_HINT = (
     "path probing needs a raw socket: run the agent with CAP_NET_RAW "

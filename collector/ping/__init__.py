@@ -1,5 +1,5 @@
 """ICMP echo probe: loss, round-trip times and jitter per target."""
 
-from collector.ping.check import PingCheck
+from linkwatch.collector.ping.check import PingCheck
 
 __all__ = ["PingCheck"]

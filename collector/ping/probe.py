@@ -9,11 +9,11 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from collector.ping.check import PingCheck
-from collector.ping.schedule import EchoSchedule
-from collector.ping.stats import ping_fields
-from collector.ping.transport import EchoBatch, EchoTransport, TransportPool
-from collector.sample import Collect, ProbeContext, Sample
+from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.ping.schedule import EchoSchedule
+from linkwatch.collector.ping.stats import ping_fields
+from linkwatch.collector.ping.transport import EchoBatch, EchoTransport, TransportPool
+from linkwatch.collector.sample import Collect, ProbeContext, Sample
 
 log = logging.getLogger("linkwatch.ping")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.ping.check import PingCheck
+from linkwatch.collector.ping.check import PingCheck
 
 # The cycle uses this share of the check's timeout, so it ends before the scheduler's
 # own limit even when the event loop runs late under load.

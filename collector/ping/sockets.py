@@ -7,7 +7,7 @@ import errno
 import socket
 import struct
 
-from collector.ping.packet import ICMP_ECHO_REPLY, ICMPV6_ECHO_REPLY
+from linkwatch.collector.ping.packet import ICMP_ECHO_REPLY, ICMPV6_ECHO_REPLY
 
 FIX_HINT = (
     "allow unprivileged ICMP: sysctl net.ipv4.ping_group_range='0 2147483647', "

@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from collector.sample import FieldValue
+from linkwatch.collector.sample import FieldValue
 
 
 def mdev(rtts_ms: Sequence[float]) -> float:

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from collector.ping.packet import (
+from linkwatch.collector.ping.packet import (
     ICMP_ECHO_REPLY,
     ICMP_ECHO_REQUEST,
     ICMPV6_ECHO_REPLY,
@@ -27,7 +27,7 @@ from collector.ping.packet import (
     EchoTemplate,
     parse_echo_reply,
 )
-from collector.ping.sockets import (
+from linkwatch.collector.ping.sockets import (
     SCM_TIMESTAMPNS,
     FamilyUnavailableError,
     SocketMode,

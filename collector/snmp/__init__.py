@@ -3,6 +3,6 @@
 Importing this package is light; pysnmp loads only when probes are opened.
 """
 
-from collector.snmp.check import InterfaceSelection, SnmpCheck, SnmpOid, SnmpV3User
+from linkwatch.collector.snmp.check import InterfaceSelection, SnmpCheck, SnmpOid, SnmpV3User
 
 __all__ = ["InterfaceSelection", "SnmpCheck", "SnmpOid", "SnmpV3User"]

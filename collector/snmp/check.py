@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from collector.snmp.oids import parse_oid
-from collector.units import BitsPerSecond, Seconds, Secret
+from linkwatch.collector.snmp.oids import parse_oid
+from linkwatch.collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256"]

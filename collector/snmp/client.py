@@ -30,8 +30,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.hlapi.v3arch.asyncio import auth as _auth
 from pysnmp.proto import rfc1902
 
-from collector.snmp.check import SnmpCheck
-from collector.snmp.oids import Oid
+from linkwatch.collector.snmp.check import SnmpCheck
+from linkwatch.collector.snmp.oids import Oid
 
 _AUTH = {
     "none": _auth.USM_AUTH_NONE,

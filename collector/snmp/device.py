@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.sample import Sample, StateStore
-from collector.snmp import ifmib, oids
-from collector.snmp.check import SnmpCheck, SnmpOid
-from collector.snmp.client import (
+from linkwatch.collector.sample import Sample, StateStore
+from linkwatch.collector.snmp import ifmib, oids
+from linkwatch.collector.snmp.check import SnmpCheck, SnmpOid
+from linkwatch.collector.snmp.client import (
     Counter32,
     DeviceClient,
     PySnmpError,
@@ -20,10 +20,17 @@ from collector.snmp.client import (
     SnmpSession,
     Value,
 )
-from collector.snmp.ifmib import IfCounters, IfMeta
-from collector.snmp.oids import Oid, parse_oid
-from collector.snmp.rates import Clock, Interval, OctetReading, Verdict, bit_rates, interval
-from collector.snmp.rates import rate as counter_rate
+from linkwatch.collector.snmp.ifmib import IfCounters, IfMeta
+from linkwatch.collector.snmp.oids import Oid, parse_oid
+from linkwatch.collector.snmp.rates import (
+    Clock,
+    Interval,
+    OctetReading,
+    Verdict,
+    bit_rates,
+    interval,
+)
+from linkwatch.collector.snmp.rates import rate as counter_rate
 
 log = logging.getLogger(__name__)
 

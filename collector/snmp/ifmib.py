@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from collector.snmp import oids
-from collector.snmp.check import InterfaceSelection
-from collector.snmp.client import Value
-from collector.snmp.oids import Oid
+from linkwatch.collector.snmp import oids
+from linkwatch.collector.snmp.check import InterfaceSelection
+from linkwatch.collector.snmp.client import Value
+from linkwatch.collector.snmp.oids import Oid
 
 META_COLUMNS: tuple[Oid, ...] = (oids.IF_DESCR, oids.IF_TYPE, oids.IF_SPEED, oids.IF_NAME,
                                  oids.IF_ALIAS, oids.IF_HIGH_SPEED)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from collector.sample import Collect, ProbeContext
-from collector.snmp.check import SnmpCheck
+from linkwatch.collector.sample import Collect, ProbeContext
+from linkwatch.collector.snmp.check import SnmpCheck
 
 
 async def open_probes(checks: Sequence[SnmpCheck], ctx: ProbeContext) -> dict[str, Collect]:
@@ -18,8 +18,8 @@ async def open_probes(checks: Sequence[SnmpCheck], ctx: ProbeContext) -> dict[st
     if not checks:
         return {}
     # Imported here: pysnmp costs ~0.35 s and 25 MB, paid only when SNMP is configured.
-    from collector.snmp.client import SnmpSession
-    from collector.snmp.device import Device
+    from linkwatch.collector.snmp.client import SnmpSession
+    from linkwatch.collector.snmp.device import Device
 
     names = [c.name for c in checks]
     if len(set(names)) != len(names):

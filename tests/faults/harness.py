@@ -1,6 +1,6 @@
 """The real agent process under test, its config, a pre-filled backlog, and the final drain.
 
-Each scenario writes a config into its tmp dir, runs `python -m agent.cli agent run -c …` as
+Each scenario writes a config into its tmp dir, runs `python -m linkwatch agent run -c …` as
 a subprocess (stdout and stderr into agent.log there), injects its fault, and waits on
 conditions read from the agent's spool, its log or InfluxDB, never on fixed sleeps.
 """
@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config import load_config
-from agent.config.schema import Config
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.config import load_config
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_NAME = "island-agent"
@@ -112,7 +112,7 @@ class AgentProcess:
         self._starts_logged = self.log().count(_STARTED)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "agent", "run", "-c",
+                [sys.executable, "-m", "linkwatch", "agent", "run", "-c",
                  str(self.config_path)],
                 cwd=self.config_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
@@ -248,7 +248,7 @@ def drain(config: Config, timeout: float = 120) -> int:
     """After the agent stopped: ship what it left queued (its last `linkwatch` point) with
     the agent's own shipper, so the ledger can compare everything committed. Returns how
     many points that was."""
-    from agent.outputs.shipper import Pacing, ship
+    from linkwatch.agent.outputs.shipper import Pacing, ship
 
     async def run() -> int:
         spool = Spool.open(config.agent.spool.path, max_size=int(config.agent.spool.max_size),

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.lineprotocol import decode
+from linkwatch.agent.datamodel.lineprotocol import decode
 from tests.servers.influxdb import InfluxServer
 
 BACKLOG_TAG = b"target=island-"

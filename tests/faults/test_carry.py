@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.faults]
 
 
 def linkwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "linkwatch", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 

@@ -124,7 +124,7 @@ def test_disk_full_keeps_the_agent_running_and_it_recovers_by_itself(
     _fill(ballast)
     full_from = time.time_ns()
     wait_for(lambda: "the disk is full" in agent.log(), 60, "the agent to log the full disk")
-    status = subprocess.run([sys.executable, "-m", "agent.cli", "spool", "status", "-c",
+    status = subprocess.run([sys.executable, "-m", "linkwatch", "spool", "status", "-c",
                              str(config_path)], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "DISK FULL" in status.stdout, status.stdout + status.stderr

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.spool import Spool
+from linkwatch.agent.spool import Spool
 from tests.servers.influxdb import InfluxServer
 
 REPO = Path(__file__).resolve().parents[2]
-LINKWATCH = [sys.executable, "-m", "agent.cli"]
+LINKWATCH = [sys.executable, "-m", "linkwatch"]
 
 pytestmark = pytest.mark.integration
 

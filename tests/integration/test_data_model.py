@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.schema import AgentSettings, Config
-from agent.scheduler import SchedulerCounters
-from agent.service import health_sample
-from agent.spool import Spool
-from collector import Sample
-from collector.host import HostCheck
-from collector.ping import PingCheck
-from collector.sample import ProbeContext
-from collector.snmp import InterfaceSelection, SnmpCheck
-from collector.units import Seconds, Secret
+from linkwatch.agent.config.schema import AgentSettings, Config
+from linkwatch.agent.daemon.scheduler import SchedulerCounters
+from linkwatch.agent.daemon.service import health_sample
+from linkwatch.agent.spool import Spool
+from linkwatch.collector import Sample
+from linkwatch.collector.host import HostCheck
+from linkwatch.collector.ping import PingCheck
+from linkwatch.collector.sample import ProbeContext
+from linkwatch.collector.snmp import InterfaceSelection, SnmpCheck
+from linkwatch.collector.units import Seconds, Secret
 from tests.servers.snmpd import MemoryStore, Snmpd
 
 pytestmark = pytest.mark.integration
@@ -68,14 +68,14 @@ async def cycles(module, checks, n: int, gap: float = 1.0) -> list[Sample]:
 
 
 def test_ping_fields_match_the_doc() -> None:
-    from collector.ping import probe
+    from linkwatch.collector.ping import probe
 
     check = PingCheck(name="lo", address="127.0.0.1", interval=Seconds(2), count=3)
     assert_documented(asyncio.run(cycles(probe, [check], 1)), "ping", complete=True)
 
 
 def test_host_fields_match_the_doc() -> None:
-    from collector.host import probe
+    from linkwatch.collector.host import probe
 
     samples = asyncio.run(cycles(probe, [HostCheck(nics=("lo",))], 2))
     assert_documented(samples, "host", complete=True)
@@ -83,7 +83,7 @@ def test_host_fields_match_the_doc() -> None:
 
 
 def test_snmp_fields_match_the_doc(snmpd: Snmpd) -> None:
-    from collector.snmp import probe
+    from linkwatch.collector.snmp import probe
 
     check = SnmpCheck(name="sw", address=snmpd.host, port=snmpd.port,
                       community=Secret(snmpd.community),

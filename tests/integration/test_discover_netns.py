@@ -122,7 +122,7 @@ def _start_snmpd(workdir: Path, netns: str) -> subprocess.Popen:
 def _discover(lan: Lan, *args: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
            "PYTHONDONTWRITEBYTECODE": "1"}
-    return _run(["ip", "netns", "exec", lan.scanner, sys.executable, "-m", "agent.cli",
+    return _run(["ip", "netns", "exec", lan.scanner, sys.executable, "-m", "linkwatch",
                  "discover", "--subnet", "10.77.9.0/24", "--rate", "500",
                  "--snmp-community", "not-this-one", "--snmp-community", COMMUNITY, *args],
                 env=env, cwd="/", timeout=120)
@@ -141,7 +141,7 @@ def test_discover_finds_every_host_and_the_snmp_agents_name(lan):
 
 
 def test_the_config_snippet_is_a_valid_config(lan, tmp_path):
-    from agent.config import load_config
+    from linkwatch.agent.config import load_config
 
     done = _discover(lan, "--config-snippet")
     assert done.returncode == 0, done.stderr

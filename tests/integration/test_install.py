@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.install import unreachable_by_others
+from linkwatch.agent.operations.install import unreachable_by_others
 from tests.netns import namespace, require_ip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def _cli(*args: str) -> subprocess.CompletedProcess:
     """linkwatch from this source tree, as an administrator runs it before installing."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return _run([sys.executable, "-m", "agent.cli", "agent", *args], cwd=REPO, env=env)
+    return _run([sys.executable, "-m", "linkwatch", "agent", *args], cwd=REPO, env=env)
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Root:
 
 def _service_python() -> str:
     """An interpreter the service user can run, with `venv` (Debian: python3-venv)."""
-    from agent.install import default_python
+    from linkwatch.agent.operations.install import default_python
 
     for python in dict.fromkeys([default_python(), "/usr/bin/python3"]):
         if not Path(python).exists() or unreachable_by_others(Path(python)) is not None:

@@ -23,15 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.schema import InfluxOutput
-from agent.lineprotocol import encode
-from agent.outputs import Pacing, ShipperState, ship
-from agent.outputs.influx_v2 import V2Writer
-from agent.outputs.version import AutoWriter, open_writer
-from agent.spool import Spool
-from agent.spool_report import spool_rows
-from collector.sample import Sample
-from collector.units import Seconds, Secret
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.datamodel.lineprotocol import encode
+from linkwatch.agent.outputs import Pacing, ShipperState, ship
+from linkwatch.agent.outputs.influx_v2 import V2Writer
+from linkwatch.agent.outputs.version import AutoWriter, open_writer
+from linkwatch.agent.spool import Spool
+from linkwatch.agent.spool.summary import spool_rows
+from linkwatch.collector.sample import Sample
+from linkwatch.collector.units import Seconds, Secret
 from tests.servers.influxdb import InfluxServer, start_influxd
 from tests.servers.process import running
 

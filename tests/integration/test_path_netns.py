@@ -125,19 +125,19 @@ def _env() -> dict[str, str]:
 
 
 def _agent(netns: str, config: Path, *extra: str, user: tuple[str, ...] = ()) -> list[str]:
-    return ["ip", "netns", "exec", netns, *user, sys.executable, "-m", "agent.cli",
+    return ["ip", "netns", "exec", netns, *user, sys.executable, "-m", "linkwatch",
             "agent", "run", "-c", str(config), *extra]
 
 
 def _cli(*args: str) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "agent.cli", *args], env=_env(),
+    done = subprocess.run([sys.executable, "-m", "linkwatch", *args], env=_env(),
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
 def _samples(spool_path: Path, measurement: str) -> list:
-    from agent.spool import Spool
+    from linkwatch.agent.spool import Spool
 
     if not spool_path.exists():
         return []

@@ -31,11 +31,11 @@ UNROUTABLE = "10.201.0.1"  # the namespace has no route there: the kernel refuse
 # Opens the probes for the checks given as JSON, runs one cycle, prints the samples as JSON.
 RUNNER = """
 import asyncio, contextlib, json, sys
-from collector.ping.check import PingCheck
-from collector.ping.probe import open_probes
-from collector.ping.sockets import PingPermissionError
-from collector.sample import ProbeContext
-from collector.units import Seconds
+from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.ping.probe import open_probes
+from linkwatch.collector.ping.sockets import PingPermissionError
+from linkwatch.collector.sample import ProbeContext
+from linkwatch.collector.units import Seconds
 
 class NoState:
     def get_state(self, key): return None

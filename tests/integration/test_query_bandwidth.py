@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import main
-from agent.config import load_config
-from agent.lineprotocol import encode
-from agent.query import answers
-from agent.query.influx import InfluxBackend
-from agent.query.local import LocalBackend
-from agent.query.selection import Selection
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.cli import main
+from linkwatch.agent.config import load_config
+from linkwatch.agent.datamodel.lineprotocol import encode
+from linkwatch.agent.query import answers
+from linkwatch.agent.query.influx import InfluxBackend
+from linkwatch.agent.query.local import LocalBackend
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 pytestmark = pytest.mark.integration
 

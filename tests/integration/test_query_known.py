@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import main
-from agent.config import load_config
-from agent.query import answers
-from agent.query.influx import InfluxBackend
-from agent.query.local import LocalBackend
-from agent.query.selection import Selection
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.cli import main
+from linkwatch.agent.config import load_config
+from linkwatch.agent.query import answers
+from linkwatch.agent.query.influx import InfluxBackend
+from linkwatch.agent.query.local import LocalBackend
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def samples() -> list[Sample]:
 @pytest.fixture(scope="module")
 def month(influxdb, tmp_path_factory):
     """The config, and the month written to InfluxDB and to a spool."""
-    from agent.lineprotocol import encode
+    from linkwatch.agent.datamodel.lineprotocol import encode
 
     root = tmp_path_factory.mktemp("month")
     db = "query_month"
@@ -152,7 +152,7 @@ def by_target(rows):
 
 
 def minute(m: int) -> str:
-    from agent.query.timerange import iso
+    from linkwatch.agent.query.timerange import iso
     return iso(T0 + m * MIN)
 
 

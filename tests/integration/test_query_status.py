@@ -12,11 +12,11 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from agent.cli import main
-from agent.config import load_config
-from agent.lineprotocol import encode
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.cli import main
+from linkwatch.agent.config import load_config
+from linkwatch.agent.datamodel.lineprotocol import encode
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 pytestmark = pytest.mark.integration
 MIN = 60 * 10**9

@@ -1,7 +1,7 @@
 """The planners' report on a seeded month: its numbers are the query layer's, its verdicts
 find the planted truths, its HTML renders offline in Chromium and its PDF holds the text.
 
-The month is the demo's (agent.demo) for five sites of the district example, seeded once
+The month is the demo's (agent.operations.demo) for five sites of the district example, seeded once
 into a spool and into a real InfluxDB 1.x.
 """
 
@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_config
-from agent.demo import Month, Scenario, seed_influx, seed_spool, timezone_of
-from agent.query import answers
-from agent.query.influx import InfluxBackend
-from agent.query.local import LocalBackend
-from agent.query.selection import Selection
-from agent.report.collect import build
-from agent.report.generate import render
-from agent.report.i18n import Lang
-from agent.report.render_pdf import isolated_args
-from agent.spool import Spool
+from linkwatch.agent.config import load_config
+from linkwatch.agent.operations.demo import Month, Scenario, seed_influx, seed_spool, timezone_of
+from linkwatch.agent.query import answers
+from linkwatch.agent.query.influx import InfluxBackend
+from linkwatch.agent.query.local import LocalBackend
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.report.collect import build
+from linkwatch.agent.report.generate import render
+from linkwatch.agent.report.i18n import Lang
+from linkwatch.agent.report.render_pdf import isolated_args
+from linkwatch.agent.spool import Spool
 from tests.servers.influxdb import influxdb  # noqa: F401  (session fixture)
 
 pytestmark = pytest.mark.integration
@@ -198,7 +198,7 @@ def test_pdf_holds_the_same_names_and_numbers(seeded, reports, tmp_path):
     _chromium()
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext not installed (apt install poppler-utils)")
-    from agent.report.generate import write_report
+    from linkwatch.agent.report.generate import write_report
 
     config, month, _, _ = seeded
     out = tmp_path / "report.pdf"
@@ -231,7 +231,7 @@ def test_cli_writes_the_report(seeded, tmp_path):
     _, _, _, root = seeded
     out = tmp_path / "r.html"
     result = subprocess.run(
-        ["python", "-m", "agent.cli", "report", "-c", str(root / "config.yaml"),
+        ["python", "-m", "linkwatch", "report", "-c", str(root / "config.yaml"),
          "--period", "2026-10", "--site", "quan-lan", "--site", "district-lan",
          "--lang", "en", "-o", str(out)],
         capture_output=True, text=True, cwd=Path(__file__).parents[2], check=False)

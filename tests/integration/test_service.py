@@ -97,7 +97,7 @@ class Agent:
     def status(self) -> dict[str, dict]:
         """`linkwatch status --local` by target, read from the spool while the agent runs."""
         result = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "status", "--local", "-c", str(self.reader),
+            [sys.executable, "-m", "linkwatch", "status", "--local", "-c", str(self.reader),
              "--format", "json"],
             capture_output=True, text=True, cwd=REPO, env=_env(), check=False)
         if result.returncode not in (0, 1):
@@ -133,7 +133,7 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     log = tmp_path / "agent.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "agent", "run", "-c", str(config)],
+            [sys.executable, "-m", "linkwatch", "agent", "run", "-c", str(config)],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
             env=_env(NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="1000000"))
     running = Agent(process, config, log, notify)
@@ -197,14 +197,14 @@ def test_sighup_loads_a_new_check_and_keeps_the_old_config_when_broken(agent: Ag
 
     # both checks of the kept config are still polled
     for target in ("first", "second"):
-        seen = agent.status()[target]["last_seen"]
+        seen = agent.query.status()[target]["last_seen"]
         agent.wait_until_polled(target, after=seen)
     assert agent.process.poll() is None
 
     assert _stop(agent) == 0
     # everything collected is committed: a reader sees the last cycles and the agent's
     # own health point, written on the way out
-    after = agent.status()
+    after = agent.query.status()
     assert after["first"]["state"] == after["second"]["state"] == "UP"
     health = subprocess.run(
         [sys.executable, "-c",

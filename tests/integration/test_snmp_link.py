@@ -29,10 +29,10 @@ ROUTER_IP, DISTRICT_IP = "10.77.0.1", "10.77.0.2"   # exist only inside the test
 # Runs in the router namespace: blast towards the district, poll twice, print the samples.
 RUNNER = textwrap.dedent("""
     import asyncio, contextlib, json, socket, sys, threading, time
-    from collector.sample import ProbeContext
-    from collector.snmp import InterfaceSelection, SnmpCheck
-    from collector.snmp.probe import open_probes
-    from collector.units import BitsPerSecond, Secret
+    from linkwatch.collector.sample import ProbeContext
+    from linkwatch.collector.snmp import InterfaceSelection, SnmpCheck
+    from linkwatch.collector.snmp.probe import open_probes
+    from linkwatch.collector.units import BitsPerSecond, Secret
     from tests.servers.snmpd import MemoryStore
 
     port, community, target = int(sys.argv[1]), sys.argv[2], sys.argv[3]

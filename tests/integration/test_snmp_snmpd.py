@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.sample import ProbeContext, Sample
-from collector.snmp import InterfaceSelection, SnmpCheck, SnmpOid, SnmpV3User
-from collector.snmp.probe import open_probes
-from collector.units import Seconds, Secret
+from linkwatch.collector.sample import ProbeContext, Sample
+from linkwatch.collector.snmp import InterfaceSelection, SnmpCheck, SnmpOid, SnmpV3User
+from linkwatch.collector.snmp.probe import open_probes
+from linkwatch.collector.units import Seconds, Secret
 from tests.servers.snmpd import MemoryStore, Snmpd, free_udp_port
 
 pytestmark = pytest.mark.integration

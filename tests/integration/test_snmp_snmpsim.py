@@ -7,10 +7,10 @@ import contextlib
 
 import pytest
 
-from collector.sample import ProbeContext, Sample
-from collector.snmp import InterfaceSelection, SnmpCheck
-from collector.snmp.probe import open_probes
-from collector.units import Seconds, Secret
+from linkwatch.collector.sample import ProbeContext, Sample
+from linkwatch.collector.snmp import InterfaceSelection, SnmpCheck
+from linkwatch.collector.snmp.probe import open_probes
+from linkwatch.collector.units import Seconds, Secret
 from tests.servers.snmpd import MemoryStore
 from tests.servers.snmpsim import VENDOR_RECORDINGS
 

@@ -10,9 +10,16 @@ from typing import Literal
 import pytest
 import yaml
 
-from agent.config import ConfigError, Problem, discovery, find_config, format_problems, load_config
-from agent.config.builder import Builder
-from collector.units import BitsPerSecond, Bytes, Seconds, Secret
+from linkwatch.agent.config import (
+    ConfigError,
+    Problem,
+    discovery,
+    find_config,
+    format_problems,
+    load_config,
+)
+from linkwatch.agent.config.builder import Builder
+from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -594,9 +601,9 @@ def test_any_dataclass_builds_from_its_type_hints(tmp_path: Path) -> None:
 
 
 def test_every_key_is_documented() -> None:
-    from agent.config import schema
-    from collector.host import HostCheck
-    from collector.ping import PingCheck
+    from linkwatch.agent.config import schema
+    from linkwatch.collector.host import HostCheck
+    from linkwatch.collector.ping import PingCheck
 
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = {cls: doc for cls in (
@@ -610,7 +617,7 @@ def test_every_key_is_documented() -> None:
 
 
 def test_every_secret_is_collected_for_the_log_filter(tmp_path: Path) -> None:
-    from agent.config.secrets import collect_secrets
+    from linkwatch.agent.config.secrets import collect_secrets
 
     (tmp_path / "auth").write_text("auth-pass-phrase\n")
     path = write(tmp_path, """\

@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collector.host.check import HostCheck
-from collector.host.probe import _NicReading, _rates, open_probes
-from collector.sample import ProbeContext, Sample
+from linkwatch.collector.host.check import HostCheck
+from linkwatch.collector.host.probe import _NicReading, _rates, open_probes
+from linkwatch.collector.sample import ProbeContext, Sample
 
 README = Path(__file__).resolve().parents[2] / "collector" / "host" / "README.md"
 

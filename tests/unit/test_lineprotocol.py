@@ -5,8 +5,14 @@ import random
 
 import pytest
 
-from agent.lineprotocol import Decoder, LineProtocolError, _decode_full, decode, encode
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import (
+    Decoder,
+    LineProtocolError,
+    _decode_full,
+    decode,
+    encode,
+)
+from linkwatch.collector.sample import Sample
 
 NASTY = [
     "Ngọc Vừng",

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.logs import (
+from linkwatch.agent.daemon.logs import (
     StateLog,
     configure_logging,
     format_duration,
     stderr_is_journal,
     syslog_priority,
 )
-from collector.units import Secret
+from linkwatch.collector.units import Secret
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import ssl
 
 import pytest
 
-from agent.outputs.backoff import Backoff
-from agent.outputs.result import Status, from_answer, from_exception, retry_after
-from agent.outputs.version import version_from_header
+from linkwatch.agent.outputs.backoff import Backoff
+from linkwatch.agent.outputs.result import Status, from_answer, from_exception, retry_after
+from linkwatch.agent.outputs.version import version_from_header
 
 
 @pytest.mark.parametrize(("code", "status"), [

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.path.check import PathWatchSettings, TraceSettings
-from collector.path.fields import describe_break, last_hop, path_fields
-from collector.path.probe import PathWatch, Tracer, ping_state, watch_paths
-from collector.path.traceroute import Hop, Reply, Trace
-from collector.ping.check import PingCheck
-from collector.sample import ProbeContext, Sample
-from collector.units import Seconds
+from linkwatch.collector.path.check import PathWatchSettings, TraceSettings
+from linkwatch.collector.path.fields import describe_break, last_hop, path_fields
+from linkwatch.collector.path.probe import PathWatch, Tracer, ping_state, watch_paths
+from linkwatch.collector.path.traceroute import Hop, Reply, Trace
+from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.sample import ProbeContext, Sample
+from linkwatch.collector.units import Seconds
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -274,7 +274,7 @@ def test_checks_that_turn_path_probing_off_are_left_alone(caplog):
 
 
 def test_loading_the_hook_does_not_load_scapy():
-    code = ("import sys, collector.path.probe, agent.cli.path; "
+    code = ("import sys, linkwatch.collector.path.probe, linkwatch.agent.cli.path; "
             "print([m for m in sys.modules if m.startswith('scapy')])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
@@ -286,7 +286,7 @@ def test_loading_the_hook_does_not_load_scapy():
 @pytest.mark.skipif(os.geteuid() != 0, reason="a raw socket needs CAP_NET_RAW")
 @pytest.mark.parametrize("protocol", ["icmp", "udp"])
 def test_loopback_is_reached_in_one_hop(protocol):
-    from collector.path.traceroute import traceroute
+    from linkwatch.collector.path.traceroute import traceroute
 
     trace = asyncio.run(traceroute("127.0.0.1", TraceSettings(timeout_s=2, protocol=protocol),
                                    ident=4242))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent.config import load_config
-from collector.path.arp import Neighbour
-from collector.path.identify import Identity
-from collector.path.snippet import config_snippet
+from linkwatch.agent.config import load_config
+from linkwatch.collector.path.arp import Neighbour
+from linkwatch.collector.path.identify import Identity
+from linkwatch.collector.path.snippet import config_snippet
 
 FOUND = [Neighbour("192.0.2.2", "02:00:00:00:00:02"), Neighbour("192.0.2.3", "02:00:00:00:00:03"),
          Neighbour("192.0.2.4", "02:00:00:00:00:04")]

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.ping import transport as transport_module
-from collector.ping.check import PingCheck
-from collector.ping.packet import EchoTemplate, checksum, parse_echo_reply
-from collector.ping.probe import open_probes
-from collector.ping.schedule import EchoSchedule
-from collector.ping.sockets import PingPermissionError
-from collector.ping.stats import jitter, mdev, ping_fields
-from collector.sample import ProbeContext, Sample
-from collector.units import Seconds
+from linkwatch.collector.ping import transport as transport_module
+from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.ping.packet import EchoTemplate, checksum, parse_echo_reply
+from linkwatch.collector.ping.probe import open_probes
+from linkwatch.collector.ping.schedule import EchoSchedule
+from linkwatch.collector.ping.sockets import PingPermissionError
+from linkwatch.collector.ping.stats import jitter, mdev, ping_fields
+from linkwatch.collector.sample import ProbeContext, Sample
+from linkwatch.collector.units import Seconds
 
 README = Path(__file__).resolve().parents[2] / "collector" / "ping" / "README.md"
 RTT_FIELDS = {"rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "jitter_ms"}

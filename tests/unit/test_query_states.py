@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.query.availability import analyse
-from agent.query.states import UpSeries, events_of, median, percentile, runs
+from linkwatch.agent.query.availability import analyse
+from linkwatch.agent.query.states import UpSeries, events_of, median, percentile, runs
 
 MIN = 60 * 10**9
 

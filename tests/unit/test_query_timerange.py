@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agent.query.timerange import TimeRange, TimeRangeError, iso, parse_instant
+from linkwatch.agent.query.timerange import TimeRange, TimeRangeError, iso, parse_instant
 
 NOW = 1_790_000_000 * 10**9
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

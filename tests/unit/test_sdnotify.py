@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.sdnotify import Notifier, watchdog_interval, watchdog_loop
+from linkwatch.agent.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.config.schema import InfluxOutput
-from agent.outputs import Pacing, Status, WriteResult, ship
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.outputs import Pacing, Status, WriteResult, ship
 
 FAST = Pacing(backoff_base=0.001, backoff_cap=0.01, fatal_retry=0.01, idle_poll=0.01,
               stop_grace=0.05)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from collector.snmp.rates import (
+from linkwatch.collector.snmp.rates import (
     BitRates,
     Clock,
     Interval,

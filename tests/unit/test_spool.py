@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.lineprotocol import decode
-from agent.spool import Spool
-from collector.sample import Sample
+from linkwatch.agent.datamodel.lineprotocol import decode
+from linkwatch.agent.spool import Spool
+from linkwatch.collector.sample import Sample
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 2**20
@@ -78,8 +78,8 @@ def test_committed_points_survive_sigkill_of_the_writer(tmp_path):
     child = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from agent.spool import Spool
-        from collector.sample import Sample
+        from linkwatch.agent.spool import Spool
+        from linkwatch.collector.sample import Sample
         spool = Spool.open(Path({str(path)!r}), max_size=64 * 2**20, history_s=3600,
                            outputs=["influx"])
         n = 0
@@ -411,7 +411,7 @@ def test_a_file_with_a_newer_schema_is_refused_not_overwritten(tmp_path):
     conn.execute("PRAGMA user_version=99")
     conn.commit()
     conn.close()
-    from agent.spool import SchemaError
+    from linkwatch.agent.spool import SchemaError
 
     with pytest.raises(SchemaError, match="version 99"):
         Spool.open(path, max_size=MiB, history_s=60, outputs=[])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.config.units import UnitError, parse_duration, parse_rate, parse_size
+from linkwatch.agent.config.units import UnitError, parse_duration, parse_rate, parse_size
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -7,10 +7,10 @@ import dataclasses
 import importlib
 from collections.abc import Sequence
 
-from agent.config.schema import Config
-from agent.scheduler import ScheduledCheck
-from collector import PROBE_KINDS, ProbeContext, StateStore
-from collector.path.probe import watch_paths
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.daemon.scheduler import ScheduledCheck
+from linkwatch.collector import PROBE_KINDS, ProbeContext, StateStore
+from linkwatch.collector.path.probe import watch_paths
 
 
 def configured(config: Config) -> dict[str, tuple]:

@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-from agent.config.schema import InfluxOutput
-from agent.spool import Spool
+from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.spool import Spool
 
 FORMAT = "linkwatch-export/1"
 MANIFEST = "manifest.json"
@@ -356,9 +356,9 @@ async def deliver(path: Path, manifest: Manifest, output: InfluxOutput, *,
     Retries (5xx, 429, timeouts, resets) go on for `give_up_after` seconds; an answer that
     needs an admin (401/403/404) stops at once with its message.
     """
-    from agent.outputs.result import Status
-    from agent.outputs.shipper import Pacing, ShipperState, ship
-    from agent.outputs.version import open_writer
+    from linkwatch.agent.outputs.result import Status
+    from linkwatch.agent.outputs.shipper import Pacing, ShipperState, ship
+    from linkwatch.agent.outputs.version import open_writer
 
     pacing = pacing or Pacing(backoff_cap=30.0)
     watched = _Watched(writer if writer is not None else open_writer(output))

@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.logs import StateLog
+from linkwatch.agent.daemon.logs import StateLog
 
 log = logging.getLogger("linkwatch.sdnotify")
 

@@ -18,15 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent import sdnotify
-from agent.checks import configured, open_checks
-from agent.config.schema import Config, InfluxOutput
-from agent.config.secrets import collect_secrets
-from agent.logs import RedactSecrets
-from agent.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
-from agent.sink import SpoolSink
-from agent.spool import Spool
-from collector import Sample
+from linkwatch.agent.config.schema import Config, InfluxOutput
+from linkwatch.agent.config.secrets import collect_secrets
+from linkwatch.agent.daemon import sdnotify
+from linkwatch.agent.daemon.checks import configured, open_checks
+from linkwatch.agent.daemon.logs import RedactSecrets
+from linkwatch.agent.daemon.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
+from linkwatch.agent.daemon.sink import SpoolSink
+from linkwatch.agent.spool import Spool
+from linkwatch.collector import Sample
 
 log = logging.getLogger("linkwatch.agent")
 
@@ -156,7 +156,7 @@ async def start_generation(
 
 async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
                 wake: asyncio.Event | None) -> None:
-    from agent.outputs.shipper import ship
+    from linkwatch.agent.outputs.shipper import ship
 
     try:
         await ship(spool, output, stop=stop, wake=wake)
@@ -197,7 +197,7 @@ async def _run_once(config: Config, spool: Spool, counters: SchedulerCounters) -
 
 async def _flush(spool: Spool, output: InfluxOutput) -> None:
     """Deliver the output's queue until it is empty, delivery fails, or time is up."""
-    from agent.outputs.shipper import ShipperState, ship
+    from linkwatch.agent.outputs.shipper import ShipperState, ship
 
     stop, state = asyncio.Event(), ShipperState()
     deadline = time.monotonic() + ONCE_FLUSH_S
@@ -281,7 +281,7 @@ async def _run_forever(
 
 async def _reload(running: Running) -> None:
     """Re-read the config; on success replace the generation, else keep the old one."""
-    from agent.config import ConfigError, load_config
+    from linkwatch.agent.config import ConfigError, load_config
 
     old = running.generation.config
     try:

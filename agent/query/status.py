@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
-from agent.checks import configured
-from agent.config.schema import Config
-from collector import Sample
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.daemon.checks import configured
+from linkwatch.collector import Sample
 
 COLUMNS = ("site", "kind", "target", "address", "state", "since", "loss_pct", "rtt_avg_ms",
            "in_util_pct", "out_util_pct", "path", "last_seen")
@@ -112,9 +112,9 @@ def mark_unreachable(rows: list[TargetStatus],
 def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[TargetStatus]:
     """Every target now, with when its state began (looking back to `sel.since_ns`) and, for
     the site uplinks of snmp devices, the newest utilisation."""
-    from agent.query.answers import parents, ping_intervals
-    from agent.query.states import runs
-    from agent.query.timerange import iso
+    from linkwatch.agent.query.answers import parents, ping_intervals
+    from linkwatch.agent.query.states import runs
+    from linkwatch.agent.query.timerange import iso
 
     latest = backend.latest("ping", sel) + backend.latest("device", sel)
     rows = [r for r in target_status(config, latest, now_ns)
@@ -147,7 +147,7 @@ def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[T
 
 def path_breaks(samples: Iterable[Sample]) -> dict[str, str]:
     """Per ping target, where its newest trace after a failure stopped (`path` points)."""
-    from collector.path.fields import describe_break
+    from linkwatch.collector.path.fields import describe_break
 
     newest: dict[str, Sample] = {}
     for s in samples:

@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from agent.spool import Spool
-from collector import Sample
+from linkwatch.agent.spool import Spool
+from linkwatch.collector import Sample
 
 LINGER_S = 0.5          # how long a sample may wait for others before the commit
 MAX_PENDING = 5000      # commit at once when this many are waiting

@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from collector.sample import FieldValue, Sample
+from linkwatch.collector.sample import FieldValue, Sample
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1

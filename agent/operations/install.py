@@ -99,7 +99,7 @@ def systemd_running() -> bool:
 
 def source_tree() -> Path | None:
     """The checkout this code runs from, when it is one (not an installed copy)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     setup = root / "setup.cfg"
     if setup.is_file() and "name = linkwatch" in setup.read_text(errors="replace"):
         return root
@@ -220,7 +220,7 @@ def render_config(template: str, layout: Layout, *, origin: Path, version: str) 
 def _replace(text: str, old: str, new: str, origin: Path) -> str:
     if old not in text:
         raise InstallError(f"{origin}: expected {old.strip()!r} in the shipped file; "
-                           "it changed without agent/install.py following it")
+                           "it changed without agent/operations/install.py following it")
     return text.replace(old, new)
 
 

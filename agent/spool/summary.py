@@ -1,4 +1,4 @@
-"""`linkwatch spool status`: what each output's queue holds, as rows for agent.table.
+"""`linkwatch spool status`: what each output's queue holds, as rows for agent.cli.table.
 
 Replay rate and ETA come from the spool's durable counters read twice, `sample_s` apart,
 and only while an output is sending (an ack in the last minute) with points queued: the
@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import time
 
-from agent.spool import Spool, SpoolStats
+from linkwatch.agent.spool import Spool, SpoolStats
 
 COLUMNS = ("output", "queued", "oldest_unsent_age_s", "replay_rate_pps", "eta_s", "sent",
            "dropped", "dead_letters", "send_errors", "last_send_ok", "last_error")

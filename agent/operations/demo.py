@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from agent.config.schema import Config, Site
-from collector.sample import Sample
+from linkwatch.agent.config.schema import Config, Site
+from linkwatch.collector.sample import Sample
 
 SEED = 20261001
 _NS = 1_000_000_000
@@ -311,8 +311,8 @@ def seed_spool(spool, config: Config, month: Month, *, batch: int = 50_000) -> i
 def seed_influx(output, config: Config, month: Month, *, batch: int = 20_000) -> int:
     """Writes the month to an InfluxDB /write endpoint (gzip line protocol, the agent's v1
     writer); returns the sample count. Raises RuntimeError naming the server's answer."""
-    from agent.lineprotocol import encode
-    from agent.outputs.influx_v1 import V1Writer
+    from linkwatch.agent.datamodel.lineprotocol import encode
+    from linkwatch.agent.outputs.influx_v1 import V1Writer
 
     writer = V1Writer(output)
     total = 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from collector import Collect, Sample
+from linkwatch.collector import Collect, Sample
 
 log = logging.getLogger("linkwatch.scheduler")
 
