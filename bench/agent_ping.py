@@ -88,7 +88,7 @@ def measure_agent(targets: list[str], count: int, cycles: int) -> tuple[float, f
         try:
             server.create_database("bench")
             config = agent_config(root, server.url, targets, count)
-            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            env = dict(os.environ)
             agent = subprocess.Popen(
                 [sys.executable, "-m", "linkwatch", "agent", "run", "-c", str(config)],
                 cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -131,7 +131,7 @@ def ping_per_target(targets: list[str], count: int) -> float:
 
 
 def help_time() -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     best = float("inf")
     for _ in range(5):
         start = time.perf_counter()

@@ -177,7 +177,7 @@ def main() -> None:
                       "per batch)")
             settle(server.url)
             config = write_config(root, server.url, args)
-            env = {**os.environ, "PYTHONPATH": str(REPO)}
+            env = dict(os.environ)
             cli = [sys.executable, "-m", "linkwatch"]
             floor_q = ("SELECT count(up), sum(up) FROM ping WHERE time > now() - "
                        f"{args.days}d GROUP BY target")

@@ -11,7 +11,7 @@ commune's pings (20 targets every 5 s) through the Spool API, then in one run:
           from the first ack to the empty queue. The agent's RSS (VmRSS, VmHWM from
           /proc/PID/status) is sampled every 50 ms during the replay.
 
-    PYTHONPATH=. python bench/replay.py [--points 1036800] [--batch 5000] [--dir /var/tmp]
+    python bench/replay.py [--points 1036800] [--batch 5000] [--dir /var/tmp]
 
 Prints both rates, their ratio (target ≥ 70%) and the agent's peak RSS (target < 80 MB).
 """

@@ -22,10 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkwatch.agent.config import load_config
 from linkwatch.agent.config.schema import InfluxOutput
-from linkwatch.agent.operations.demo import Month, seed_influx, timezone_of
+from linkwatch.agent.operations.demo import seed_influx
 from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.timerange import Month
 from linkwatch.agent.report.collect import build
 from linkwatch.agent.report.generate import render
 from linkwatch.collector.units import Seconds
@@ -51,7 +52,7 @@ def main() -> None:
             output = InfluxOutput(type="influxdb", url=server.url, version="1",
                                   database="linkwatch", timeout=Seconds(120))
             config = dataclasses.replace(config, outputs=(output,))
-            month = Month.parse(args.month, timezone_of(config))
+            month = Month.parse(args.month, config.tz)
             t0 = time.perf_counter()
             count = seed_influx(output, config, month)
             seeded = time.perf_counter() - t0
@@ -68,7 +69,7 @@ def main() -> None:
                 call()
                 print(f"{name:34s} {time.perf_counter() - t:6.2f} s")
             t = time.perf_counter()
-            report = build(config, backend, sel, tz=month.tz)
+            report = build(config, backend, sel)
             gathered = time.perf_counter() - t
             t = time.perf_counter()
             html = render(report, lang="vi", fmt="html")

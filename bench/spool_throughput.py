@@ -2,7 +2,7 @@
 (next_batch + ack with 5,000-point batches), beside a bare SQLite baseline doing the same
 fsynced inserts and deletes with no queue, history or counters.
 
-    PYTHONPATH=. python bench/spool_throughput.py [--points 200000] [--dir /var/tmp]
+    python bench/spool_throughput.py [--points 200000] [--dir /var/tmp]
 """
 
 from __future__ import annotations

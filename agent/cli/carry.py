@@ -47,22 +47,22 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
     """
     import time
 
-    from linkwatch.agent.cli.options import open_spool
     from linkwatch.agent.operations.carry import CarryError, export
-    from linkwatch.agent.query.timerange import TimeRangeError, parse_instant, zone
+    from linkwatch.agent.query.timerange import TimeRangeError, parse_instant
+    from linkwatch.agent.spool import open_spool
 
     config = load(config_path, secrets=False)
     output = _pick_output(config, output_name)[0]
     now_ns = time.time_ns()
     try:
-        tz = zone(config.agent.timezone)
+        tz = config.tz
         since_ns = None if since is None else parse_instant(since, tz=tz, now_ns=now_ns,
                                                            option="--since")
         until_ns = None if until is None else parse_instant(until, tz=tz, now_ns=now_ns,
                                                            option="--until")
     except TimeRangeError as e:
         raise click.UsageError(str(e)) from e
-    spool = open_spool(config)
+    spool = open_spool(config, reader=True)
     try:
         if output.queue_name not in {o.output for o in spool.stats().outputs}:
             click.echo(f"the spool {config.agent.spool.path} has no queue for "

@@ -34,9 +34,3 @@ def load(config_path: Path | None, *, secrets: bool = True):
         click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
 
-
-def open_spool(config):
-    """The config's spool with its outputs' queues, for commands that read it."""
-    from linkwatch.agent.daemon.service import open_spool as open_config_spool
-
-    return open_config_spool(config, reader=True)

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -25,6 +26,9 @@ from linkwatch.agent.cli.options import (
     load,
 )
 
+if TYPE_CHECKING:
+    from linkwatch.agent.query.errors import QueryFailed
+
 _COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "bright_black"}
 
 
@@ -34,7 +38,7 @@ def _completion_config(ctx: click.Context):
     from linkwatch.agent.config import ConfigError, find_config, load_config
 
     try:
-        return load_config(find_config(ctx.params.get("config_path")))
+        return load_config(find_config(ctx.params.get("config_path")), secrets=False)
     except (ConfigError, OSError):
         return None
 
@@ -55,9 +59,8 @@ def _complete_targets(ctx: click.Context, _param, incomplete: str):
     config = _completion_config(ctx)
     if config is None:
         return []
-    names = [(c.name, f"ping {c.address}") for c in config.checks.ping]
-    names += [(c.name, f"snmp {c.address}") for c in config.checks.snmp]
-    return [CompletionItem(n, help=h) for n, h in names if n.startswith(incomplete)]
+    return [CompletionItem(c.name, help=f"{c.probe.title} {c.address or ''}".strip())
+            for c in config.checks.with_state() if c.name.startswith(incomplete)]
 
 
 # -- shared options ---------------------------------------------------------------------------
@@ -106,56 +109,49 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
              targets: tuple[str, ...], local: bool, output_name: str | None) -> _Context:
     import time
 
+    from linkwatch.agent.query.backend import open_backend
+    from linkwatch.agent.query.errors import QueryFailed
     from linkwatch.agent.query.selection import Selection
-    from linkwatch.agent.query.timerange import TimeRange, TimeRangeError, zone
+    from linkwatch.agent.query.timerange import TimeRange, TimeRangeError
 
     config = load(config_path, secrets=not local)
-    tz = zone(config.agent.timezone)
     try:
-        period = TimeRange.parse(since, until, tz=tz, now_ns=time.time_ns())
+        period = TimeRange.parse(since, until, tz=config.tz, now_ns=time.time_ns())
     except TimeRangeError as e:
         raise click.UsageError(str(e)) from e
     selection = Selection(period.since_ns, period.until_ns, sites, targets)
-    if local:
-        from linkwatch.agent.cli.options import open_spool
-        from linkwatch.agent.query.local import LocalBackend
+    try:
+        backend = open_backend(config, local=local, output=output_name)
+    except QueryFailed as e:
+        fail(e)
+    return _Context(config, selection, backend, config.tz, backend.close)
 
-        spool_path = config.agent.spool.path
-        if not spool_path.exists():
-            click.echo(f"no spool at {spool_path}: has the agent run with this config "
-                       f"({config.source})?", err=True)
-            sys.exit(EXIT_NO_DATA)
-        spool = open_spool(config)
-        return _Context(config, selection, LocalBackend(spool), tz, spool.close)
-    from linkwatch.agent.query.influx import InfluxBackend
 
-    outputs = [o for o in config.outputs if output_name in (None, o.name, o.url)]
-    if not outputs:
-        where = f"named {output_name!r} " if output_name else ""
-        raise click.UsageError(f"no InfluxDB output {where}in {config.source}: add one under "
-                               "`outputs:` or use --local to read this agent's history")
-    return _Context(config, selection, InfluxBackend(outputs[0]), tz)
+def fail(e: QueryFailed) -> NoReturn:
+    """Say why the store could not answer, with what to try, and exit with its status."""
+    hints = {
+        "unreachable": "try --local to read this agent's own history",
+        "no_database": "check `database:` (or `bucket:`) of the output, or use --local",
+        "no_spool": "run `linkwatch agent run --once -c CONFIG` first, or check -c",
+    }
+    hint = hints.get(e.kind)
+    click.echo(f"{e}\n{hint}" if hint else str(e), err=True)
+    if e.kind == "no_output":
+        sys.exit(EXIT_USAGE)
+    sys.exit({"no_spool": EXIT_NO_DATA, "no_database": EXIT_USAGE}.get(e.kind,
+                                                                       EXIT_UNREACHABLE))
 
 
 def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
             columns: tuple[str, ...], paint=None) -> None:
     """Run the query, print the rows, exit 0 (rows), 1 (none), 2 or 3 (backend failed)."""
     from linkwatch.agent.cli.table import render
-    from linkwatch.agent.query.influxql import BackendUnreachable, QueryFailed
+    from linkwatch.agent.query.errors import QueryFailed
 
     try:
         rows = produce()
-    except BackendUnreachable as e:
-        click.echo(f"cannot reach {ctx.backend.description}: {e}\n"
-                   "try --local to read this agent's own history", err=True)
-        sys.exit(EXIT_UNREACHABLE)
     except QueryFailed as e:
-        if "database not found" in str(e):
-            click.echo(f"{e}\ncheck `database:` of the output in {ctx.config.source}, "
-                       "or use --local", err=True)
-            sys.exit(EXIT_USAGE)
-        click.echo(f"{ctx.backend.description} could not answer: {e}", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        fail(e)
     finally:
         ctx.close()
     if not rows:
@@ -186,22 +182,31 @@ def _paint_outage(column: str, value: object, text: str) -> str:
 
 
 def _paint_bandwidth(column: str, value: object, text: str) -> str:
-    if column == "util_p95_pct" and isinstance(value, int | float):
-        return click.style(text, fg="red" if value > 80 else "yellow") if value > 70 else text
+    from linkwatch.agent.query.bandwidth import THRESHOLDS
+
+    warn, upgrade = THRESHOLDS
+    if column == "util_p95_pct" and isinstance(value, int | float) and value > warn:
+        return click.style(text, fg="red" if value > upgrade else "yellow")
     if column == "insufficient" and value is True:
         return click.style(text, fg="yellow")
     return text
 
 
 def _paint_availability(column: str, value: object, text: str) -> str:
-    if column == "availability_pct" and isinstance(value, int | float) and value < 99:
-        return click.style(text, fg="red" if value < 95 else "yellow")
+    from linkwatch.agent.config.schema import SiteRequirements
+    from linkwatch.agent.query.availability import POOR_PCT
+
+    target = SiteRequirements.availability_pct
+    if column == "availability_pct" and isinstance(value, int | float) and value < target:
+        return click.style(text, fg="red" if value < POOR_PCT else "yellow")
     return text
 
 
 def _min_cycles(command: Callable) -> Callable:
+    from linkwatch.agent.query.availability import MIN_CYCLES
+
     return click.option(
-        "--min-cycles", type=click.IntRange(min=1), default=3, show_default=True,
+        "--min-cycles", type=click.IntRange(min=1), default=MIN_CYCLES, show_default=True,
         help="Consecutive failed cycles that make an outage; shorter runs are flaps.",
     )(command)
 

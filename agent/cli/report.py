@@ -46,22 +46,18 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     """
     import time
 
-    from linkwatch.agent.operations.demo import Month
     from linkwatch.agent.query.selection import Selection
-    from linkwatch.agent.query.timerange import TimeRange, TimeRangeError, zone
+    from linkwatch.agent.query.timerange import Month, TimeRange, TimeRangeError
 
     config = load(config_path, secrets=not local)
-    tz = zone(config.agent.timezone)
     if (period is None) == (since is None):
         raise click.UsageError("give either --period YYYY-MM or --since (with --until)")
     try:
         if period is not None:
-            import datetime as dt
-
-            month = Month.parse(period, tz or dt.datetime.now().astimezone().tzinfo)
+            month = Month.parse(period, config.tz)
             since_ns, until_ns = month.since_ns, month.until_ns
         else:
-            span = TimeRange.parse(since, until, tz=tz, now_ns=time.time_ns())
+            span = TimeRange.parse(since, until, tz=config.tz, now_ns=time.time_ns())
             since_ns, until_ns = span.since_ns, span.until_ns
     except (ValueError, TimeRangeError) as e:
         raise click.UsageError(str(e)) from e
@@ -76,14 +72,20 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except ImportError:
         click.echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
-    from linkwatch.agent.report.generate import Unreachable, write_report
+    from linkwatch.agent.cli.query import fail
+    from linkwatch.agent.query.backend import open_backend
+    from linkwatch.agent.query.errors import QueryFailed
+    from linkwatch.agent.report.generate import write_report
 
     try:
-        written = write_report(config, Selection(since_ns, until_ns, sites), lang=lang,
-                               fmt=fmt, out=out, local=local)
-    except Unreachable as e:
-        click.echo(f"{e}\ntry --local to read this agent's history", err=True)
-        sys.exit(EXIT_UNREACHABLE)
+        backend = open_backend(config, local=local)
+        try:
+            written = write_report(config, backend, Selection(since_ns, until_ns, sites),
+                                   lang=lang, fmt=fmt, out=out)
+        finally:
+            backend.close()
+    except QueryFailed as e:
+        fail(e)
     except RuntimeError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
@@ -111,16 +113,17 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
       linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
     """
     from linkwatch.agent.operations import demo as demo_data
+    from linkwatch.agent.query.timerange import Month
 
     config = load(config_path, secrets=not local)
     try:
-        chosen = demo_data.Month.parse(month, demo_data.timezone_of(config))
+        chosen = Month.parse(month, config.tz)
     except ValueError as e:
         raise click.UsageError(str(e)) from e
     if local:
-        from linkwatch.agent.cli.options import open_spool
+        from linkwatch.agent.spool import open_spool
 
-        spool_ = open_spool(config)
+        spool_ = open_spool(config, reader=True)
         try:
             count = demo_data.seed_spool(spool_, config, chosen)
         finally:

@@ -65,9 +65,7 @@ def config_check(config_path: Path | None) -> None:
     Example:
       linkwatch config check -c docs/examples/district.yaml
     """
-    from linkwatch.agent.daemon.checks import configured
-
     config = load(config_path)
-    counts = ", ".join(f"{len(v)} {k}" for k, v in configured(config).items()) or "no checks"
+    counts = ", ".join(f"{len(v)} {k}" for k, v in config.checks.written.items()) or "no checks"
     click.echo(f"{config.source}: OK ({len(config.sites)} sites, {counts}, "
                f"{len(config.outputs)} outputs)")

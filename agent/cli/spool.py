@@ -6,12 +6,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import (
-    config_option,
-    format_option,
-    load,
-    open_spool,
-)
+from linkwatch.agent.cli.options import config_option, format_option, load
 
 
 @click.group()
@@ -33,7 +28,9 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     from linkwatch.agent.spool.summary import COLUMNS, spool_rows
 
     config = load(config_path, secrets=False)
-    spool_ = open_spool(config)
+    from linkwatch.agent.spool import open_spool
+
+    spool_ = open_spool(config, reader=True)
     try:
         rows, notes = spool_rows(spool_)
     finally:

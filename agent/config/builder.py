@@ -1,10 +1,12 @@
 """Builds the frozen config dataclasses from YAML nodes, led by the fields' type hints.
 
-Nothing here knows a config key by name: a new check kind, or a new field in a check, works
-as soon as its dataclass has the type hint. Known types: str, int, float, bool, Literal[...],
-X | None, tuple[X, ...], dict[str, X], nested dataclasses, Path (relative to the config
-file's directory), and the unit types Seconds, Bytes, BitsPerSecond and Secret. A field typed
-Secret may also be given as `<field>_file: /path`, read from that file.
+Nothing here knows a config key by name: a new field in a check works as soon as its
+dataclass has the type hint, and the keys under `checks:` are the probe kinds of the registry
+the Builder was given (each built as its `ProbeKind.check`). Known types: str, int, float,
+bool, Literal[...], X | None, tuple[X, ...], dict[str, X], nested dataclasses, Path (relative
+to the config file's directory), the unit types Seconds, Bytes, BitsPerSecond and Secret, and
+OfficeHours. A field typed Secret may also be given as `<field>_file: /path`, read from that
+file.
 
 A value that cannot be built records a Problem and raises `_Invalid`; the enclosing mapping
 carries on with its other keys (using the field's default), and a list drops the bad item,
@@ -29,9 +31,12 @@ from typing import Any, Literal
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from linkwatch.agent.config import units
+from linkwatch.agent.config.calendar import OfficeHours
 from linkwatch.agent.config.document import position
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
 from linkwatch.agent.config.interpolation import MalformedReference, UnsetVariable, expand
+from linkwatch.agent.config.schema import Checks
+from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
 _NULL = "tag:yaml.org,2002:null"
@@ -53,6 +58,7 @@ class Builder:
     source: Path
     base_dir: Path                    # relative paths in the config are relative to this
     environ: Mapping[str, str]
+    probes: tuple[ProbeKind, ...] = ()   # the kinds `checks:` may hold
     # False for commands that send nothing (`--local` queries, `spool status`): a secret that
     # cannot be read (a root-only file, an unset variable) becomes UNREAD_SECRET instead
     # of a problem, so an IT person without access to the secrets can still ask questions.
@@ -79,6 +85,8 @@ class Builder:
             return self._sequence(node, args[0], at)
         if origin is dict:
             return self._mapping(node, args[1], at)
+        if hint is Checks:
+            return self._checks(node, at)
         if dataclasses.is_dataclass(hint):
             return self.build_dataclass(node, hint, at)
         if hint is Secret:
@@ -92,6 +100,8 @@ class Builder:
         except units.UnitError as e:
             raise self._fail(node, at, f"expected {e.expected}, got {text!r}", e.hint) from e
         except ValueError as e:
+            if hint is OfficeHours:
+                raise self._fail(node, at, f"expected {_EXPECTED[hint]}: {e}") from e
             raise self._fail(node, at, f"expected {_EXPECTED[hint]}, got {text!r}") from e
         return self._path(value) if hint is Path else value
 
@@ -166,6 +176,37 @@ class Builder:
         return built
 
     # -- containers -------------------------------------------------------------------
+
+    def _checks(self, node: Node, at: KeyPath) -> Checks:
+        """`checks:`: one key per probe kind, a list of checks or (for a single-check kind
+        such as host) one mapping."""
+        if _is_null(node):
+            return Checks()
+        if not isinstance(node, MappingNode):
+            kinds = ", ".join(p.kind for p in self.probes)
+            raise self._fail(node, at, f"expected a mapping with keys {kinds}, "
+                             f"got {_kind(node)}")
+        by_kind = {p.kind: p for p in self.probes}
+        written: dict[str, tuple[Any, ...]] = {}
+        for key_node, value_node in _last_of_each_key(node):
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if key is not None and key.startswith("x-"):
+                continue
+            probe = by_kind.get(key or "")
+            if probe is None:
+                self._unknown_key(key_node, key, list(by_kind), at)
+                continue
+            self.key_marks[(*at, probe.kind)] = position(key_node)
+            hint = tuple[probe.check, ...] if probe.many else probe.check | None
+            try:
+                value = self.build(value_node, hint, (*at, probe.kind))
+            except _Invalid:
+                self.failed.add((*at, probe.kind))
+                continue
+            checks = value if probe.many else ((value,) if value is not None else ())
+            if checks:
+                written[probe.kind] = checks
+        return Checks(written=written)
 
     def _sequence(self, node: Node, item: Any, at: KeyPath) -> tuple[Any, ...]:
         if not isinstance(node, SequenceNode):
@@ -362,10 +403,11 @@ _SCALARS: dict[Any, Callable[[str], Any]] = {
     Seconds: units.parse_duration,
     Bytes: units.parse_size,
     BitsPerSecond: units.parse_rate,
+    OfficeHours: OfficeHours.parse,
 }
 
 _EXPECTED = {
     str: "a string", int: "a whole number", float: "a number", bool: "true or false",
     Path: "a file path", Seconds: "a duration like 60s", Bytes: "a size like 256MiB",
-    BitsPerSecond: "a rate like 8Mbps",
+    BitsPerSecond: "a rate like 8Mbps", OfficeHours: "hours like 07:30-17:00",
 }

@@ -1,19 +1,26 @@
 """The configuration as typed, frozen dataclasses: parsed once, never re-read as dicts.
 
-Every field here is a config key of the same name (docs/configuration.md documents each).
+Every field here is a config key of the same name (docs/configuration.md documents each),
+except those marked `internal`: the loader fills them in after validation (agent/config/
+resolve.py) with what follows from the rest of the file, so no reader derives it again:
+each check's site, address, interval and uplink (`Check`), the time zone, the probe kinds.
 Check dataclasses belong to their probe in `collector/<kind>/check.py`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from linkwatch.collector.host import HostCheck
-from linkwatch.collector.ping import PingCheck
-from linkwatch.collector.snmp import SnmpCheck
+from linkwatch.agent.config.calendar import OfficeHours
+from linkwatch.collector.kind import ProbeKind
+from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
+
+INTERNAL = {"internal": True}     # field metadata: not a config key, set by the loader
 
 # Defaults as module constants: the values are immutable, and ruff's RUF009 wants no calls
 # in dataclass defaults.
@@ -24,6 +31,7 @@ _2_MBPS = BitsPerSecond(2_000_000)
 _0_BPS = BitsPerSecond(0)
 _800_MS = Seconds(0.8)
 _50_MS = Seconds(0.05)
+_OFFICE_HOURS = OfficeHours.parse("07:30-17:00")
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ class SiteRequirements:
     max_rtt: Seconds = _800_MS            # round trip, p95
     max_loss_pct: float = 1.0             # mean loss while up
     max_jitter: Seconds = _50_MS          # p95
-    office_hours: str = "07:30-17:00"     # local time, Monday to Friday
+    office_hours: OfficeHours = _OFFICE_HOURS   # local time, Monday to Friday
 
 
 @dataclass(frozen=True)
@@ -102,16 +110,69 @@ class Site:
     parent: str | None = None         # the site whose link this one's traffic crosses
     capacity: Capacity | None = None
     description: str | None = None
-    requirements: SiteRequirements | None = None   # None: SiteRequirements() defaults
+    requirements: SiteRequirements = field(default_factory=SiteRequirements)
+
+
+DIRECTIONS = ("in", "out")        # an interface's directions: in = towards the device
+
+
+@dataclass(frozen=True)
+class Uplink:
+    """The interface a site's traffic crosses, on one SNMP device, and its capacity.
+
+    `interface` is matched against ifName, ifAlias or ifIndex; `capacity_bps` holds, per
+    direction, the check's `capacity_down`/`capacity_up`, else the site's contract (in =
+    the site's download), else None (the interface's own speed is used).
+    """
+
+    site: str
+    device: str
+    interface: str
+    capacity_bps: Mapping[str, float | None]
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        """Whether an `interface` point's tags are this uplink's."""
+        return names_interface(self.interface, *(tags.get(t) for t in UPLINK_TAGS))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One configured check with everything the rest of the config says about it."""
+
+    probe: ProbeKind
+    spec: Any                         # the probe's own check dataclass, `site` filled in
+    name: str
+    site: str                         # the check's `site`, else the agent's
+    address: str | None               # what is probed, for kinds that probe an address
+    interval_s: float
+    timeout_s: float                  # the check's `timeout`, else its interval
+    uplink: Uplink | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.probe.kind
 
 
 @dataclass(frozen=True)
 class Checks:
-    """One key per check kind; the loader needs nothing more to read a new kind."""
+    """The `checks:` section: one key per probe kind of the registry (collector/registry.py).
 
-    ping: tuple[PingCheck, ...] = ()
-    snmp: tuple[SnmpCheck, ...] = ()
-    host: HostCheck | None = None
+    `written` holds each kind's check dataclasses as the file gave them (one mapping or a
+    list); `all` every check resolved, in file order, which is what readers use.
+    """
+
+    written: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    all: tuple[Check, ...] = ()
+
+    def of(self, kind: str) -> tuple[Check, ...]:
+        return tuple(c for c in self.all if c.probe.kind == kind)
+
+    def named(self, kind: str, name: str) -> Check | None:
+        return next((c for c in self.all if c.probe.kind == kind and c.name == name), None)
+
+    def with_state(self) -> tuple[Check, ...]:
+        """The checks whose targets go UP or DOWN (ping targets, SNMP devices)."""
+        return tuple(c for c in self.all if c.probe.state is not None)
 
 
 @dataclass(frozen=True)
@@ -120,5 +181,19 @@ class Config:
     outputs: tuple[InfluxOutput, ...] = ()
     sites: tuple[Site, ...] = ()
     checks: Checks = field(default_factory=Checks)
-    # the file it was read from; set by the loader, not a key (`internal` keeps it out of YAML)
-    source: Path | None = field(default=None, metadata={"internal": True})
+    # Filled in by the loader, never keys (`internal` keeps them out of the YAML):
+    source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
+    probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew
+    tz: dt.tzinfo = field(default=dt.UTC, metadata=INTERNAL)   # agent.timezone, else local
+
+    def site(self, name: str) -> Site | None:
+        return next((s for s in self.sites if s.name == name), None)
+
+    def parents(self) -> dict[str, str | None]:
+        """Site → the site whose link its traffic crosses."""
+        return {s.name: s.parent for s in self.sites}
+
+    def uplink_check(self, site: str) -> Check | None:
+        """The check whose uplink a site's bandwidth is measured on: the first of the site's
+        checks that names one."""
+        return next((c for c in self.checks.all if c.uplink and c.site == site), None)

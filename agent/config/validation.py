@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ def _at_least(low: int, shown: str) -> Limit:
     return lambda value: None if value >= low else f"must be at least {shown}"
 
 
-# Field name → its limit, for whichever dataclass has it. A field may instead declare its own
-# with `field(metadata={"limit": (low, high)})`.
+# Field name → its limit, for fields not yet declared with collector.keys.key(); a field
+# declared with key() has its own limits (low=, high=, positive=) and is never looked up here.
 LIMITS: dict[str, Limit] = {
     "interval": _positive,
     "timeout": _positive,
@@ -101,13 +101,17 @@ class _Report:
 
 def _dataclasses(obj: Any, report: _Report) -> Iterator[tuple[Any, KeyPath]]:
     """Every dataclass instance in the config, with the key path it was written at."""
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         if id(obj) in report.where:
             yield obj, report.path(obj)
         for f in dataclasses.fields(obj):
-            yield from _dataclasses(getattr(obj, f.name), report)
+            if not f.metadata.get("internal"):
+                yield from _dataclasses(getattr(obj, f.name), report)
     elif isinstance(obj, tuple):
         for item in obj:
+            yield from _dataclasses(item, report)
+    elif isinstance(obj, Mapping):
+        for item in obj.values():
             yield from _dataclasses(item, report)
 
 
@@ -116,11 +120,28 @@ def _check_limits(obj: Any, at: KeyPath, report: _Report) -> None:
         value = getattr(obj, f.name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        limit = f.metadata.get("limit")
-        check = _between(*limit) if limit else LIMITS.get(f.name)
+        check = _declared_limit(f.metadata) if "doc" in f.metadata else LIMITS.get(f.name)
         wrong = check(value) if check else None
         if wrong:
             report.add((*at, f.name), f"{f.name} {wrong}, got {show(value)}")
+
+
+def _declared_limit(metadata: Mapping[str, Any]) -> Limit | None:
+    """The limit a field declares with collector.keys.key(low=, high=, positive=)."""
+    low, high, positive = metadata.get("low"), metadata.get("high"), metadata.get("positive")
+    if positive:
+        return _positive
+    if low is not None and high is not None:
+        return _between(low, high)
+    if low is not None:
+        return _at_least(low, show_number(low))
+    if high is not None:
+        return lambda value: None if value <= high else f"must be at most {show_number(high)}"
+    return None
+
+
+def show_number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _check_timeout(obj: Any, at: KeyPath, report: _Report) -> None:
@@ -173,10 +194,8 @@ def _check_site_references(config: Config, report: _Report) -> None:
 
 
 def _check_check_names(config: Config, report: _Report) -> None:
-    for f in dataclasses.fields(config.checks):
-        value = getattr(config.checks, f.name)
-        if isinstance(value, tuple):
-            _first_of_each(value, lambda c: c.name, f"{f.name} check", ("name",), report)
+    for kind, checks in config.checks.written.items():
+        _first_of_each(checks, lambda c: c.name, f"{kind} check", ("name",), report)
 
 
 def _check_outputs(config: Config, report: _Report) -> None:
@@ -211,11 +230,9 @@ def _check_timezone(config: Config, report: _Report) -> None:
 
 
 def _checks(config: Config, report: _Report) -> Iterator[tuple[Any, KeyPath]]:
-    for f in dataclasses.fields(config.checks):
-        value = getattr(config.checks, f.name)
-        for check in value if isinstance(value, tuple) else (value,):
-            if check is not None:
-                yield check, report.path(check)
+    for checks in config.checks.written.values():
+        for check in checks:
+            yield check, report.path(check)
 
 
 def _first_of_each(items: tuple[Any, ...], name_of: Callable[[Any], str], what: str,

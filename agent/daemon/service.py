@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from linkwatch.agent.config.schema import Config, InfluxOutput
 from linkwatch.agent.config.secrets import collect_secrets
 from linkwatch.agent.daemon import sdnotify
-from linkwatch.agent.daemon.checks import configured, open_checks
+from linkwatch.agent.daemon.checks import open_checks
 from linkwatch.agent.daemon.logs import RedactSecrets
 from linkwatch.agent.daemon.scheduler import ScheduledCheck, SchedulerCounters, run_check, run_once
 from linkwatch.agent.daemon.sink import SpoolSink
-from linkwatch.agent.spool import Spool
+from linkwatch.agent.spool import Spool, open_spool
 from linkwatch.collector import Sample
 
 log = logging.getLogger("linkwatch.agent")
@@ -37,22 +37,6 @@ STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed at
 STATUS_MIN_GAP_S = 1.0        # targets changing state together give one STATUS= update
 SHIPPER_GRACE_S = 2.0         # on stop, how long an in-flight request may still finish
 ONCE_FLUSH_S = 15.0           # `--once`: how long delivery may take before giving up
-
-
-def open_spool(config: Config, *, reader: bool = False) -> Spool:
-    """The config's spool, with a send queue per configured output.
-
-    A `reader` (a CLI command) skips the whole-file integrity check and leaves the queues
-    as the agent set them, even when its config lists other outputs.
-    """
-    settings = config.agent.spool
-    return Spool.open(
-        settings.path,
-        max_size=int(settings.max_size),
-        history_s=float(settings.history),
-        outputs=None if reader else [o.queue_name for o in config.outputs],
-        check=not reader,
-    )
 
 
 @dataclass
@@ -107,22 +91,22 @@ def health_interval(config: Config) -> float:
 
     Per cycle, so `collected`/`sent`/`dropped` can be lined up with the data they count.
     """
-    intervals = [float(c.interval) for checks in configured(config).values() for c in checks]
+    intervals = [c.interval_s for c in config.checks.all]
     return max(1.0, min([HEALTH_INTERVAL_S, *intervals]))
 
 
 def status_line(generation: Generation, spool: Spool, counters: SchedulerCounters) -> str:
     """One line for `systemctl status`: checks failing and the send queue."""
     failing = sum(1 for h in counters.checks.values() if h.last_error is not None)
-    down = _targets_down(spool)
+    down = _targets_down(generation.config, spool)
     queued = sum(o.queued for o in spool.stats().outputs)
     return (f"{len(generation.checks)} checks, {failing} failing, {down} targets down; "
             f"{queued} points queued")
 
 
-def _targets_down(spool: Spool) -> int:
-    latest = spool.latest("ping") + spool.latest("device")
-    return sum(1 for s in latest if s.fields.get("up") == 0)
+def _targets_down(config: Config, spool: Spool) -> int:
+    rules = {p.state.measurement for p in config.probes if p.state is not None}
+    return sum(1 for m in sorted(rules) for s in spool.latest(m) if s.fields.get("up") == 0)
 
 
 async def start_generation(

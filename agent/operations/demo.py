@@ -23,9 +23,9 @@ import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-from linkwatch.agent.config.schema import Config, Site
+from linkwatch.agent.config.schema import Config, Site, Uplink
+from linkwatch.agent.query.timerange import Month
 from linkwatch.collector.sample import Sample
 
 SEED = 20261001
@@ -64,53 +64,6 @@ class Scenario:
     agent_down: Window = Window(_at(20, 8), _at(21, 20))
     no_link: tuple[str, ...] = ("ngoc-vung", "thang-loi", "ban-sen")
     flaps_per_month: int = 3                  # short failures (1-2 cycles) per target
-
-
-@dataclass(frozen=True)
-class Month:
-    """A calendar month in a time zone: [since_ns, until_ns)."""
-
-    year: int
-    month: int
-    tz: dt.tzinfo
-
-    @classmethod
-    def parse(cls, text: str, tz: dt.tzinfo) -> Month:
-        try:
-            year, month = (int(p) for p in text.split("-"))
-            dt.date(year, month, 1)
-        except ValueError:
-            raise ValueError(f"month {text!r}: write it as YYYY-MM, e.g. 2026-10") from None
-        return cls(year, month, tz)
-
-    @property
-    def start(self) -> dt.datetime:
-        return dt.datetime(self.year, self.month, 1, tzinfo=self.tz)
-
-    @property
-    def end(self) -> dt.datetime:
-        y, m = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
-        return dt.datetime(y, m, 1, tzinfo=self.tz)
-
-    @property
-    def since_ns(self) -> int:
-        return int(self.start.timestamp()) * _NS
-
-    @property
-    def until_ns(self) -> int:
-        return int(self.end.timestamp()) * _NS
-
-    @property
-    def days(self) -> int:
-        return (self.end.date() - self.start.date()).days
-
-    def ns(self, offset: dt.timedelta) -> int:
-        return self.since_ns + int(offset.total_seconds()) * _NS
-
-
-def timezone_of(config: Config) -> dt.tzinfo:
-    return ZoneInfo(config.agent.timezone) if config.agent.timezone else \
-        dt.datetime.now().astimezone().tzinfo
 
 
 def _rng(*parts: object) -> random.Random:
@@ -168,18 +121,13 @@ def samples(config: Config, month: Month, scenario: Scenario | None = None,
     scenario = scenario or Scenario()
     plan = _plan(config, month, scenario)
     agent_name = agent or config.agent.name
-    for check in config.checks.ping:
-        site = check.site or config.agent.site
-        yield list(_ping(plan, agent_name, site, check.name, check.address,
-                         float(check.interval), check.count))
-    for snmp in config.checks.snmp:
-        if snmp.uplink is None:
+    for check in config.checks.of("ping"):
+        yield list(_ping(plan, agent_name, check.site, check.name, check.address or "",
+                         check.interval_s, check.spec.count))
+    for check in config.checks.all:
+        if check.uplink is None or check.site in scenario.no_link:
             continue
-        site = snmp.site or config.agent.site
-        if site in scenario.no_link:
-            continue
-        yield list(_interface(plan, agent_name, site, snmp.name, snmp.uplink,
-                              float(snmp.interval)))
+        yield list(_interface(plan, agent_name, check.uplink, check.interval_s))
 
 
 def _cycles(plan: _Plan, interval_s: float, *key: object) -> Iterator[int]:
@@ -261,15 +209,17 @@ def _demand(plan: _Plan, site: str, local: dt.datetime, rng: random.Random) -> f
     return peak * _office_profile(local) * day_factor * (0.9 + 0.2 * rng.random())
 
 
-def _interface(plan: _Plan, agent: str, site: str, device: str, uplink: str,
-               interval_s: float) -> Iterator[Sample]:
+def _interface(plan: _Plan, agent: str, uplink: Uplink, interval_s: float
+               ) -> Iterator[Sample]:
+    site, device = uplink.site, uplink.device
     rng = _rng("interface", device)
-    info = plan.sites.get(site)
-    down_bps = float(info.capacity.down) if info and info.capacity else 1e9
-    up_bps = float(info.capacity.up) if info and info.capacity else 1e9
+    down_bps = uplink.capacity_bps["in"] or 1e9
+    up_bps = uplink.capacity_bps["out"] or 1e9
     speed = 100e6 if max(down_bps, up_bps) < 100e6 else 1e9
-    tags = {"agent": agent, "site": site, "device": device, "if_index": "1",
-            "if_name": uplink, "if_alias": uplink}
+    # an uplink named by its ifIndex is that index; one named by name or alias is port 1
+    index = uplink.interface if uplink.interface.isdigit() else "1"
+    tags = {"agent": agent, "site": site, "device": device, "if_index": index,
+            "if_name": uplink.interface, "if_alias": uplink.interface}
     in_octets = rng.randrange(2**40)
     out_octets = rng.randrange(2**40)
     step = interval_s

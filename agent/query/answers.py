@@ -1,23 +1,22 @@
 """The answer of each query verb as plain rows: what the CLI prints, callable without it.
 
-    backend = InfluxBackend(config.outputs[0])          # or LocalBackend(spool)
+    backend = open_backend(config, local=True)           # agent.query.backend
     rows = uptime(config, backend, selection)            # list of flat dicts
 
-Each function takes the config (for sites, parents, intervals and capacities), a backend
-(InfluxBackend or LocalBackend: the same methods) and a Selection.
+Each function takes the config (for sites, parents, intervals and capacities), a Backend
+and a Selection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+import datetime as dt
+from collections.abc import Sequence
 
-from linkwatch.agent.config.schema import Config
+from linkwatch.agent.config.schema import Check, Config
 from linkwatch.agent.query import availability, bandwidth
-from linkwatch.agent.query.bandwidth import Bandwidth, Traffic
-from linkwatch.agent.query.latency import Latency
+from linkwatch.agent.query.backend import Backend
+from linkwatch.agent.query.bandwidth import Bandwidth
 from linkwatch.agent.query.selection import Selection
-from linkwatch.agent.query.states import UpSeries
 from linkwatch.agent.query.timerange import iso
 from linkwatch.collector.sample import Sample
 
@@ -33,35 +32,13 @@ BANDWIDTH_COLUMNS = ("site", "device", "if_name", "direction", "mean_bps", "p95_
 TOP_COLUMNS = ("rank", "kind", "site", "name", "value", "measure", "coverage_pct")
 
 
-class Backend(Protocol):
-    description: str
-
-    def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]: ...
-
-    def latency(self, sel: Selection) -> list[Latency]: ...
-
-    def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
-                default_min: int) -> list[Traffic]: ...
-
-    def latest(self, measurement: str, sel: Selection) -> list[Sample]: ...
-
-    def points(self, measurement: str, sel: Selection) -> list[Sample]: ...
+def link_checks(config: Config) -> tuple[Check, ...]:
+    """The checks whose targets stand for links: what availability is computed over."""
+    return tuple(c for c in config.checks.all if c.probe.state and c.probe.state.links)
 
 
-def parents(config: Config) -> dict[str, str | None]:
-    return {s.name: s.parent for s in config.sites}
-
-
-def ping_intervals(config: Config) -> dict[str, float]:
-    return {c.name: float(c.interval) for c in config.checks.ping}
-
-
-def _ping_site(config: Config, target: str) -> str | None:
-    for c in config.checks.ping:
-        if c.name == target:
-            return c.site or config.agent.site
-    return None
+def intervals(checks: Sequence[Check]) -> dict[str, float]:
+    return {c.name: c.interval_s for c in checks}
 
 
 def _fetch_scope(config: Config, sel: Selection) -> Selection:
@@ -70,12 +47,12 @@ def _fetch_scope(config: Config, sel: Selection) -> Selection:
     if not sel.sites and not sel.targets:
         return sel
     sites = set(sel.sites)
+    by_name = {c.name: c.site for c in link_checks(config)}
     for target in sel.targets:
-        site = _ping_site(config, target)
-        if site is None:
+        if target not in by_name:
             return Selection(sel.since_ns, sel.until_ns)   # unknown to the config: all
-        sites.add(site)
-    tree = parents(config)
+        sites.add(by_name[target])
+    tree = config.parents()
     for site in list(sites):
         if tree.get(site):
             sites.add(tree[site])
@@ -84,9 +61,12 @@ def _fetch_scope(config: Config, sel: Selection) -> Selection:
 
 def analysis(config: Config, backend: Backend, sel: Selection, *,
              min_cycles: int = availability.MIN_CYCLES) -> availability.Report:
-    series = backend.up_series(_fetch_scope(config, sel), measurement="ping", tag="target",
-                               intervals=ping_intervals(config))
-    report = availability.analyse(series, parents=parents(config),
+    scope = _fetch_scope(config, sel)
+    series = []
+    for rule in {c.probe.state for c in link_checks(config)} or _link_rules(config):
+        series += backend.up_series(scope, measurement=rule.measurement, tag=rule.tag,
+                                    intervals=intervals(link_checks(config)))
+    report = availability.analyse(series, parents=config.parents(),
                                   period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
     targets = [u for u in report.targets if sel.wants(u.site, u.target)]
     return availability.Report(
@@ -107,8 +87,14 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
     return rows
 
 
+def _link_rules(config: Config) -> set:
+    """With no link checks configured, the data may still hold some: every kind's rule."""
+    return {p.state for p in config.probes if p.state is not None and p.state.links}
+
+
 def outages(config: Config, backend: Backend, sel: Selection, *,
-            min_cycles: int = availability.MIN_CYCLES, tz=None) -> list[dict[str, object]]:
+            min_cycles: int = availability.MIN_CYCLES,
+            tz: dt.tzinfo | None = None) -> list[dict[str, object]]:
     report = analysis(config, backend, sel, min_cycles=min_cycles)
     traces = backend.points("path", sel) if report.outages else []
     return [{
@@ -137,29 +123,21 @@ def latency(config: Config, backend: Backend, sel: Selection) -> list[dict[str, 
     return [row.row() for row in sorted(backend.latency(sel), key=lambda r: (r.site, r.target))]
 
 
-def _snmp_checks(config: Config) -> dict:
-    return {c.name: c for c in config.checks.snmp}
-
-
 def traffic(config: Config, backend: Backend, sel: Selection) -> list[Bandwidth]:
-    checks = _snmp_checks(config)
-    need = {name: bandwidth.min_samples(float(c.interval)) for name, c in checks.items()}
+    devices = {c.name: c for c in config.checks.all if "interface" in c.probe.measurements}
+    need = {name: bandwidth.min_samples(c.interval_s) for name, c in devices.items()}
     default = min(need.values()) if need else bandwidth.min_samples(60.0)
     found = backend.traffic(sel, min_samples_of=need, default_min=default)
-    sites = {s.name: s for s in config.sites}
     result = []
     for t in found:
-        check = checks.get(t.device)
-        uplink = check is not None and check.uplink is not None and check.uplink in (
-            t.if_name, t.if_alias, t.if_index)
+        device = devices.get(t.device)
+        uplink = device.uplink if device is not None else None
+        is_uplink = uplink is not None and uplink.matches(
+            {"if_name": t.if_name, "if_alias": t.if_alias, "if_index": t.if_index})
         capacity = t.speed_bps
-        if uplink:
-            site = sites.get(check.site or config.agent.site)
-            contract = (check.capacity_down if t.direction == "in" else check.capacity_up)
-            if contract is None and site is not None and site.capacity is not None:
-                contract = site.capacity.down if t.direction == "in" else site.capacity.up
-            capacity = float(contract) if contract else capacity
-        result.append(Bandwidth(t, (sel.until_ns - sel.since_ns) / 1e9, capacity, uplink))
+        if is_uplink and uplink is not None:
+            capacity = uplink.capacity_bps[t.direction] or capacity
+        result.append(Bandwidth(t, (sel.until_ns - sel.since_ns) / 1e9, capacity, is_uplink))
     result.sort(key=lambda b: (b.traffic.site, b.traffic.device, _index(b.traffic.if_index),
                                b.traffic.direction))
     return result

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from linkwatch.agent.query.states import GAP_INTERVALS, UpSeries, runs
 
-MIN_CYCLES = 3
+MIN_CYCLES = 3                 # consecutive failed cycles that make an outage (N)
+POOR_PCT = 95.0                # availability shown as poor (red), below any usual target
 Interval = tuple[int, int]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from linkwatch.agent.config.schema import DIRECTIONS as _DIRECTIONS
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.query.bandwidth import (
     DIRECTIONS,
@@ -26,7 +27,9 @@ from linkwatch.agent.query.influxql import Series, query, quote_ident, quote_str
 from linkwatch.agent.query.latency import Latency, loss_pct
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import Event, UpSeries, events_of
+from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
 from linkwatch.collector.sample import Sample
+from linkwatch.collector.snmp.check import UPLINK_TAGS
 
 DEFAULT_INTERVAL_S = 60.0
 HOUR_S = 3600
@@ -45,6 +48,13 @@ class InfluxBackend:
     @property
     def description(self) -> str:
         return f"InfluxDB at {self.output.url} (database {self.output.database})"
+
+    @property
+    def source(self) -> tuple[str, str]:
+        return "influx", f"{self.output.url} ({self.output.database})"
+
+    def close(self) -> None:
+        """Nothing to release: every request opens and closes its own connection."""
 
     def _run(self, statements: Sequence[str], *, per_request: int | None = None,
              epoch: str = "ns") -> list[list[Series]]:
@@ -271,6 +281,54 @@ class InfluxBackend:
                 fields = {k: v for k, v in row.items() if v is not None}
                 samples.append(Sample(measurement, series.tags, fields, time_ns))
         return samples
+
+
+    # -- the report's uplinks and loss -------------------------------------------------------
+
+    def uplink_usage(self, sel: Selection, uplinks: Sequence[UplinkQuery],
+                     above_pct: float) -> dict[tuple[str, str], UplinkUsage]:
+        """Hourly means, and the valid 5-minute windows above `above_pct`, per direction:
+        two statements per uplink and direction, sent at once."""
+        m = quote_ident("interface")
+        statements = []
+        for q in uplinks:
+            u = q.uplink
+            where = (f"{_where(sel, None)} AND {quote_ident('site')} = {quote_string(u.site)} "
+                     f"AND {quote_ident('device')} = {quote_string(u.device)} AND ("
+                     + " OR ".join(f"{quote_ident(k)} = {quote_string(u.interface)}"
+                                   for k in UPLINK_TAGS) + ")")
+            for d in _DIRECTIONS:
+                bps, util = quote_ident(f"{d}_bps"), quote_ident(f"{d}_util_pct")
+                statements += [
+                    f"SELECT mean({bps}) FROM {m} WHERE {where} GROUP BY time({HOUR_S}s) "
+                    "fill(none)",
+                    f"SELECT u FROM (SELECT mean({util}) AS u, count({bps}) AS n FROM {m} "
+                    f"WHERE {where} GROUP BY time({WINDOW_S}s) fill(none)) "
+                    f"WHERE n >= {q.need} AND u > {float(above_pct)}"]
+        results = self._run(statements, epoch="s", per_request=len(_DIRECTIONS) * 2)
+        found = {}
+        per = 2 * len(_DIRECTIONS)
+        for i, q in enumerate(uplinks):
+            hourly, above = {}, {}
+            for j, d in enumerate(_DIRECTIONS):
+                hours, windows = results[per * i + 2 * j], results[per * i + 2 * j + 1]
+                hourly[d] = {int(t): float(v) for t, v in _values(hours) if v is not None}
+                above[d] = [(int(t), float(v)) for t, v in _values(windows) if v is not None]
+            found[(q.uplink.device, q.uplink.interface)] = UplinkUsage(hourly, above)
+        return found
+
+    def loss_while_up(self, sel: Selection) -> dict[tuple[str, str], float]:
+        (result,) = self._run([
+            f"SELECT sum(sent), sum(received) FROM {quote_ident('ping')} WHERE "
+            f"{_where(sel, 'target')} AND up = 1 GROUP BY {quote_ident('site')}, "
+            f"{quote_ident('target')}"])
+        found = {}
+        for s in result:
+            _, sent, received = s.values[0]
+            if sent:
+                found[(s.tags.get("site", ""), s.tags.get("target", ""))] = \
+                    100.0 * (1 - (received or 0) / sent)
+        return found
 
 
 def _event_spans(hours: Mapping[int, Sequence[int]], interval_s: float) -> list[tuple[int, int]]:

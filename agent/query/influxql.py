@@ -10,14 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from linkwatch.agent.config.schema import InfluxOutput
-
-
-class BackendUnreachable(Exception):
-    """The database could not be asked at all (refused, timed out, DNS)."""
-
-
-class QueryFailed(Exception):
-    """The database answered with an error."""
+from linkwatch.agent.query.errors import FailureKind, QueryFailed
 
 
 @dataclass(frozen=True)
@@ -62,19 +55,26 @@ def query(output: InfluxOutput, q: str, *, epoch: str = "ns") -> list[list[Serie
         with urllib.request.urlopen(request, timeout=float(output.timeout)) as response:
             body = json.load(response)
     except urllib.error.HTTPError as e:
-        raise QueryFailed(f"{output.url}/query answered {e.code}: {_error_text(e)}") from e
+        text = _error_text(e)
+        raise QueryFailed(_kind_of(text), f"{output.url}/query answered {e.code}: {text}") from e
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         reason = getattr(e, "reason", e)
-        raise BackendUnreachable(f"{output.url}/query: {reason}") from e
+        raise QueryFailed("unreachable", f"{output.url}/query: {reason}") from e
     results = []
     for result in body.get("results", []):
         if "error" in result:
-            raise QueryFailed(f"{output.url}/query: {result['error']}")
+            raise QueryFailed(_kind_of(result["error"]), f"{output.url}/query: {result['error']}")
         results.append([
             Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", []))
             for s in result.get("series", [])
         ])
     return results
+
+
+def _kind_of(error: str) -> FailureKind:
+    # InfluxDB 1.x tells a missing database only in its error text ("database not found:
+    # x"); that is its protocol, read here once so no caller reads message text.
+    return "no_database" if error.startswith("database not found") else "bad_request"
 
 
 def _error_text(error: urllib.error.HTTPError) -> str:

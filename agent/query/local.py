@@ -7,13 +7,15 @@ InfluxDB backend gets from the server, with the same definitions, so both agree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
-from linkwatch.agent.query import bandwidth, latency
+from linkwatch.agent.query import bandwidth, latency, uplinks
 from linkwatch.agent.query.bandwidth import Traffic
 from linkwatch.agent.query.latency import Latency
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries, events_of, median_spacing_s
+from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
 
 DEFAULT_INTERVAL_S = 60.0
@@ -22,12 +24,19 @@ DEFAULT_INTERVAL_S = 60.0
 class LocalBackend:
     name = "local history"
 
-    def __init__(self, spool) -> None:
+    def __init__(self, spool: Spool) -> None:
         self.spool = spool
 
     @property
     def description(self) -> str:
-        return f"the local history in {getattr(self.spool, 'path', 'the spool')}"
+        return f"the local history in {self.spool.path}"
+
+    @property
+    def source(self) -> tuple[str, str]:
+        return "local", str(self.spool.path)
+
+    def close(self) -> None:
+        self.spool.close()
 
     def _samples(self, measurement: str, sel: Selection, tag: str | None,
                  fields: tuple[str, ...]) -> Iterator[Sample]:
@@ -86,3 +95,19 @@ class LocalBackend:
         """Every point of a sparse measurement (`path`) in the period, oldest first."""
         return [s for s in self.spool.history(measurement, sel.since_ns, sel.until_ns + 1)
                 if not sel.sites or s.tags.get("site", "") in sel.sites]
+
+    def uplink_usage(self, sel: Selection, queries: Sequence[UplinkQuery],
+                     above_pct: float) -> dict[tuple[str, str], UplinkUsage]:
+        found = {}
+        for q in queries:
+            u = q.uplink
+            samples = (s for s in self.spool.history(
+                "interface", sel.since_ns, sel.until_ns, {"site": u.site, "device": u.device},
+                fields=uplinks.INTERFACE_FIELDS) if u.matches(s.tags))
+            found[(u.device, u.interface)] = uplinks.usage_from_samples(samples, q.need,
+                                                                        above_pct)
+        return found
+
+    def loss_while_up(self, sel: Selection) -> dict[tuple[str, str], float]:
+        return uplinks.loss_from_samples(self._samples("ping", sel, "target",
+                                                       uplinks.PING_FIELDS))

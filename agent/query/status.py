@@ -7,16 +7,15 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
 from linkwatch.agent.config.schema import Config
-from linkwatch.agent.daemon.checks import configured
-from linkwatch.collector import Sample
+from linkwatch.agent.query.backend import Backend
+from linkwatch.agent.query.selection import Selection
+from linkwatch.collector import ProbeKind, Sample, StateRule
 
 COLUMNS = ("site", "kind", "target", "address", "state", "since", "loss_pct", "rtt_avg_ms",
            "in_util_pct", "out_util_pct", "path", "last_seen")
-# Measurements whose `up` field says whether a target answered, and the tag naming it.
-TARGET_MEASUREMENTS = {"ping": "target", "device": "device"}
-KIND_OF = {"ping": "ping", "device": "snmp"}
 # A target whose newest sample is older than this many intervals is UNKNOWN, not UP/DOWN.
 STALE_INTERVALS = 2.5
+DEFAULT_INTERVAL_S = 60.0     # for a target in the data that the config no longer has
 
 
 @dataclass(frozen=True)
@@ -36,33 +35,37 @@ class TargetStatus:
     path: str | None = None    # a failing ping target: "breaks after hop N (ADDRESS)"
 
 
+def state_kinds(config: Config) -> dict[str, tuple[ProbeKind, StateRule]]:
+    """Measurement → the probe kind whose `up` field it carries, and its rule."""
+    return {p.state.measurement: (p, p.state) for p in config.probes if p.state is not None}
+
+
 def target_status(
     config: Config, latest: Iterable[Sample], now_ns: int
 ) -> list[TargetStatus]:
     """One row per configured target (and per target seen in the data but no longer configured)."""
-    intervals: dict[tuple[str, str], float] = {}
-    for kind, checks in configured(config).items():
-        for check in checks:
-            if kind in KIND_OF.values():
-                intervals[(kind, check.name)] = float(check.interval)
+    configured = {(c.kind, c.name): c for c in config.checks.with_state()}
+    rules = state_kinds(config)
     newest: dict[tuple[str, str], Sample] = {}
     for sample in latest:
-        tag = TARGET_MEASUREMENTS.get(sample.measurement)
-        if tag is None or tag not in sample.tags:
+        probe, rule = rules.get(sample.measurement, (None, None))
+        if probe is None or rule is None or rule.tag not in sample.tags:
             continue
-        key = (KIND_OF[sample.measurement], sample.tags[tag])
+        key = (probe.kind, sample.tags[rule.tag])
         if key not in newest or sample.time_ns > newest[key].time_ns:
             newest[key] = sample
     rows = []
-    for key in sorted(set(intervals) | set(newest)):
+    for key in sorted(set(configured) | set(newest)):
         kind, name = key
-        sample = newest.get(key)
-        site = _site_of(config, kind, name) if sample is None else sample.tags.get("site", "")
+        sample, check = newest.get(key), configured.get(key)
+        site = check.site if check is not None else config.agent.site
         if sample is None:
             rows.append(TargetStatus(site, kind, name, None, "UNKNOWN", None, None, None, None))
             continue
+        site = sample.tags.get("site", site)
         age = (now_ns - sample.time_ns) / 1e9
-        stale = age > STALE_INTERVALS * intervals.get(key, 60.0)
+        interval = check.interval_s if check is not None else DEFAULT_INTERVAL_S
+        stale = age > STALE_INTERVALS * interval
         up = sample.fields.get("up")
         state = "UNKNOWN" if stale or up is None else ("UP" if up else "DOWN")
         rows.append(TargetStatus(
@@ -73,13 +76,6 @@ def target_status(
                 timespec="seconds"),
         ))
     return rows
-
-
-def _site_of(config: Config, kind: str, name: str) -> str:
-    for check in configured(config).get(kind, ()):
-        if check.name == name:
-            return check.site or config.agent.site
-    return config.agent.site
 
 
 def _number(value: object) -> float | None:
@@ -109,25 +105,26 @@ def mark_unreachable(rows: list[TargetStatus],
     return rows
 
 
-def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[TargetStatus]:
+def current_status(config: Config, backend: Backend, sel: Selection, now_ns: int,
+                   tz: dt.tzinfo | None = None) -> list[TargetStatus]:
     """Every target now, with when its state began (looking back to `sel.since_ns`) and, for
     the site uplinks of snmp devices, the newest utilisation."""
-    from linkwatch.agent.query.answers import parents, ping_intervals
     from linkwatch.agent.query.states import runs
     from linkwatch.agent.query.timerange import iso
 
-    latest = backend.latest("ping", sel) + backend.latest("device", sel)
+    rules = state_kinds(config)
+    latest = [s for m in rules for s in backend.latest(m, sel)]
     rows = [r for r in target_status(config, latest, now_ns)
             if sel.wants(r.site, r.target)]
-    intervals = {**ping_intervals(config),
-                 **{c.name: float(c.interval) for c in config.checks.snmp}}
     history = {}
-    for measurement, tag in TARGET_MEASUREMENTS.items():
-        for series in backend.up_series(sel, measurement=measurement, tag=tag,
+    for measurement, (probe, rule) in rules.items():
+        intervals = {c.name: c.interval_s for c in config.checks.of(probe.kind)}
+        for series in backend.up_series(sel, measurement=measurement, tag=rule.tag,
                                         intervals=intervals):
-            history[(KIND_OF[measurement], series.target)] = series
+            history[(probe.kind, series.target)] = series
     uplinks = _uplink_utilisation(config, backend.latest("interface", sel))
     breaks = path_breaks(backend.latest("path", sel))
+    traced = {p.kind for p in config.probes if "path" in p.measurements}
     dated = []
     for r in rows:
         series = history.get((r.kind, r.target))
@@ -138,15 +135,15 @@ def current_status(config: Config, backend, sel, now_ns: int, tz=None) -> list[T
             else:
                 last = runs(series)[-1]
                 since = last.start_ns if last.start_ns > series.first_ns else None
-        util = uplinks.get(r.target, (None, None)) if r.kind == "snmp" else (None, None)
+        util = uplinks.get((r.kind, r.target), (None, None))
         dated.append(replace(r, since=iso(since, tz), in_util_pct=util[0],
                              out_util_pct=util[1], path=breaks.get(r.target)
-                             if r.kind == "ping" and r.state != "UP" else None))
-    return mark_unreachable(dated, parents(config))
+                             if r.kind in traced and r.state != "UP" else None))
+    return mark_unreachable(dated, config.parents())
 
 
 def path_breaks(samples: Iterable[Sample]) -> dict[str, str]:
-    """Per ping target, where its newest trace after a failure stopped (`path` points)."""
+    """Per traced target, where its newest trace after a failure stopped (`path` points)."""
     from linkwatch.collector.path.fields import describe_break
 
     newest: dict[str, Sample] = {}
@@ -160,15 +157,15 @@ def path_breaks(samples: Iterable[Sample]) -> dict[str, str]:
 
 
 def _uplink_utilisation(config: Config, samples: Iterable[Sample]
-                        ) -> dict[str, tuple[float | None, float | None]]:
-    uplink = {c.name: c.uplink for c in config.checks.snmp if c.uplink}
+                        ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    """Per (kind, check) with an uplink, the newest utilisation of each direction."""
+    checks = {c.name: c for c in config.checks.all if c.uplink is not None}
     found = {}
     for s in samples:
-        device = s.tags.get("device", "")
-        if uplink.get(device) in (s.tags.get("if_name"), s.tags.get("if_alias"),
-                                  s.tags.get("if_index")):
-            found[device] = (_rounded(s.fields.get("in_util_pct")),
-                             _rounded(s.fields.get("out_util_pct")))
+        check = checks.get(s.tags.get("device", ""))
+        if check is not None and check.uplink is not None and check.uplink.matches(s.tags):
+            found[(check.kind, check.name)] = (_rounded(s.fields.get("in_util_pct")),
+                                               _rounded(s.fields.get("out_util_pct")))
     return found
 
 

@@ -1,7 +1,7 @@
 """--since/--until: a relative age (24h, 7d), a date in the config's time zone, or ISO 8601.
 
     TimeRange.parse("7d", None, tz=None, now_ns=now)        # the last seven days up to now
-    TimeRange.parse("2026-10-01", "2026-10-02", tz=ZoneInfo("Asia/Ho_Chi_Minh"), now_ns=now)
+    TimeRange.parse("2026-10-01", "2026-10-02", tz=config.tz, now_ns=now)
 
 A date alone (2026-10-01) is midnight in the config's `agent.timezone` (the system's zone
 when unset); a date-time without an offset is taken in that zone too; one with `Z` or an
@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -48,11 +47,6 @@ class TimeRange:
         return cls(since_ns, until_ns)
 
 
-def zone(name: str | None) -> dt.tzinfo | None:
-    """The config's time zone (None: the system's local zone)."""
-    return ZoneInfo(name) if name else None
-
-
 def parse_instant(text: str, *, tz: dt.tzinfo | None, now_ns: int, option: str) -> int:
     """Nanoseconds since the epoch for one --since/--until value."""
     if text.strip().lower() == "now":
@@ -83,3 +77,45 @@ def iso(time_ns: int | None, tz: dt.tzinfo | None = dt.UTC) -> str | None:
     moment = dt.datetime.fromtimestamp(time_ns // 1_000_000_000, dt.UTC)
     return (moment.astimezone(tz) if tz is not None else moment.astimezone()).isoformat(
         timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Month:
+    """A calendar month in a time zone: [since_ns, until_ns)."""
+
+    year: int
+    month: int
+    tz: dt.tzinfo
+
+    @classmethod
+    def parse(cls, text: str, tz: dt.tzinfo) -> Month:
+        try:
+            year, month = (int(p) for p in text.split("-"))
+            dt.date(year, month, 1)
+        except ValueError:
+            raise ValueError(f"month {text!r}: write it as YYYY-MM, e.g. 2026-10") from None
+        return cls(year, month, tz)
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime(self.year, self.month, 1, tzinfo=self.tz)
+
+    @property
+    def end(self) -> dt.datetime:
+        y, m = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
+        return dt.datetime(y, m, 1, tzinfo=self.tz)
+
+    @property
+    def since_ns(self) -> int:
+        return int(self.start.timestamp()) * 1_000_000_000
+
+    @property
+    def until_ns(self) -> int:
+        return int(self.end.timestamp()) * 1_000_000_000
+
+    @property
+    def days(self) -> int:
+        return (self.end.date() - self.start.date()).days
+
+    def ns(self, offset: dt.timedelta) -> int:
+        return self.since_ns + int(offset.total_seconds()) * 1_000_000_000

@@ -1,4 +1,4 @@
-"""From a config and a period to a file: picks the backend, gathers, renders, writes."""
+"""From a config, a backend and a period to a file: gathers, renders, writes."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from linkwatch.agent.config.schema import Config
+from linkwatch.agent.query.backend import Backend
 from linkwatch.agent.query.selection import Selection
-
-
-class Unreachable(RuntimeError):
-    """InfluxDB could not be asked."""
+from linkwatch.agent.report.collect import build
+from linkwatch.agent.report.model import Report
 
 
 @dataclass(frozen=True)
@@ -19,37 +18,7 @@ class Written:
     has_data: bool
 
 
-def gather(config: Config, sel: Selection, *, local: bool):
-    """The Report for `sel`, from InfluxDB (the first output) or the local history."""
-    from linkwatch.agent.query.timerange import zone
-    from linkwatch.agent.report.collect import build
-
-    tz = zone(config.agent.timezone)
-    if tz is None:
-        import datetime as dt
-
-        tz = dt.datetime.now().astimezone().tzinfo
-    if local:
-        from linkwatch.agent.cli.options import open_spool
-        from linkwatch.agent.query.local import LocalBackend
-
-        spool = open_spool(config)
-        try:
-            return build(config, LocalBackend(spool), sel, tz=tz)
-        finally:
-            spool.close()
-    if not config.outputs:
-        raise RuntimeError("no output is configured: use --local to read the spool")
-    from linkwatch.agent.query.influx import InfluxBackend
-    from linkwatch.agent.query.influxql import BackendUnreachable
-
-    try:
-        return build(config, InfluxBackend(config.outputs[0]), sel, tz=tz)
-    except BackendUnreachable as e:
-        raise Unreachable(f"cannot reach InfluxDB: {e}") from e
-
-
-def render(report, *, lang: str, fmt: str) -> bytes:
+def render(report: Report, *, lang: str, fmt: str) -> bytes:
     from linkwatch.agent.report.i18n import Lang
 
     language = Lang(lang)
@@ -62,9 +31,13 @@ def render(report, *, lang: str, fmt: str) -> bytes:
     return render_html.render(report, language).encode("utf-8")
 
 
-def write_report(config: Config, sel: Selection, *, lang: str, fmt: str, out: Path,
-                 local: bool) -> Written:
-    report = gather(config, sel, local=local)
+def write_report(config: Config, backend: Backend, sel: Selection, *, lang: str, fmt: str,
+                 out: Path) -> Written:
+    """Gather the report for `sel` from `backend`, render it as `fmt` and write `out`.
+
+    Raises QueryFailed when the backend cannot answer, RuntimeError when the PDF cannot be
+    printed."""
+    report = build(config, backend, sel)
     body = render(report, lang=lang, fmt="csv" if fmt == "csv" else "html")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pdf":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from linkwatch.agent.query.bandwidth import MIN_COVERAGE_PCT
 from linkwatch.agent.report import charts
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report, SiteReport, Verdict
@@ -192,7 +193,7 @@ def _bandwidth_table(site: SiteReport, lang: Lang) -> str:
         if d is None:
             continue
         tr = d.bandwidth.traffic
-        insufficient = d.bandwidth.coverage_pct < 80
+        insufficient = d.bandwidth.coverage_pct < MIN_COVERAGE_PCT
         rows.append("<tr>" + "".join([
             f"<td>{escape(t(d.direction))}</td>",
             f"<td class=n>{lang.rate(tr.mean_bps)}</td>",

@@ -64,6 +64,7 @@ Threads
 """
 
 # Re-exported names (the `as` form marks them public for linters).
+from linkwatch.agent.spool._config import open_spool as open_spool
 from linkwatch.agent.spool._eviction import SizeBudget as SizeBudget
 from linkwatch.agent.spool._model import DeadLetter as DeadLetter
 from linkwatch.agent.spool._model import OutputStats as OutputStats

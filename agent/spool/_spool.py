@@ -82,6 +82,11 @@ class Spool:
         queued = dict(conn.execute("SELECT output_id, count(*) FROM queue GROUP BY output_id"))
         self._queued = {name: queued.get(oid, 0) for name, oid in outputs.items()}
 
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
     # ------------------------------------------------------------------------------ opening
 
     @classmethod

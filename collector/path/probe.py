@@ -164,16 +164,13 @@ class PathWatch:
             task.cancel()
 
 
-def watch_paths(kind: str, collects: dict[str, Collect], checks: Sequence[object],
+def watch_paths(collects: dict[str, Collect], checks: Sequence[object],
                 ctx: ProbeContext, *, settings: PathWatchSettings | None = None,
                 ) -> dict[str, Collect]:
-    """`collects` with path probing added to the ping checks that ask for it.
+    """The ping checks' `collects` with path probing added to those that ask for it.
 
-    Any other kind is returned unchanged, so the agent may call this for every kind.
     The traces still running are cancelled when `ctx.exit_stack` closes.
     """
-    if kind != "ping":
-        return collects
     wanted = [c for c in checks if getattr(c, "path_probe", True)]
     if not wanted:
         return collects

@@ -1,5 +1,10 @@
 """ICMP echo probe: loss, round-trip times and jitter per target."""
 
+from linkwatch.collector.kind import ProbeKind, StateRule
 from linkwatch.collector.ping.check import PingCheck
 
-__all__ = ["PingCheck"]
+PROBE = ProbeKind(kind="ping", check=PingCheck, module="linkwatch.collector.ping.probe",
+                  title="ping target", measurements=("ping", "path"),
+                  state=StateRule("ping", "target", links=True))
+
+__all__ = ["PROBE", "PingCheck"]

@@ -2,18 +2,23 @@
 
 from dataclasses import dataclass
 
+from linkwatch.collector.keys import key
 from linkwatch.collector.units import Seconds
+
+_MINUTE = Seconds(60)
 
 
 @dataclass(frozen=True)
 class PingCheck:
     """One ping target: `count` echoes per cycle, spread over the cycle."""
 
-    name: str                         # tag `target`
-    address: str                      # IPv4, IPv6 or a name, resolved every cycle
-    interval: Seconds = Seconds(60)
-    count: int = 5
-    timeout: Seconds | None = None    # whole-cycle limit; default: the interval
-    site: str | None = None           # default: the agent's site
-    privileged: bool | None = None    # None: unprivileged datagram socket when allowed
-    path_probe: bool = True           # trace the path when the state changes (collector/path)
+    name: str = key(doc="the target's name: the tag `target`")
+    address: str = key(doc="IPv4, IPv6 or a name, resolved every cycle")
+    interval: Seconds = key(_MINUTE, doc="time between cycles", positive=True)
+    count: int = key(5, doc="echoes per cycle, spread over the cycle", low=1, high=100)
+    timeout: Seconds | None = key(None, doc="limit on the whole cycle; default: the interval",
+                                  positive=True)
+    site: str | None = key(None, doc="the site it stands for; default: the agent's")
+    privileged: bool | None = key(None, doc="raw socket (true) or unprivileged datagram "
+                                  "socket (false); default: unprivileged when allowed")
+    path_probe: bool = key(True, doc="trace the path when the state changes (docs/path.md)")

@@ -138,4 +138,10 @@ async def open_probes(checks: Sequence[PingCheck], ctx: ProbeContext) -> dict[st
     for privileged in {check.privileged for check in checks}:
         for family in _FAMILIES:
             pool.prepare(family, privileged)
-    return {check.name: PingProbe(check, pool, ctx).collect for check in checks}
+    collects: dict[str, Collect] = {check.name: PingProbe(check, pool, ctx).collect
+                                    for check in checks}
+    # Imported here so the path code (and scapy, which it loads on the first trace) stays
+    # out of processes that only read ping checks from a config.
+    from linkwatch.collector.path.probe import watch_paths
+
+    return watch_paths(collects, checks, ctx)

@@ -99,6 +99,18 @@ class SnmpOid:
             raise ValueError(f"oids: field {self.field!r} must be a name like rx_level_dbm")
 
 
+# The tags of an `interface` point that `uplink:` may name: ifName, ifAlias or ifIndex.
+UPLINK_TAGS = ("if_name", "if_alias", "if_index")
+
+
+def names_interface(uplink: str, name: str | None, alias: str | None, index: str | None) -> bool:
+    """Whether `uplink:` (as written) names the interface with this ifName, ifAlias, ifIndex.
+
+    The one rule, used by the probe (which interface's utilisation uses the contracted
+    capacity) and by every reader (which interface is the site's uplink)."""
+    return uplink in (name, alias, index)
+
+
 # `192.0.2.1:161`, `router.example:1161`, `[2001:db8::1]:161` (a bare IPv6 address has no port)
 _HOST_PORT = re.compile(
     r"^(?:\[(?P<host6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")

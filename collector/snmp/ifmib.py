@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from linkwatch.collector.snmp import oids
-from linkwatch.collector.snmp.check import InterfaceSelection
+from linkwatch.collector.snmp.check import InterfaceSelection, names_interface
 from linkwatch.collector.snmp.client import Value
 from linkwatch.collector.snmp.oids import Oid
 
@@ -166,4 +166,4 @@ def keep(meta: IfMeta, counters: IfCounters, sel: InterfaceSelection,
 
 
 def is_uplink(meta: IfMeta, uplink: str) -> bool:
-    return uplink in (meta.name, meta.alias, str(meta.index))
+    return names_interface(uplink, meta.name, meta.alias, str(meta.index))

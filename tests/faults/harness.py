@@ -108,7 +108,7 @@ class AgentProcess:
         return self.config_path.parent / "agent.log"
 
     def start(self) -> AgentProcess:
-        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
+        env = {**os.environ, **self.env}
         self._starts_logged = self.log().count(_STARTED)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

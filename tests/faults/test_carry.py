@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import (
-    REPO,
     AgentProcess,
     config_of,
     drain,
@@ -30,7 +29,7 @@ pytestmark = [pytest.mark.faults]
 def linkwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "linkwatch", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env=dict(os.environ))
 
 
 def test_an_export_imported_elsewhere_equals_direct_delivery_and_importing_twice_changes_nothing(

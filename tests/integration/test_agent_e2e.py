@@ -36,7 +36,7 @@ def linkwatch(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO)}
+    return dict(os.environ)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:

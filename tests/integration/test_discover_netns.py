@@ -120,7 +120,7 @@ def _start_snmpd(workdir: Path, netns: str) -> subprocess.Popen:
 
 
 def _discover(lan: Lan, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "PYTHONDONTWRITEBYTECODE": "1"}
     return _run(["ip", "netns", "exec", lan.scanner, sys.executable, "-m", "linkwatch",
                  "discover", "--subnet", "10.77.9.0/24", "--rate", "500",
@@ -152,9 +152,9 @@ def test_the_config_snippet_is_a_valid_config(lan, tmp_path):
         "outputs: []\nsites:\n  - {name: lan}\n" + done.stdout
     )
     checks = load_config(config).checks
-    assert {(c.name, c.address) for c in checks.ping} == {
+    assert {(c.name, c.address) for c in checks.of("ping")} == {
         ("host-10-77-9-11", HOSTS["a"]), ("host-10-77-9-12", HOSTS["b"]),
         (SYS_NAME, HOSTS["c"])}
-    [snmp] = checks.snmp
+    [snmp] = [c.spec for c in checks.of("snmp")]
     assert (snmp.name, snmp.address, snmp.community.reveal()) == (
         SYS_NAME, HOSTS["c"], COMMUNITY)

@@ -58,7 +58,7 @@ def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     """linkwatch from this source tree, as an administrator runs it before installing."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = dict(os.environ)
     return _run([sys.executable, "-m", "linkwatch", "agent", *args], cwd=REPO, env=env)
 
 

@@ -119,7 +119,6 @@ def _config(workdir: Path, pings: dict[str, str]) -> Path:
 def _env() -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(REPO),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 

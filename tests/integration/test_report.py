@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from linkwatch.agent.config import load_config
-from linkwatch.agent.operations.demo import Month, Scenario, seed_influx, seed_spool, timezone_of
+from linkwatch.agent.operations.demo import Scenario, seed_influx, seed_spool
 from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.timerange import Month
 from linkwatch.agent.report.collect import build
 from linkwatch.agent.report.generate import render
 from linkwatch.agent.report.i18n import Lang
@@ -76,7 +77,7 @@ def seeded(tmp_path_factory, influxdb):  # noqa: F811
     path.write_text(CONFIG.format(spool=root / "spool.db", url=influxdb.url, db="report"),
                     encoding="utf-8")
     config = load_config(path)
-    month = Month.parse("2026-10", timezone_of(config))
+    month = Month.parse("2026-10", config.tz)
     spool = Spool.open(config.agent.spool.path, max_size=2**30, history_s=3650 * 86400,
                        outputs=[])
     seed_spool(spool, config, month)
@@ -89,8 +90,8 @@ def seeded(tmp_path_factory, influxdb):  # noqa: F811
 def reports(seeded):
     config, month, spool, _ = seeded
     sel = Selection(month.since_ns, month.until_ns)
-    local = build(config, LocalBackend(spool), sel, tz=month.tz)
-    influx = build(config, InfluxBackend(config.outputs[0]), sel, tz=month.tz)
+    local = build(config, LocalBackend(spool), sel)
+    influx = build(config, InfluxBackend(config.outputs[0]), sel)
     return local, influx
 
 
@@ -124,6 +125,32 @@ def test_influx_and_local_history_give_the_same_report(reports):
         assert a.down.heat == b.down.heat
         assert a.quality.loss_while_up_pct == pytest.approx(b.quality.loss_while_up_pct)
         assert [v.key for v in a.verdicts] == [v.key for v in b.verdicts]
+
+
+@pytest.mark.parametrize("backend", ["local", "influx"])
+def test_an_uplink_named_by_its_ifindex_gives_the_same_report(seeded, reports, tmp_path,
+                                                              backend):
+    """`uplink: "1"` (the ifIndex the demo gives every uplink) reads the same interface as
+    `uplink: wan` (its ifName): heat map and office-hours minutes included, not only p95."""
+    config, month, spool, root = seeded
+    by_index = tmp_path / "config.yaml"
+    by_index.write_text((root / "config.yaml").read_text(encoding="utf-8")
+                        .replace("uplink: wan", 'uplink: "1"'), encoding="utf-8")
+    indexed = load_config(by_index)
+    assert {c.uplink.interface for c in indexed.checks.all if c.uplink} == {"1"}
+    source = LocalBackend(spool) if backend == "local" else InfluxBackend(config.outputs[0])
+    report = build(indexed, source, Selection(month.since_ns, month.until_ns))
+    named = reports[0] if backend == "local" else reports[1]
+    busy = _site(named, "quan-lan").down
+    assert busy.office_minutes_above[0] > 0
+    assert any(cell is not None for row in busy.heat.cells for cell in row)
+    for a, b in zip(named.sites, report.sites, strict=True):
+        for x, y in ((a.down, b.down), (a.up, b.up)):
+            assert (x is None) == (y is None)
+            if x is not None and y is not None:
+                assert x.bandwidth.row() == y.bandwidth.row()
+                assert x.office_minutes_above == y.office_minutes_above
+                assert x.heat == y.heat
 
 
 def test_verdicts_find_the_planted_truths(reports):
@@ -200,10 +227,10 @@ def test_pdf_holds_the_same_names_and_numbers(seeded, reports, tmp_path):
         pytest.skip("pdftotext not installed (apt install poppler-utils)")
     from linkwatch.agent.report.generate import write_report
 
-    config, month, _, _ = seeded
+    config, month, spool, _ = seeded
     out = tmp_path / "report.pdf"
-    write_report(config, Selection(month.since_ns, month.until_ns), lang="en", fmt="pdf",
-                 out=out, local=True)
+    write_report(config, LocalBackend(spool), Selection(month.since_ns, month.until_ns),
+                 lang="en", fmt="pdf", out=out)
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
                           check=True).stdout.decode("utf-8")
     report = reports[0]

@@ -118,7 +118,6 @@ class Agent:
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
-    env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env
 

@@ -112,7 +112,7 @@ def test_shaped_link_rate_and_utilisation(commune_link):
         ["ip", "netns", "exec", router, sys.executable, "-c", RUNNER, str(server.port),
          COMMUNITY, DISTRICT_IP],
         capture_output=True, text=True, check=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env=dict(os.environ))
     samples = json.loads(out.stdout.strip().splitlines()[-1])
     [iface] = [f for m, t, f in samples if m == "interface" and t["if_name"] == "veth-r"]
     # Out of the router towards the district is the shaped direction: the site's upload.

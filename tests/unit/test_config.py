@@ -350,7 +350,7 @@ def test_environment_variables_are_substituted(tmp_path: Path) -> None:
     assert output.database == "${literal}"
     assert output.token is not None and output.token.reveal() == "t0k3n"
     assert (output.batch_size, output.gzip) == (100, False)
-    assert config.checks.ping[0].interval == 30
+    assert config.checks.of("ping")[0].spec.interval == 30
 
 
 def test_secrets_are_read_from_files_relative_to_the_config(tmp_path: Path) -> None:
@@ -367,7 +367,7 @@ def test_secrets_are_read_from_files_relative_to_the_config(tmp_path: Path) -> N
         """)
     config = load_config(path, environ={"CRED_DIR": str(tmp_path)})
     assert config.outputs[0].token == Secret("tok-from-file")
-    assert config.checks.snmp[0].community.reveal() == "c0mmunity"
+    assert config.checks.of("snmp")[0].spec.community.reveal() == "c0mmunity"
 
 
 def test_an_empty_secret_file_is_refused(tmp_path: Path) -> None:
@@ -438,23 +438,22 @@ def test_anchors_merge_and_own_keys_win(tmp_path: Path) -> None:
             - {<<: *island, name: ngoc-vung, address: 127.0.0.1}
             - {<<: *island, name: thang-loi, address: 127.0.0.2, count: 3}
         """)
-    ping = load_config(path).checks.ping
+    ping = [c.spec for c in load_config(path).checks.of("ping")]
     assert [(p.interval, p.count) for p in ping] == [(120, 10), (120, 3)]
 
 
 def test_empty_sections_take_their_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, "agent: {name: a1, site: lan}\noutputs:\nsites:\nchecks:\n")
     config = load_config(path)
-    assert (config.outputs, config.sites, config.checks.ping, config.checks.host) == (
-        (), (), (), None)
+    assert (config.outputs, config.sites, config.checks.all) == ((), (), ())
 
 
 def test_the_shipped_config_loads(tmp_path: Path) -> None:
     config = load_config(REPO / "config.yaml", environ={})
     assert config.agent.spool.path == REPO / "var" / "spool.db"
-    assert [p.address for p in config.checks.ping] == ["127.0.0.1", "::1"]
-    assert config.checks.snmp[0].address == "127.0.0.1"
-    assert config.checks.host is not None
+    assert [c.address for c in config.checks.of("ping")] == ["127.0.0.1", "::1"]
+    assert config.checks.of("snmp")[0].spec.address == "127.0.0.1"
+    assert config.checks.of("host")
     assert config.outputs == ()
     assert config.source == REPO / "config.yaml"
 
@@ -470,10 +469,11 @@ def test_the_district_example_loads(tmp_path: Path) -> None:
     assert sites["district-lan"].capacity.down == 100e6
     assert sites["ngoc-vung"].parent == "quan-lan"
     assert "No Internet" in sites["thang-loi"].description
-    assert {c.site for c in config.checks.ping} <= set(sites) | {None}
-    assert config.checks.snmp[0].v3.priv_key.reveal() == "snmp-priv.key-value"
-    assert all(c.community.reveal() == "snmp-community-value" for c in config.checks.snmp[1:])
-    addresses = [c.address for c in (*config.checks.ping, *config.checks.snmp)]
+    assert {c.site for c in config.checks.of("ping")} <= set(sites)
+    assert config.checks.of("snmp")[0].spec.v3.priv_key.reveal() == "snmp-priv.key-value"
+    devices = config.checks.of("snmp")
+    assert all(c.spec.community.reveal() == "snmp-community-value" for c in devices[1:])
+    addresses = [c.address for c in config.checks.with_state()]
     assert all(a.startswith(("192.0.2.", "198.51.100.", "203.0.113.")) or a.endswith(".example")
                for a in addresses)
 
@@ -604,14 +604,16 @@ def test_every_key_is_documented() -> None:
     from linkwatch.agent.config import schema
     from linkwatch.collector.host import HostCheck
     from linkwatch.collector.ping import PingCheck
+    from linkwatch.collector.registry import BUILTIN
 
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = {cls: doc for cls in (
         schema.Config, schema.AgentSettings, schema.SpoolSettings, schema.InfluxOutput,
-        schema.Site, schema.Capacity, schema.Checks, PingCheck, HostCheck)}
+        schema.Site, schema.Capacity, PingCheck, HostCheck)}
     missing = [f"{cls.__name__}.{f.name}" for cls, text in documented.items()
                for f in dataclasses.fields(cls)
                if not f.metadata.get("internal") and f"| `{f.name}` |" not in text]
+    missing += [f"checks.{p.kind}" for p in BUILTIN if f"| `{p.kind}` |" not in doc]
     assert missing == []
     assert "## checks.snmp" in doc
 
@@ -650,4 +652,4 @@ def test_commands_that_send_nothing_load_without_reading_secrets(tmp_path: Path)
     assert len(problems_of(path).problems) == 3
     config = load_config(path, environ={}, secrets=False)
     assert [o.queue_name for o in config.outputs] == ["influxdb:linkwatch", "influxdb:b"]
-    assert config.checks.snmp[0].name == "sw"
+    assert config.checks.of("snmp")[0].name == "sw"

@@ -232,7 +232,7 @@ def test_without_scapy_the_ping_checks_run_unwrapped_and_the_log_says_why_once(
         collects = {c.name: collect for c in _checks()}
         async with contextlib.AsyncExitStack() as stack:
             ctx = ProbeContext(store=NoState(), exit_stack=stack)
-            return collects, watch_paths("ping", collects, _checks(), ctx)
+            return collects, watch_paths(collects, _checks(), ctx)
 
     with caplog.at_level(logging.INFO, logger="linkwatch.path"):
         before, after = asyncio.run(run())
@@ -266,7 +266,7 @@ def test_checks_that_turn_path_probing_off_are_left_alone(caplog):
     async def run():
         async with contextlib.AsyncExitStack() as stack:
             ctx = ProbeContext(store=NoState(), exit_stack=stack)
-            return watch_paths("ping", {"far": collect}, checks, ctx)
+            return watch_paths({"far": collect}, checks, ctx)
 
     with caplog.at_level(logging.INFO, logger="linkwatch.path"):
         assert asyncio.run(run()) == {"far": collect}
@@ -277,7 +277,7 @@ def test_loading_the_hook_does_not_load_scapy():
     code = ("import sys, linkwatch.collector.path.probe, linkwatch.agent.cli.path; "
             "print([m for m in sys.modules if m.startswith('scapy')])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+                          cwd=REPO, env=dict(os.environ), check=True)
     assert done.stdout.strip() == "[]"
 
 

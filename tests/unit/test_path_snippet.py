@@ -24,9 +24,9 @@ def test_names_are_config_safe_and_unique_and_the_snippet_loads(tmp_path):
         f"  spool: {{path: {tmp_path / 'spool.db'}, max_size: 16MiB, history: 1d}}\n"
         "outputs: []\nsites:\n  - {name: s}\n" + snippet)
     checks = load_config(config).checks
-    assert [(c.name, c.address) for c in checks.ping] == [
+    assert [(c.name, c.address) for c in checks.of("ping")] == [
         ("core-switch-1", "192.0.2.2"), ("core-switch-1-2", "192.0.2.3"),
         ("host-192-0-2-4", "192.0.2.4")]
-    assert [(c.name, c.community.reveal()) for c in checks.snmp] == [
+    assert [(c.name, c.spec.community.reveal()) for c in checks.of("snmp")] == [
         ("core-switch-1", "dept ro"), ("core-switch-1-2", "public")]
     assert "# Cisco IOS Version 15" in snippet

@@ -9,13 +9,14 @@ import string
 
 import pytest
 
+from linkwatch.agent.config.calendar import OfficeHours
 from linkwatch.agent.config.schema import SiteRequirements
 from linkwatch.agent.query.availability import Uptime
 from linkwatch.agent.query.bandwidth import Bandwidth, Traffic
-from linkwatch.agent.report.extra import OfficeHours, heat_cells
 from linkwatch.agent.report.i18n import LANGS, STRINGS, Lang
 from linkwatch.agent.report.model import DirectionReport
 from linkwatch.agent.report.render_html import verdict_text
+from linkwatch.agent.report.uplink_charts import heat_cells
 from linkwatch.agent.report.verdicts import judge, recommended_bps
 
 

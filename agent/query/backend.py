@@ -1,0 +1,89 @@
+"""The one way to the data: every reader (the CLI's verbs, the report, alerts) asks a
+`Backend`, and `open_backend` holds the single rule for which one.
+
+    backend = open_backend(config, local=False, output=None)   # the first output's store
+    try:
+        rows = answers.uptime(config, backend, selection)
+    finally:
+        backend.close()
+
+A backend answers with the reduced forms the definitions start from (UpSeries, Latency,
+Traffic, UplinkUsage, samples), never with rows for people: agent.query.answers and the
+report turn those into figures, the same way for every store. A third store (PromQL) is a
+class with these methods and one more branch in `open_backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.query.bandwidth import Traffic
+from linkwatch.agent.query.errors import QueryFailed
+from linkwatch.agent.query.latency import Latency
+from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.states import UpSeries
+from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.collector.sample import Sample
+
+
+class Backend(Protocol):
+    @property
+    def description(self) -> str:
+        """Where the answers come from, for messages: "InfluxDB at http://…"."""
+        ...
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """(kind, place) for the report to name in its language: ("local", path)."""
+        ...
+
+    def up_series(self, sel: Selection, *, measurement: str, tag: str,
+                  intervals: Mapping[str, float]) -> list[UpSeries]: ...
+
+    def latency(self, sel: Selection) -> list[Latency]: ...
+
+    def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
+                default_min: int) -> list[Traffic]: ...
+
+    def latest(self, measurement: str, sel: Selection) -> list[Sample]: ...
+
+    def points(self, measurement: str, sel: Selection) -> list[Sample]: ...
+
+    def uplink_usage(self, sel: Selection, uplinks: Sequence[UplinkQuery],
+                     above_pct: float) -> dict[tuple[str, str], UplinkUsage]:
+        """Per (device, interface) of each uplink: hourly rates and windows above."""
+        ...
+
+    def loss_while_up(self, sel: Selection) -> dict[tuple[str, str], float]:
+        """Per (site, target): loss counted over the cycles that were up."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(config: Config, *, local: bool, output: str | None = None) -> Backend:
+    """The store to ask: the agent's own history with `local`, else the configured output
+    named `output` (its `name`, queue name or url), else the first output.
+
+    Raises QueryFailed: "no_spool" when the local history does not exist, "no_output"
+    when no output is configured (or none by that name).
+    """
+    if local:
+        from linkwatch.agent.query.local import LocalBackend
+        from linkwatch.agent.spool import open_spool
+
+        path = config.agent.spool.path
+        if not path.exists():
+            raise QueryFailed("no_spool", f"no spool at {path}: has the agent run with "
+                              f"this config ({config.source})?")
+        return LocalBackend(open_spool(config, reader=True))
+    chosen = [o for o in config.outputs if output in (None, o.name, o.queue_name, o.url)]
+    if not chosen:
+        named = f"named {output!r} " if output else ""
+        raise QueryFailed("no_output", f"no output {named}in {config.source}: add one "
+                          "under `outputs:`, or read this agent's own history (--local)")
+    from linkwatch.agent.query.influx import InfluxBackend
+
+    return InfluxBackend(chosen[0])

@@ -1,0 +1,22 @@
+"""The spool a config names, with a send queue per configured output."""
+
+from __future__ import annotations
+
+from linkwatch.agent.config.schema import Config
+from linkwatch.agent.spool._spool import Spool
+
+
+def open_spool(config: Config, *, reader: bool = False) -> Spool:
+    """The config's spool, with a send queue per configured output.
+
+    A `reader` (a CLI command) skips the whole-file integrity check and leaves the queues
+    as the agent set them, even when its config lists other outputs.
+    """
+    settings = config.agent.spool
+    return Spool.open(
+        settings.path,
+        max_size=int(settings.max_size),
+        history_s=float(settings.history),
+        outputs=None if reader else [o.queue_name for o in config.outputs],
+        check=not reader,
+    )
