@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, config_option, load
+from linkwatch.agent.cli.options import (
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    config_option,
+    load,
+    open_local_spool,
+)
 
 
 def _pick_output(config, name: str | None):
@@ -49,7 +56,6 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
 
     from linkwatch.agent.operations.carry import CarryError, export
     from linkwatch.agent.query.timerange import TimeRangeError, parse_instant
-    from linkwatch.agent.spool import open_spool
 
     config = load(config_path, secrets=False)
     output = _pick_output(config, output_name)[0]
@@ -62,7 +68,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
                                                            option="--until")
     except TimeRangeError as e:
         raise click.UsageError(str(e)) from e
-    spool = open_spool(config, reader=True)
+    spool = open_local_spool(config, read_only=not mark_sent)
     try:
         if output.queue_name not in {o.output for o in spool.stats().outputs}:
             click.echo(f"the spool {config.agent.spool.path} has no queue for "

@@ -1,4 +1,5 @@
-"""What every verb shares: the -c and --format options, loading the config, exit codes."""
+"""What every verb shares: the -c and --format options, loading the config and the spool,
+exit codes."""
 
 from __future__ import annotations
 
@@ -34,3 +35,24 @@ def load(config_path: Path | None, *, secrets: bool = True):
         click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
 
+
+
+def open_local_spool(config, *, read_only: bool = True):
+    """The config's spool for a command, or exit 1 saying why it cannot be opened.
+
+    `read_only` (every command that only looks) never creates, writes or prunes anything,
+    so it works for a user who may read the spool but not write it.
+    """
+    from linkwatch.agent.spool import open_spool
+
+    path = config.agent.spool.path
+    try:
+        return open_spool(config, reader=True, read_only=read_only)
+    except FileNotFoundError:
+        click.echo(f"no spool at {path}: has the agent run with this config "
+                   f"({config.source})? Try `linkwatch agent run --once -c {config.source}`",
+                   err=True)
+    except PermissionError:
+        click.echo(f"this user may not {'read' if read_only else 'write'} the spool {path}: "
+                   "run the command as the service's user (sudo -u linkwatch …)", err=True)
+    sys.exit(EXIT_NO_DATA)

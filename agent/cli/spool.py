@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import config_option, format_option, load
+from linkwatch.agent.cli.options import config_option, format_option, load, open_local_spool
 
 
 @click.group()
@@ -28,9 +28,7 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     from linkwatch.agent.spool.summary import COLUMNS, spool_rows
 
     config = load(config_path, secrets=False)
-    from linkwatch.agent.spool import open_spool
-
-    spool_ = open_spool(config, reader=True)
+    spool_ = open_local_spool(config)
     try:
         rows, notes = spool_rows(spool_)
     finally:

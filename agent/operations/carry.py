@@ -158,7 +158,7 @@ def export(spool: Spool, *, output: str, path: Path, agent: str, site: str,
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
     for i in range(0, len(exported), _PAGE):
-        spool.ack(output, exported[i:i + _PAGE])
+        spool.mark_carried(output, exported[i:i + _PAGE])
     return manifest
 
 

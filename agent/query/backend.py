@@ -75,10 +75,15 @@ def open_backend(config: Config, *, local: bool, output: str | None = None) -> B
         from linkwatch.agent.spool import open_spool
 
         path = config.agent.spool.path
-        if not path.exists():
+        try:
+            return LocalBackend(open_spool(config, read_only=True))
+        except FileNotFoundError:
             raise QueryFailed("no_spool", f"no spool at {path}: has the agent run with "
-                              f"this config ({config.source})?")
-        return LocalBackend(open_spool(config, reader=True))
+                              f"this config ({config.source})?") from None
+        except PermissionError:
+            raise QueryFailed("no_spool", f"this user may not read the spool {path}: run the "
+                              "command as the service's user (sudo -u linkwatch …) or as a "
+                              "member of its group") from None
     chosen = [o for o in config.outputs if output in (None, o.name, o.queue_name, o.url)]
     if not chosen:
         named = f"named {output!r} " if output else ""

@@ -66,8 +66,12 @@ def newest_id(conn: sqlite3.Connection, oid: int) -> int | None:
     return row[0]
 
 
-def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int) -> int:
-    """Remove acknowledged points from the queue; returns how many were still queued."""
+def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int | None) -> int:
+    """Remove acknowledged points from the queue; returns how many were still queued.
+
+    `now_ns` None: the points left by hand (`spool export --mark-sent`), not through the
+    server, so when the output last answered, and its last error, stay as they were.
+    """
     if ids and len(ids) == ids[-1] - ids[0] + 1 and list(ids) == sorted(ids):
         # consecutive ids (a whole batch, as the shipper reads them): one range delete
         removed = conn.execute("DELETE FROM queue WHERE output_id = ? AND point_id "
@@ -75,8 +79,12 @@ def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int) -> 
     else:
         removed = conn.executemany("DELETE FROM queue WHERE output_id = ? AND point_id = ?",
                                    [(oid, i) for i in ids]).rowcount
-    conn.execute("UPDATE output SET sent_total = sent_total + ?, last_send_ok_ns = ?, "
-                 "last_error = NULL WHERE id = ?", (removed, now_ns, oid))
+    if now_ns is None:
+        conn.execute("UPDATE output SET sent_total = sent_total + ? WHERE id = ?",
+                     (removed, oid))
+    else:
+        conn.execute("UPDATE output SET sent_total = sent_total + ?, last_send_ok_ns = ?, "
+                     "last_error = NULL WHERE id = ?", (removed, now_ns, oid))
     return removed
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1
 
@@ -80,6 +83,41 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open an existing spool for reading only: no file is created, written or left behind.
+
+    A spool in WAL mode that no process has open has no `-wal` and `-shm` files; even a
+    read-only connection would create them (owned by whoever reads, which can lock the agent
+    out of its own spool), so it is then opened `immutable`: nothing writes it meanwhile.
+    While the agent runs, the files exist and the reader shares them without writing.
+    Raises FileNotFoundError when there is no spool at `path`, PermissionError when this
+    user may not read it.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no spool", str(path))
+    if not os.access(path, os.R_OK):
+        raise PermissionError(errno.EACCES, "cannot read the spool", str(path))
+    live = path.with_name(path.name + "-wal").exists()
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro" + ("" if live else "&immutable=1")
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                           timeout=10.0)
+    try:
+        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA temp_store=MEMORY")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    return conn
+
+
+def require_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a spool of this schema version (readers never create one)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise SchemaError(f"{path}: spool schema version {version}, this linkwatch reads "
+                          f"version {SCHEMA_VERSION}")
 
 
 def quick_check(conn: sqlite3.Connection) -> str | None:

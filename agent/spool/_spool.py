@@ -17,7 +17,12 @@ from linkwatch.agent.spool import _history, _queue
 from linkwatch.agent.spool._eviction import Eviction, SizeBudget, make_room, used_bytes
 from linkwatch.agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
 from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
-from linkwatch.agent.spool._schema import connect, ensure_schema
+from linkwatch.agent.spool._schema import (
+    connect,
+    connect_read_only,
+    ensure_schema,
+    require_schema,
+)
 from linkwatch.collector.sample import Sample
 
 log = logging.getLogger("linkwatch.spool")
@@ -60,7 +65,8 @@ class Spool:
     """The agent's durable store; see the package docstring for the design."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, budget: SizeBudget,
-                 history_s: float, outputs: dict[str, int], time_ns, memory_buffer: int):
+                 history_s: float, outputs: dict[str, int], time_ns, memory_buffer: int,
+                 read_only: bool = False):
         self._conn = conn
         self._path = path
         self._budget = budget
@@ -75,6 +81,7 @@ class Spool:
         self._state_written: dict[str, bytes] = {}
         self._disk_full = False
         self._closed = False
+        self._read_only = read_only
         self._evicting = False
         self._evicted_in_episode = 0
         self._rows_at_cap = 0
@@ -93,14 +100,20 @@ class Spool:
     def open(cls, path: Path, *, max_size: int, history_s: float,
              outputs: Sequence[str] | None,
              time_ns=time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
-             check: bool = True) -> Spool:
+             check: bool = True, read_only: bool = False) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
         `check=False` skips `PRAGMA quick_check` (a read of the whole file) for short-lived
         readers such as the CLI. `outputs=None` keeps the queues the file has (readers); a
         list makes them match it, dropping the queue of an output no longer listed.
+        `read_only` opens an existing spool without changing anything, not even its
+        history (a user who may read the file but not write it); raises FileNotFoundError
+        when there is none.
         """
         path = Path(path)
+        if read_only:
+            return cls._open_read_only(path, max_size=max_size, history_s=history_s,
+                                       time_ns=time_ns)
         path.parent.mkdir(parents=True, exist_ok=True)
         rescued: Salvage | None = None
         if path.exists() and check and (problem := problem_with(path)) is not None:
@@ -122,6 +135,21 @@ class Spool:
         if rescued is not None:
             spool._restore(rescued)
         spool.prune()
+        return spool
+
+    @classmethod
+    def _open_read_only(cls, path: Path, *, max_size: int, history_s: float,
+                        time_ns) -> Spool:
+        conn = connect_read_only(path)
+        try:
+            require_schema(conn, path)
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            outputs = dict(conn.execute("SELECT name, id FROM output ORDER BY id"))
+            spool = cls(conn, path, SizeBudget.for_size(int(max_size), page_size), history_s,
+                        outputs, time_ns, 0, read_only=True)
+        except BaseException:
+            conn.close()
+            raise
         return spool
 
     def _restore(self, rescued: Salvage) -> None:
@@ -337,6 +365,16 @@ class Spool:
             self._queued[output] -= removed
             self._maybe_end_eviction()
 
+    def mark_carried(self, output: str, ids: Sequence[int]) -> None:
+        """These points left by hand (an export file): out of the queue, counted as sent,
+        but the output's last answer and last error stay what the server made them."""
+        oid = self._oid(output)
+        removed = self._write_or_log(f"carried points of {output}", lambda: _queue.ack(
+            self._conn, oid, ids, None))
+        if removed is not None:
+            self._queued[output] -= removed
+            self._maybe_end_eviction()
+
     def dead_letter(self, output: str, ids: Sequence[int], message: str) -> None:
         """The server rejected these points: keep them with its message, out of the queue."""
         oid = self._oid(output)
@@ -431,6 +469,10 @@ class Spool:
     def close(self) -> None:
         """Write what waits in memory if the disk has room now, checkpoint, close."""
         if self._closed:
+            return
+        if self._read_only:
+            self._conn.close()
+            self._closed = True
             return
         if self._buffer:
             self.append([])

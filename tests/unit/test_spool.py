@@ -127,6 +127,22 @@ def test_counters_and_queues_persist_across_reopen(tmp_path, open_spool):
     assert seqs(again.next_batch("influx", 100).lines) == list(range(4, 10))
 
 
+def test_points_carried_out_by_hand_leave_the_queue_but_not_the_outputs_health(
+        open_spool, clock):
+    spool = open_spool()
+    spool.append(points(10))
+    spool.ack("influx", spool.next_batch("influx", 2).ids)
+    answered = clock.now
+    clock.now += 3600 * S
+    spool.record_send_error("influx", "connection refused (127.0.0.1:8086)")
+    spool.mark_carried("influx", spool.next_batch("influx", 100).ids)
+    (out,) = spool.stats().outputs
+    assert (out.queued, out.sent_total) == (0, 10)
+    # the link is still down: its last answer and its error say so
+    assert out.last_send_ok_ns == answered
+    assert out.last_error == "connection refused (127.0.0.1:8086)"
+
+
 # -------------------------------------------------------------------------------- the queue
 
 def test_ack_removes_from_that_output_only_and_keeps_history(open_spool):
