@@ -25,15 +25,19 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
       linkwatch spool status -c /etc/linkwatch/config.yaml
     """
     from linkwatch.agent.cli.table import render
-    from linkwatch.agent.spool.summary import COLUMNS, spool_rows
+    from linkwatch.agent.spool.summary import ALL_COLUMNS, COLUMNS, spool_rows
 
     config = load(config_path, secrets=False)
     spool_ = open_local_spool(config)
     try:
-        rows, notes = spool_rows(spool_)
+        rows, notes = spool_rows(spool_, tz=config.tz)
     finally:
         spool_.close()
-    click.echo(render(rows, fmt, COLUMNS))
     if fmt == "table":
+        shown = [r for r in rows if r["output"] is not None]
+        if shown:
+            click.echo(render(shown, fmt, COLUMNS))
         for note in notes:
             click.echo(note)
+    else:  # the notes' facts are keys of every row
+        click.echo(render(rows, fmt, ALL_COLUMNS))

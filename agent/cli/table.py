@@ -1,4 +1,8 @@
-"""Rows of plain dicts printed as an aligned table, JSON or CSV."""
+"""Rows of plain dicts printed as an aligned table, JSON or CSV.
+
+A table is for people: each value reads with its unit (agent.cli.readable). JSON and CSV
+are for programs: raw values in the units their keys name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import csv
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
+
+from linkwatch.agent.cli.readable import cell, csv_cell, heading
 
 # paint(column, value, cell text) -> the text to print (e.g. wrapped in ANSI colour)
 Paint = Callable[[str, object, str], str]
@@ -25,9 +31,10 @@ def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
-        writer.writerows({c: _cell(r.get(c)) for c in columns} for r in rows)
+        writer.writerows({c: csv_cell(r.get(c)) for c in columns} for r in rows)
         return out.getvalue().rstrip("\n")
-    cells = [[c.upper() for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[heading(c) for c in columns]] + [[cell(c, r.get(c)) for c in columns]
+                                                for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(cells[0], widths, strict=True)).rstrip()]
     for row, cell_row in zip(rows, cells[1:], strict=True):
@@ -38,10 +45,3 @@ def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str
         lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
 
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)

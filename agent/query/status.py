@@ -28,7 +28,7 @@ class TargetStatus:
     age_s: float | None        # seconds since the newest sample
     loss_pct: float | None
     rtt_avg_ms: float | None
-    last_seen: str | None      # ISO 8601, UTC
+    last_seen: str | None      # ISO 8601, in the config's time zone (as `since`)
     since: str | None = None   # when the state began (ISO 8601); absent: before the period
     in_util_pct: float | None = None   # uplinks: the newest utilisation per direction
     out_util_pct: float | None = None
@@ -41,9 +41,13 @@ def state_kinds(config: Config) -> dict[str, tuple[ProbeKind, StateRule]]:
 
 
 def target_status(
-    config: Config, latest: Iterable[Sample], now_ns: int
+    config: Config, latest: Iterable[Sample], now_ns: int, tz: dt.tzinfo | None = None
 ) -> list[TargetStatus]:
-    """One row per configured target (and per target seen in the data but no longer configured)."""
+    """One row per configured target (and per target seen in the data but no longer
+    configured); times in `tz`, else the config's zone."""
+    from linkwatch.agent.query.timerange import iso
+
+    tz = tz or config.tz
     configured = {(c.kind, c.name): c for c in config.checks.with_state()}
     rules = state_kinds(config)
     newest: dict[tuple[str, str], Sample] = {}
@@ -72,8 +76,7 @@ def target_status(
             site=site, kind=kind, target=name, address=sample.tags.get("address"), state=state,
             age_s=round(age, 1), loss_pct=_number(sample.fields.get("loss_pct")),
             rtt_avg_ms=_number(sample.fields.get("rtt_avg_ms")),
-            last_seen=dt.datetime.fromtimestamp(sample.time_ns / 1e9, dt.UTC).isoformat(
-                timespec="seconds"),
+            last_seen=iso(sample.time_ns, tz),
         ))
     return rows
 
@@ -112,9 +115,10 @@ def current_status(config: Config, backend: Backend, sel: Selection, now_ns: int
     from linkwatch.agent.query.states import runs
     from linkwatch.agent.query.timerange import iso
 
+    tz = tz or config.tz
     rules = state_kinds(config)
     latest = [s for m in rules for s in backend.latest(m, sel)]
-    rows = [r for r in target_status(config, latest, now_ns)
+    rows = [r for r in target_status(config, latest, now_ns, tz)
             if sel.wants(r.site, r.target)]
     history = {}
     for measurement, (probe, rule) in rules.items():

@@ -16,18 +16,34 @@ from linkwatch.agent.spool import Spool, SpoolStats
 
 COLUMNS = ("output", "queued", "oldest_unsent_age_s", "replay_rate_pps", "eta_s", "sent",
            "dropped", "dead_letters", "send_errors", "last_send_ok", "last_error")
+# What the table prints as notes under its rows, JSON and CSV hold as keys of every row.
+SPOOL_KEYS = ("spool_path", "spool_bytes", "points", "history_points", "collected",
+              "dropped_unsent", "disk_full", "disk_free_bytes", "held_in_memory",
+              "last_dead_letter")
+ALL_COLUMNS = COLUMNS + SPOOL_KEYS
 
 
 _SENDING_WINDOW_NS = 60 * 10**9
 _LOW_DISK_BYTES = 1 << 20          # below this an append of a cycle's samples may not fit
 
 
-def spool_rows(spool: Spool, now_ns: int | None = None, *,
-               sample_s: float = 1.0) -> tuple[list[dict], list[str]]:
-    """One row per output, and notes on the spool as a whole (size, disk full)."""
+def spool_rows(spool: Spool, now_ns: int | None = None, *, sample_s: float = 1.0,
+               tz: dt.tzinfo | None = dt.UTC) -> tuple[list[dict], list[str]]:
+    """One row per output (one with `output` null when there is none), each with the
+    spool-wide keys too, and the same facts as notes for a table (size, disk full, dead
+    letters). Times are ISO 8601 in `tz`."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = spool.stats()
     rates = _rates(spool, stats, now_ns, sample_s)
+    free = _free_bytes(stats.path)
+    low_disk = not stats.disk_full and free is not None and free < _LOW_DISK_BYTES
+    letters = spool.dead_letters(limit=5)
+    whole = {
+        "spool_path": str(stats.path), "spool_bytes": stats.file_bytes, "points": stats.rows,
+        "history_points": stats.history_rows, "collected": stats.collected_total,
+        "dropped_unsent": stats.dropped_total, "disk_full": stats.disk_full or low_disk,
+        "disk_free_bytes": free, "held_in_memory": stats.buffered,
+    }
     rows = [
         {
             "output": o.output,
@@ -39,11 +55,14 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
             "dropped": o.dropped,
             "dead_letters": o.dead_letters,
             "send_errors": o.send_errors,
-            "last_send_ok": _iso(o.last_send_ok_ns),
+            "last_send_ok": _iso(o.last_send_ok_ns, tz),
             "last_error": o.last_error,
+            **whole,
+            "last_dead_letter": next((d.message for d in letters if d.output == o.output),
+                                     None),
         }
         for o in stats.outputs
-    ]
+    ] or [{**dict.fromkeys(COLUMNS), **whole, "last_dead_letter": None}]
     notes = [
         f"spool {stats.path}: {stats.file_bytes / 2**20:.1f} MiB, {stats.rows} points "
         f"({stats.history_rows} history), {stats.collected_total} collected, "
@@ -53,11 +72,11 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
         notes.append("no outputs configured: points stay here as local history")
     if stats.disk_full:
         notes.append(f"DISK FULL: {stats.buffered} samples wait in memory until space returns")
-    elif (free := _free_bytes(stats.path)) is not None and free < _LOW_DISK_BYTES:
+    elif low_disk:
         # the agent's own spool knows it is full; a reader can only look at the file system
         notes.append(f"DISK FULL: {free} bytes free on the file system of {stats.path}; the "
                      "agent holds new samples in memory (up to 50,000) until there is room")
-    for letter in spool.dead_letters(limit=5):
+    for letter in letters:
         notes.append(f"dead letter for {letter.output}: {letter.message}")
     return rows, notes
 
@@ -97,7 +116,8 @@ def _free_bytes(path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
-def _iso(ns: int | None) -> str | None:
+def _iso(ns: int | None, tz: dt.tzinfo | None) -> str | None:
     if ns is None:
         return None
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).astimezone(tz).isoformat(
+        timespec="seconds")
