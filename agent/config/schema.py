@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from linkwatch.agent.config.calendar import OfficeHours
+from linkwatch.collector.keys import key
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
@@ -67,6 +68,8 @@ class InfluxOutput:
     batch_size: int = 5000
     timeout: Seconds = _10_SECONDS
     gzip: bool = True
+    create_database: bool = key(True, doc="create the database (v1) or bucket (v2) when "
+                                "the server answers 404 and the credentials allow it")
 
     @property
     def queue_name(self) -> str:

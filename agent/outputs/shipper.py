@@ -7,6 +7,9 @@ with it every probe) never waits on the network. What a failed write means:
   honouring Retry-After, and send the same points again. The queue keeps growing meanwhile.
 - fatal (401, 403, 404): an admin must act (credentials, `CREATE DATABASE`). Logged once
   with what to do, recorded for `linkwatch status`, then retried slowly: spooling goes on.
+  A 404 (no such database or bucket) is first answered by creating it, where the output's
+  `create_database` allows and its credentials suffice (agent/outputs/create.py), once per
+  outage; the write is then sent again at once.
 - rejected (400, 413, 422): something in the batch. InfluxDB 1.x stores the good points of a
   partial write and refuses the rest; other servers refuse the whole batch. So the batch is
   split in halves and resent until each refused line stands alone; such a line goes to the
@@ -42,6 +45,7 @@ from typing import Any, Protocol
 
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.outputs.backoff import Backoff
+from linkwatch.agent.outputs.create import Creation, create_store, manual_step, uses_v2
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult
 from linkwatch.agent.outputs.version import open_writer
 
@@ -98,8 +102,6 @@ class ShipperState:
 _FIX = {
     401: "check username/password or token of this output in the config",
     403: "give this output's user or token write access to the database/bucket",
-    404: "create the database/bucket (InfluxQL: CREATE DATABASE <name>) or fix "
-    "`database:`/`bucket:` of this output in the config",
 }
 
 
@@ -157,6 +159,7 @@ class _Shipper:
         self._replay: tuple[float, int] | None = None  # replay start (clock) and sent then
         self._to_ack: Sequence[int] | None = None      # delivered, ack not yet written
         self._ahead: Batch | None = None               # the backlog batch after the last one
+        self._creation: Creation | None = None         # asked this outage: what came of it
 
     async def run(self) -> None:
         self._begin_replay(self._queued())
@@ -272,10 +275,24 @@ class _Shipper:
                     # pop() takes the older half first, keeping the time order
                     pending.append((ids[half:], lines[half:]))
                     pending.append((ids[:half], lines[:half]))
+            elif await self._created_after(result):
+                pending.append((ids, lines))
             else:
                 self._unreachable(result)
                 return result
         return None
+
+    async def _created_after(self, result: WriteResult) -> bool:
+        """On a 404, create the database or bucket (once per outage) where allowed."""
+        if (result.status is not Status.FATAL or result.http_status != 404
+                or not self.output.create_database or self._creation is not None):
+            return False
+        version = getattr(self.writer, "version", None)
+        self._creation = await _in_thread(create_store, self.output, version)
+        if self._creation.created:
+            log.info("output %s: %s on %s (it answered 404 %s)", self.name,
+                     self._creation.message, self.output.url, result.message)
+        return self._creation.created
 
     async def _send(self, lines: Sequence[bytes],
                     in_flight: Callable[[], None] | None = None) -> WriteResult:
@@ -314,6 +331,8 @@ class _Shipper:
             self.state.outage_since = self.clock()
         if result.status is Status.FATAL:
             fix = _FIX.get(result.http_status or 0, "check this output in the config")
+            if result.http_status == 404:
+                fix = self._missing_store_fix()
             log.error(
                 "output %s refuses writes: %s; %s. Spooling meanwhile, asking again every %gs",
                 self.name, message, fix, self.pacing.fatal_retry,
@@ -321,8 +340,18 @@ class _Shipper:
         else:
             log.warning("output %s unreachable: %s; spooling", self.name, message)
 
+    def _missing_store_fix(self) -> str:
+        if self._creation is not None and not self._creation.created:
+            return f"linkwatch could not create it ({self._creation.message})"
+        step = manual_step(self.output, v2=uses_v2(self.output,
+                                                   getattr(self.writer, "version", None)))
+        if not self.output.create_database:
+            return f"{step}, or allow linkwatch to (`create_database: true`)"
+        return f"{step}, or fix `database:`/`bucket:` of this output in the config"
+
     def _reachable(self, delivered: int) -> None:
         self.backoff.reset()
+        self._creation = None
         if self.state.outage_since is None:
             return
         lasted = self.clock() - self.state.outage_since

@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import gzip
 import http.server
+import json
 import logging
 import socket
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -189,10 +191,25 @@ def test_a_field_type_conflict_sets_aside_only_the_bad_points(influxdb, influx_d
     spool.close()
 
 
+def test_a_missing_database_is_created_and_the_points_arrive(influxdb, tmp_path, caplog):
+    database = "created_at_once_" + tmp_path.name[-8:].replace("-", "_")
+    output = v1_output(influxdb, database)
+    spool = open_spool(tmp_path, output)
+    spool.append([ping("a4", i) for i in range(5)])
+    with caplog.at_level(logging.INFO, "linkwatch.outputs"):
+        deliver(spool, output)
+    assert len(influxdb.points(database, "ping")) == 5
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"created database {database!r} on {influxdb.url}" in m for m in said), said
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    influxdb.drop_database(database)
+    spool.close()
+
+
 def test_a_missing_database_is_reported_and_the_queue_waits_for_it(influxdb, tmp_path,
                                                                    caplog):
     database = "created_later_" + tmp_path.name[-8:].replace("-", "_")
-    output = v1_output(influxdb, database)
+    output = v1_output(influxdb, database, create_database=False)
     spool = open_spool(tmp_path, output)
     spool.append([ping("a4", i) for i in range(5)])
 
@@ -210,6 +227,7 @@ def test_a_missing_database_is_reported_and_the_queue_waits_for_it(influxdb, tmp
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "database not found" in errors[0] and "CREATE DATABASE" in errors[0]
+    assert "create_database: true" in errors[0]
     assert len(influxdb.points(database, "ping")) == 5
     influxdb.drop_database(database)
     spool.close()
@@ -245,6 +263,28 @@ def test_wrong_credentials_are_reported_and_the_queue_waits(influxdb_with_auth, 
     assert len(errors) == 1 and "username/password" in errors[0]
     assert "s3cret" not in caplog.text
     assert len(server.points("linkwatch", "ping")) == 5
+    spool.close()
+
+
+def test_a_user_who_may_not_create_the_database_is_told_the_step_by_hand(
+        influxdb_with_auth, tmp_path, caplog):
+    server = influxdb_with_auth
+    server.query("CREATE USER writer WITH PASSWORD 'w-secret'")
+    output = v1_output(server, "not_there", username="writer", password=Secret("w-secret"))
+    spool = open_spool(tmp_path, output)
+    spool.append([ping("a6", i) for i in range(3)])
+
+    async def refused_twice(state: ShipperState) -> None:
+        await _until(lambda: state.send_errors >= 2, "refused sends")
+
+    with caplog.at_level(logging.INFO, "linkwatch.outputs"):
+        asyncio.run(_shipping(spool, output, refused_twice))
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "could not create it" in errors[0] and "HTTP 403" in errors[0]
+    assert """CREATE DATABASE "not_there"' (as an admin user)""" in errors[0]
+    assert queued(spool, output) == 3
+    assert "w-secret" not in caplog.text
     spool.close()
 
 
@@ -406,3 +446,107 @@ def test_server_errors_timeouts_and_resets_are_retried_until_delivery(tmp_path, 
     assert sum("flaky unreachable" in m for m in messages) == 1
     assert sum("flaky back after" in m for m in messages) == 1
     spool.close()
+
+
+# ---------------------------------------------- a bucket created through the InfluxDB 2 API
+
+class BucketServer(http.server.ThreadingHTTPServer):
+    """The part of InfluxDB 2's documented HTTP API that creating a bucket touches:
+    /api/v2/write answers 404 for a bucket it does not have; GET /api/v2/orgs?org= and
+    POST /api/v2/buckets (allowed only with the token `may-create`). No InfluxDB 2.x server
+    can be installed on these machines (Debian has none), so this loopback server stands in.
+    """
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _BucketHandler)
+        self.buckets: set[str] = set()
+        self.lines: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+_ORG = {"id": "0a1b2c3d4e5f6a7b", "name": "district"}
+
+
+class _BucketHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: BucketServer
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.path.startswith("/api/v2/orgs") and query.get("org") == ["district"]:
+            self._json(200, {"orgs": [_ORG]})
+        else:
+            self._json(404, {"code": "not found", "message": "organization not found"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        parts = urllib.parse.urlsplit(self.path)
+        if parts.path == "/api/v2/buckets":
+            if self.headers.get("Authorization") != "Token may-create":
+                self._json(403, {"code": "forbidden",
+                                 "message": "insufficient permissions for write:buckets"})
+                return
+            asked = json.loads(body)
+            assert asked["orgID"] == _ORG["id"]
+            self.server.buckets.add(asked["name"])
+            self._json(201, {"id": "feedfacefeedface", "name": asked["name"]})
+        elif parts.path == "/api/v2/write":
+            bucket = urllib.parse.parse_qs(parts.query)["bucket"][0]
+            if bucket not in self.server.buckets:
+                self._json(404, {"code": "not found", "message": f'bucket "{bucket}" not found'})
+                return
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            self.server.lines.extend(body.split(b"\n"))
+            self._json(204, None)
+        else:
+            self._json(404, {"code": "not found", "message": "path not found"})
+
+    def _json(self, status: int, value) -> None:
+        body = b"" if value is None else json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.mark.parametrize("token", ["may-create", "write-only"])
+def test_a_missing_bucket_is_created_where_the_token_allows(token, tmp_path, caplog):
+    server = BucketServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        output = InfluxOutput(type="influxdb", url=server.url, name="province", version="2",
+                              org="district", bucket="linkwatch", token=Secret(token))
+        spool = open_spool(tmp_path, output)
+        samples = [ping("a7", i) for i in range(3)]
+        spool.append(samples)
+
+        async def delivered_or_refused(state: ShipperState) -> None:
+            await _until(lambda: queued(spool, output) == 0 or state.send_errors >= 2,
+                         "delivery or a refusal")
+
+        with caplog.at_level(logging.INFO, "linkwatch.outputs"):
+            asyncio.run(_shipping(spool, output, delivered_or_refused))
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        if token == "may-create":
+            assert set(server.lines) == {encode(s) for s in samples}
+            assert any("created bucket 'linkwatch' in org 'district'" in r.getMessage()
+                       for r in caplog.records)
+            assert errors == []
+        else:
+            assert queued(spool, output) == 3 and len(errors) == 1
+            assert "HTTP 403" in errors[0] and "insufficient permissions" in errors[0]
+            assert "influx bucket create --name linkwatch --org district" in errors[0]
+        spool.close()
+    finally:
+        server.shutdown()
+        server.server_close()
