@@ -14,21 +14,9 @@ from linkwatch.agent.cli.options import (
     config_option,
     load,
     open_local_spool,
+    pick_output,
+    pick_outputs,
 )
-
-
-def _pick_output(config, name: str | None):
-    outputs = config.outputs
-    if name is not None:
-        outputs = tuple(o for o in outputs if o.queue_name == name)
-        if not outputs:
-            known = ", ".join(o.queue_name for o in config.outputs) or "none"
-            raise click.UsageError(f"no output named {name!r} in {config.source} "
-                                   f"(configured: {known})")
-    if not outputs:
-        raise click.UsageError(f"{config.source} configures no output: add the InfluxDB "
-                               "under `outputs:` (see docs/configuration.md)")
-    return outputs
 
 
 @click.command("export")
@@ -58,7 +46,7 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
     from linkwatch.agent.query.timerange import TimeRangeError, parse_instant
 
     config = load(config_path, secrets=False)
-    output = _pick_output(config, output_name)[0]
+    output = pick_output(config, output_name)
     now_ns = time.time_ns()
     try:
         tz = config.tz
@@ -113,7 +101,7 @@ def import_command(file: Path, config_path: Path | None, output_name: str | None
     from linkwatch.agent.query.timerange import iso
 
     config = load(config_path)
-    outputs = _pick_output(config, output_name)
+    outputs = pick_outputs(config, output_name)
     try:
         manifest = read_manifest(file)
     except CarryError as e:

@@ -20,6 +20,13 @@ format_option = click.option(
     show_default=True, help="Output format.",
 )
 
+output_option = click.option(
+    "--output", "output_name", default=None, metavar="NAME",
+    help="Which configured output (its name) to read or write. Default: the first.")
+demo_option = click.option(
+    "--demo", is_flag=True,
+    help="Read the demo month (`linkwatch demo seed`), not the agent's data.")
+
 
 def load(config_path: Path | None, *, secrets: bool = True):
     """The config, or exit 2 with every problem listed (file:line:column, key, fix).
@@ -56,3 +63,69 @@ def open_local_spool(config, *, read_only: bool = True):
         click.echo(f"this user may not {'read' if read_only else 'write'} the spool {path}: "
                    "run the command as the service's user (sudo -u linkwatch …)", err=True)
     sys.exit(EXIT_NO_DATA)
+
+
+def pick_outputs(config, name: str | None):
+    """The configured outputs `--output NAME` chooses (all of them without it); a usage
+    error naming the configured ones when none is called so, or none is configured."""
+    outputs = config.outputs
+    if name is not None:
+        outputs = tuple(o for o in outputs if name in (o.name, o.queue_name))
+        if not outputs:
+            known = ", ".join(o.queue_name for o in config.outputs) or "none"
+            raise click.UsageError(f"no output named {name!r} in {config.source} "
+                                   f"(configured: {known}){_did_you_mean(name, config)}")
+    if not outputs:
+        raise click.UsageError(f"{config.source} configures no output: add the InfluxDB "
+                               "under `outputs:` (see docs/configuration.md)")
+    return outputs
+
+
+def pick_output(config, name: str | None):
+    """The output `--output NAME` names, else the first configured."""
+    return pick_outputs(config, name)[0]
+
+
+def _did_you_mean(name: str, config) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, [o.queue_name for o in config.outputs], n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_names(config, sites: tuple[str, ...], targets: tuple[str, ...] = ()) -> None:
+    """A usage error for a --site the config does not declare, and for a --target that is
+    not configured but close to one that is (a typo), with the closest name."""
+    import difflib
+
+    declared = sorted(s.name for s in config.sites)
+    for site in sites:
+        if declared and site not in declared:
+            close = difflib.get_close_matches(site, declared, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "declared: " + ", ".join(
+                declared)
+            raise click.UsageError(f"unknown site {site!r} in {config.source}: {hint}")
+    checks = sorted({c.name for c in config.checks.with_state()})
+    for target in targets:
+        if target not in checks:
+            # a target no longer configured may still be in the data: only a near miss is
+            # taken for a typo
+            close = difflib.get_close_matches(target, checks, n=1)
+            if close:
+                raise click.UsageError(f"unknown target {target!r} in {config.source}: "
+                                       f"did you mean {close[0]!r}?")
+
+
+def reading(config, *, demo: bool, local: bool):
+    """The config a reading command uses: with `demo`, pointed at the demo's own stores,
+    after checking that the demo was written."""
+    if not demo:
+        return config
+    from linkwatch.agent.operations.demo import demo_config
+
+    chosen = demo_config(config)
+    if local and not chosen.agent.spool.path.exists():
+        click.echo(f"no demo month for {config.source}: write one first with "
+                   f"`linkwatch demo seed --local -c {config.source}`", err=True)
+        sys.exit(EXIT_NO_DATA)
+    return chosen

@@ -21,9 +21,13 @@ from linkwatch.agent.cli.options import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    check_names,
     config_option,
+    demo_option,
     format_option,
     load,
+    output_option,
+    reading,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +70,8 @@ def _complete_targets(ctx: click.Context, _param, incomplete: str):
 # -- shared options ---------------------------------------------------------------------------
 
 def query_options(default_since: str) -> Callable:
-    """-c, --since, --until, --site, --target/--device, --local, --output, --format."""
+    """-c, --since, --until, --site, --target/--device, --local, --output, --demo,
+    --format."""
 
     def decorate(command: Callable) -> Callable:
         for option in reversed([
@@ -83,8 +88,8 @@ def query_options(default_since: str) -> Callable:
                          help="Only this ping target or snmp device (repeatable)."),
             click.option("--local", is_flag=True,
                          help="Read the agent's own history (the spool), not InfluxDB."),
-            click.option("--output", "output_name", default=None, metavar="NAME",
-                         help="Which configured InfluxDB output to ask. Default: the first."),
+            output_option,
+            demo_option,
             format_option,
         ]):
             command = option(command)
@@ -96,35 +101,39 @@ def query_options(default_since: str) -> Callable:
 class _Context:
     """The loaded config, the period and the backend of one invocation."""
 
-    def __init__(self, config, selection, backend, tz, closer=None) -> None:
+    def __init__(self, config, selection, backend, tz, progress) -> None:
         self.config, self.selection, self.backend, self.tz = config, selection, backend, tz
-        self._closer = closer
+        self._progress = progress
 
     def close(self) -> None:
-        if self._closer is not None:
-            self._closer()
+        self.backend.close()
+        self._progress.__exit__(None, None, None)     # the progress line is cleared
 
 
 def _prepare(config_path: Path | None, since: str, until: str | None, sites: tuple[str, ...],
-             targets: tuple[str, ...], local: bool, output_name: str | None) -> _Context:
+             targets: tuple[str, ...], local: bool, output_name: str | None,
+             demo: bool) -> _Context:
     import time
 
+    from linkwatch.agent.cli.progress import Progress
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
     from linkwatch.agent.query.selection import Selection
     from linkwatch.agent.query.timerange import TimeRange, TimeRangeError
 
-    config = load(config_path, secrets=not local)
+    config = reading(load(config_path, secrets=not local), demo=demo, local=local)
+    check_names(config, sites, targets)
     try:
         period = TimeRange.parse(since, until, tz=config.tz, now_ns=time.time_ns())
     except TimeRangeError as e:
         raise click.UsageError(str(e)) from e
     selection = Selection(period.since_ns, period.until_ns, sites, targets)
+    progress = Progress()
     try:
-        backend = open_backend(config, local=local, output=output_name)
+        backend = open_backend(config, local=local, output=output_name, progress=progress)
     except QueryFailed as e:
         fail(e)
-    return _Context(config, selection, backend, config.tz, backend.close)
+    return _Context(config, selection, backend, config.tz, progress)
 
 
 def fail(e: QueryFailed) -> NoReturn:
@@ -213,8 +222,9 @@ def _min_cycles(command: Callable) -> Callable:
 
 def _with_context(command: Callable) -> Callable:
     @functools.wraps(command)
-    def wrapper(config_path, since, until, sites, targets, local, output_name, fmt, **extra):
-        ctx = _prepare(config_path, since, until, sites, targets, local, output_name)
+    def wrapper(config_path, since, until, sites, targets, local, output_name, demo, fmt,
+                **extra):
+        ctx = _prepare(config_path, since, until, sites, targets, local, output_name, demo)
         return command(ctx, fmt, **extra)
 
     return wrapper

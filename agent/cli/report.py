@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,8 +12,13 @@ from linkwatch.agent.cli.options import (
     EXIT_NO_DATA,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    check_names,
     config_option,
+    demo_option,
     load,
+    output_option,
+    pick_output,
+    reading,
 )
 
 _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[report]' "
@@ -30,12 +36,14 @@ _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[repor
 @click.option("--format", "fmt", type=click.Choice(["html", "pdf", "csv"]), default="html",
               show_default=True, help="html: one self-contained file; pdf: printed by "
               "Chromium; csv: a zip of one table per section.")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="File to write.")
+@click.option("-o", "--file", "out", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The file to write; its directory must exist.")
 @click.option("--local", is_flag=True, help="Read the agent's own history, not InfluxDB.")
+@output_option
+@demo_option
 def report(config_path: Path | None, period: str | None, since: str | None,
            until: str | None, sites: tuple[str, ...], lang: str, fmt: str, out: Path,
-           local: bool) -> None:
+           local: bool, output_name: str | None, demo: bool) -> None:
     """The planners' report: availability, bandwidth and quality gaps per site, ranked.
 
     \b
@@ -43,13 +51,14 @@ def report(config_path: Path | None, period: str | None, since: str | None,
       linkwatch report --period 2026-10 -o oct.html
       linkwatch report --period 2026-10 --lang en --format pdf -o oct.pdf
       linkwatch report --since 2026-10-01 --until 2026-10-16 --site quan-lan -o q.html
+      linkwatch report --period 2026-10 --local --output district -o oct.html
     """
     import time
 
     from linkwatch.agent.query.selection import Selection
     from linkwatch.agent.query.timerange import Month, TimeRange, TimeRangeError
 
-    config = load(config_path, secrets=not local)
+    config = reading(load(config_path, secrets=not local), demo=demo, local=local)
     if (period is None) == (since is None):
         raise click.UsageError("give either --period YYYY-MM or --since (with --until)")
     try:
@@ -61,33 +70,37 @@ def report(config_path: Path | None, period: str | None, since: str | None,
             since_ns, until_ns = span.since_ns, span.until_ns
     except (ValueError, TimeRangeError) as e:
         raise click.UsageError(str(e)) from e
-    known = {s.name for s in config.sites}
-    unknown = [s for s in sites if known and s not in known]
-    if unknown:
-        raise click.UsageError(f"unknown site {', '.join(unknown)}: the config "
-                               f"{config.source} declares {', '.join(sorted(known))}")
+    check_names(config, sites)
+    if not out.parent.is_dir():
+        raise click.UsageError(f"cannot write {out}: the directory {out.parent} does not "
+                               f"exist (create it first: mkdir -p {out.parent})")
     try:
         import matplotlib  # noqa: F401
         import numpy  # noqa: F401
     except ImportError:
         click.echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
+    from linkwatch.agent.cli.progress import Progress
     from linkwatch.agent.cli.query import fail
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
     from linkwatch.agent.report.generate import write_report
 
     try:
-        backend = open_backend(config, local=local)
-        try:
-            written = write_report(config, backend, Selection(since_ns, until_ns, sites),
-                                   lang=lang, fmt=fmt, out=out)
-        finally:
-            backend.close()
+        with Progress() as progress:
+            backend = open_backend(config, local=local, output=output_name, progress=progress)
+            try:
+                written = write_report(config, backend, Selection(since_ns, until_ns, sites),
+                                       lang=lang, fmt=fmt, out=out)
+            finally:
+                backend.close()
     except QueryFailed as e:
         fail(e)
     except RuntimeError as e:
         click.echo(str(e), err=True)
+        sys.exit(EXIT_USAGE)
+    except OSError as e:
+        click.echo(f"cannot write {out}: {e.strerror or e}", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(f"wrote {out} ({written.sites} sites)")
     if written.sites == 0 or not written.has_data:
@@ -97,45 +110,120 @@ def report(config_path: Path | None, period: str | None, since: str | None,
 
 @click.group()
 def demo() -> None:
-    """Demonstration data, to read a report before the agent has run a month."""
+    """Demonstration data, to read a report before the agent has run a month.
+
+    \b
+    The demo goes to a store of its own (a spool in ~/.cache/linkwatch/demo, or the database
+    <database>_demo of the output), never into the agent's; every reading command reads it
+    with --demo.
+
+    \b
+    Examples:
+      linkwatch demo seed -c docs/examples/district.yaml --local --month 2026-10
+      linkwatch report --demo --local -c docs/examples/district.yaml --period 2026-10 -o demo.html
+      linkwatch uptime --demo --local -c docs/examples/district.yaml --since 2026-10-01
+    """
 
 
 @demo.command("seed")
 @config_option
-@click.option("--month", default="2026-10", show_default=True, metavar="YYYY-MM")
-@click.option("--local", is_flag=True, help="Write to the agent's spool, not InfluxDB.")
-def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
+@click.option("--month", metavar="YYYY-MM",
+              help="The month to write. Default: last month, in agent.timezone.")
+@click.option("--local", is_flag=True, help="Write a spool (no server needed), not InfluxDB.")
+@click.option("--output", "output_name", metavar="NAME",
+              help="Which configured output's InfluxDB (its name). Default: the first.")
+@click.option("--real", is_flag=True,
+              help="Write into the config's own spool or database, beside real data, "
+              "instead of the demo's own store.")
+def demo_seed(config_path: Path | None, month: str | None, local: bool,
+              output_name: str | None, real: bool) -> None:
     """Write a realistic month for the config's sites (deterministic: same month, same data).
+
+    Refused, with the reason, when the spool it writes would not keep the month.
 
     \b
     Examples:
-      linkwatch demo seed -c docs/examples/district.yaml --local
-      linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
+      linkwatch demo seed -c docs/examples/district.yaml --local --month 2026-10
+      linkwatch demo seed -c district.yaml --month 2026-10      # into <database>_demo
     """
+    import time
+
+    from linkwatch.agent.cli.progress import Progress
     from linkwatch.agent.operations import demo as demo_data
     from linkwatch.agent.query.timerange import Month
 
     config = load(config_path, secrets=not local)
     try:
-        chosen = Month.parse(month, config.tz)
+        chosen = (Month.parse(month, config.tz) if month
+                  else Month.last_complete(config.tz, time.time_ns()))
     except ValueError as e:
         raise click.UsageError(str(e)) from e
+    reader = "linkwatch report --local" if local else "linkwatch report"
     if local:
-        from linkwatch.agent.spool import open_spool
-
-        spool_ = open_spool(config, reader=True)
+        written, where, kept = _seed_spool(config, chosen, real=real)
+        read = f"{reader}{'' if real else ' --demo'} -c {config.source} --period {chosen}"
+    else:
+        output = pick_output(config, output_name)
+        target = output if real else demo_data.demo_output(output)
         try:
-            count = demo_data.seed_spool(spool_, config, chosen)
-        finally:
-            spool_.close()
-        click.echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
-        return
-    if not config.outputs:
-        raise click.UsageError("no output is configured: use --local to write the spool")
-    output = config.outputs[0]
+            with Progress() as progress:
+                written = demo_data.seed_influx(target, config, chosen, progress=progress)
+        except RuntimeError as e:
+            click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
+            sys.exit(EXIT_UNREACHABLE)
+        where, kept = f"{target.url} ({target.database})", written
+        output_option = f" --output {output_name}" if output_name else ""
+        read = (f"{reader}{'' if real else ' --demo'}{output_option} -c {config.source} "
+                f"--period {chosen}")
+    if kept == 0:
+        click.echo(f"wrote {written} samples for {chosen} to {where}, but none was kept",
+                   err=True)
+        sys.exit(EXIT_NO_DATA)
+    if kept < written:
+        click.echo(f"wrote {written} samples for {chosen} to {where}; only {kept} were kept "
+                   "(the spool's size cap or history removed the rest)", err=True)
+        sys.exit(EXIT_NO_DATA)
+    click.echo(f"wrote {written} samples for {chosen} to {where}\n"
+               f"read them with: {read} -o demo.html")
+
+
+def _seed_spool(config, month, *, real: bool) -> tuple[int, str, int]:
+    """Written, where, and how many of them the spool holds afterwards."""
+    import time
+
+    from linkwatch.agent.cli.progress import Progress
+    from linkwatch.agent.operations import demo as demo_data
+    from linkwatch.agent.spool import Spool, open_spool
+
+    if real:
+        refusal = demo_data.refusal_for_spool(config, month, time.time_ns())
+        if refusal is not None:
+            raise click.UsageError(refusal)
+        try:
+            spool = open_spool(config, reader=True)
+        except PermissionError as e:
+            click.echo(f"this user may not write the spool {config.agent.spool.path} "
+                       f"({e.strerror}): leave out --real to write the demo's own spool",
+                       err=True)
+            sys.exit(EXIT_USAGE)
+    else:
+        path = demo_data.demo_spool_path(config)
+        need = demo_data.expected_samples(config, month) * demo_data.BYTES_PER_SAMPLE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in (path, path.with_name(path.name + "-wal"),
+                    path.with_name(path.name + "-shm")):
+            old.unlink(missing_ok=True)       # the demo spool holds the last month seeded
+        free = shutil.disk_usage(path.parent).free
+        if need > free:
+            click.echo(f"{month} needs about {need / 2**20:.0f} MiB in {path.parent}, which "
+                       f"has {free / 2**20:.0f} MiB free", err=True)
+            sys.exit(EXIT_USAGE)
+        spool = Spool.open(path, max_size=max(2 * need, 2**24), history_s=10 * 365 * 86400,
+                           outputs=[], check=False)
     try:
-        count = demo_data.seed_influx(output, config, chosen)
-    except RuntimeError as e:
-        click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
-        sys.exit(EXIT_UNREACHABLE)
-    click.echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")
+        with Progress() as progress:
+            written = demo_data.seed_spool(spool, config, month, progress=progress)
+        kept = spool.count_between(month.since_ns, month.until_ns)
+    finally:
+        spool.close()
+    return written, str(spool.path), kept

@@ -277,6 +277,95 @@ class Decoder:
                       sample.time_ns)
 
 
+class FieldReader:
+    """Bulk reading of lines into numbers: each line's series (as written, a stable key),
+    its tags, and the chosen fields as floats (NaN where a line lacks one, or holds a
+    string or a boolean there). About three times as fast as Decoder, for reading a month
+    of history into columns. A line `decode` refuses gives None.
+
+        read = FieldReader(("up", "rtt_avg_ms"))
+        series, tags, (up, rtt) = read(b"ping,target=gw up=1i,rtt_avg_ms=0.5 1")
+    """
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self._slot = {name: i for i, name in enumerate(fields)}
+        self._empty = [math.nan] * len(self._slot)
+        self._series: dict[str, dict[str, str]] = {}
+        self._values: dict[str, float | None] = {}
+
+    def __call__(self, line: bytes) -> tuple[str, Mapping[str, str], list[float]] | None:
+        """(series, tags, values) of a line, or None when it is no valid line."""
+        try:
+            text = line.decode()
+        except UnicodeDecodeError:
+            return None
+        parts = text.split(" ")
+        if "\\" in text or '"' in text or len(parts) != 3 or not _is_integer(parts[2]):
+            return self._slowly(text)
+        series, fields_part, _ts = parts
+        tags = self._series.get(series)
+        if tags is None:
+            known = _decode_plain(text, None)
+            if known is None:
+                return self._slowly(text)
+            tags = self._series[series] = dict(known.tags)
+        values = self._empty.copy()
+        slot, cache = self._slot, self._values
+        for part in fields_part.split(","):
+            key, eq, raw = part.partition("=")
+            if not key or not eq:
+                return self._slowly(text)
+            number = cache.get(raw, self)
+            if number is self:
+                number = _number(raw)
+                if len(cache) < _VALUE_CACHE:
+                    cache[raw] = number
+            if number is None:
+                return self._slowly(text)
+            at = slot.get(key)
+            if at is not None:
+                values[at] = number
+        return series, tags, values
+
+    def _slowly(self, text: str) -> tuple[str, Mapping[str, str], list[float]] | None:
+        try:
+            sample = _decode_full(text)
+        except LineProtocolError:
+            return None
+        values = self._empty.copy()
+        for key, value in sample.fields.items():
+            at = self._slot.get(key)
+            if at is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                values[at] = float(value)
+        try:
+            series = encode_series(sample.measurement, sample.tags).decode()
+        except LineProtocolError:     # read, but not written so by linkwatch (e.g. `#m`)
+            series = repr((sample.measurement, sorted(sample.tags.items())))
+        return series, sample.tags, values
+
+
+def _is_integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(raw: str) -> float | None:
+    """A plain field value as a float (NaN for a boolean); None when it is malformed."""
+    if not raw:
+        return None
+    try:
+        if raw[-1] in "iu":
+            return float(int(raw[:-1]))
+        if raw in _TRUE or raw in _FALSE:
+            return math.nan
+        return float(raw)
+    except ValueError:
+        return None
+
+
 def _decode_plain(text: str, seen: dict[str, tuple[str, dict[str, str]]] | None,
                   values: dict[str, FieldValue] | None = None,
                   wanted: frozenset[str] | None = None) -> Sample | None:

@@ -1,12 +1,18 @@
 """A realistic month of measurements for a config's sites, so a report can be read on day one.
 
-    linkwatch demo seed --month 2026-10 -c docs/examples/district.yaml      # into InfluxDB
-    linkwatch demo seed --month 2026-10 --local                            # into the spool
+    linkwatch demo seed -c docs/examples/district.yaml --local --month 2026-10   # a demo spool
+    linkwatch demo seed -c docs/examples/district.yaml --month 2026-10           # InfluxDB
+
+The demo never mixes with real data: it goes to a store of its own, a spool under the
+user's cache directory (`demo_spool_path`) or the database `<database>_demo` of the output,
+and every reading verb reads it with `--demo` (`demo_config` points a config at those
+stores). `--real` writes into the config's own spool or database instead, and is refused
+when that spool would not keep the month (its `history`) or could not hold it (`max_size`).
 
 Every ping check gets one sample per cycle at its interval, and every SNMP check with an
 `uplink` one `interface` sample per cycle for that interface, as the agent writes them (same
-measurements, tags and fields: DESIGN.md "Data model"). Traffic follows a daily and weekly
-cycle with office-hour peaks. What the month holds is planted, with known answers
+measurements, tags and fields: docs/design.md "Data model"). Traffic follows a daily and
+weekly cycle with office-hour peaks. What the month holds is planted, with known answers
 (`Scenario`): a commune whose link saturates, a microwave hop with rain fade, a week-long
 fibre cut, a parent outage its children are not charged for, sites with no link yet, and a
 day and a half when the agent itself was down (no samples at all: UNKNOWN, not down).
@@ -16,20 +22,87 @@ The same seed, month and config always give the same samples.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import math
+import os
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from linkwatch.agent.config.schema import Config, Site, Uplink
+from linkwatch.agent.config.schema import Config, InfluxOutput, Site, Uplink
 from linkwatch.agent.query.timerange import Month
 from linkwatch.collector.sample import Sample
+from linkwatch.collector.units import Seconds
 
 SEED = 20261001
 _NS = 1_000_000_000
+DEMO_SUFFIX = "_demo"               # of the demo's InfluxDB database (or bucket)
+_DEMO_HISTORY = Seconds(3650 * 86400)   # the demo spool keeps whatever month it was given
+BYTES_PER_SAMPLE = 330              # on disk in a spool, measured on the district's month
+# progress(what, done, total), called while samples are written
+Progress = Callable[[str, int, int], None]
+
+
+def demo_spool_path(config: Config) -> Path:
+    """The demo's own spool for this config, in the user's cache directory, so a normal
+    user can write it and it never touches the agent's spool."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    source = (config.source or Path("config.yaml")).absolute()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:10]
+    return cache / "linkwatch" / "demo" / f"{source.stem}-{digest}.db"
+
+
+def demo_output(output: InfluxOutput) -> InfluxOutput:
+    """The output pointed at its demo database (v1) and bucket (v2)."""
+    return dataclasses.replace(
+        output, database=output.database + DEMO_SUFFIX,
+        bucket=None if output.bucket is None else output.bucket + DEMO_SUFFIX)
+
+
+def demo_config(config: Config) -> Config:
+    """The config with its stores replaced by the demo's: what `--demo` reads."""
+    spool = dataclasses.replace(config.agent.spool, path=demo_spool_path(config),
+                                history=_DEMO_HISTORY)
+    return dataclasses.replace(
+        config, agent=dataclasses.replace(config.agent, spool=spool),
+        outputs=tuple(demo_output(o) for o in config.outputs))
+
+
+def expected_samples(config: Config, month: Month, scenario: Scenario | None = None) -> int:
+    """About how many samples `samples()` yields for the month (for progress and room)."""
+    scenario = scenario or Scenario()
+    seconds = (month.until_ns - month.since_ns) / _NS
+    total = sum(seconds / c.interval_s for c in config.checks.of("ping"))
+    total += sum(seconds / c.interval_s for c in config.checks.all
+                 if c.uplink is not None and c.site not in scenario.no_link)
+    return int(total)
+
+
+def refusal_for_spool(config: Config, month: Month, now_ns: int) -> str | None:
+    """Why the config's own spool would not keep the month, or None when it would."""
+    history = float(config.agent.spool.history)
+    oldest_kept = now_ns - int(history * _NS)
+    if month.since_ns < oldest_kept:
+        return (f"the spool keeps {_days(history)} of history (agent.spool.history in "
+                f"{config.source}), so {month} would be pruned as soon as it is written: "
+                "leave out --real to write the demo's own spool, or choose a --month "
+                "inside the history")
+    need = expected_samples(config, month) * BYTES_PER_SAMPLE
+    if need > 0.9 * float(config.agent.spool.max_size):
+        return (f"{month} takes about {need / 2**20:.0f} MiB, more than the spool holds "
+                f"(agent.spool.max_size {float(config.agent.spool.max_size) / 2**20:.0f} MiB):"
+                " the oldest days would be evicted; leave out --real to write the demo's "
+                "own spool")
+    return None
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g} days"
 
 
 @dataclass(frozen=True)
@@ -243,37 +316,52 @@ def _interface(plan: _Plan, agent: str, uplink: Uplink, interval_s: float
             "in_errors": 0, "out_errors": 0, "in_discards": 0, "out_discards": 0}, t)
 
 
-def seed_spool(spool, config: Config, month: Month, *, batch: int = 50_000) -> int:
+def seed_spool(spool, config: Config, month: Month, *, batch: int = 20_000,
+               progress: Progress | None = None) -> int:
     """Appends the month to a spool in large transactions; returns the sample count."""
-    total, pending = 0, []
+    total, expected = 0, expected_samples(config, month)
     for check_samples in samples(config, month):
-        pending.extend(check_samples)
-        if len(pending) >= batch:
-            spool.append(pending)
-            total += len(pending)
-            pending = []
-    if pending:
-        spool.append(pending)
-        total += len(pending)
+        for i in range(0, len(check_samples), batch):
+            chunk = check_samples[i:i + batch]
+            spool.append(chunk)
+            total += len(chunk)
+            if progress is not None:
+                progress(f"writing {month}", total, max(total, expected))
+    if progress is not None:
+        progress(f"writing {month}", total, total)
     return total
 
 
-def seed_influx(output, config: Config, month: Month, *, batch: int = 20_000) -> int:
+def seed_influx(output: InfluxOutput, config: Config, month: Month, *, batch: int = 20_000,
+                progress: Progress | None = None) -> int:
     """Writes the month to an InfluxDB /write endpoint (gzip line protocol, the agent's v1
-    writer); returns the sample count. Raises RuntimeError naming the server's answer."""
+    writer), creating its database first where the output allows; returns the sample
+    count. Raises RuntimeError naming the server's answer."""
     from linkwatch.agent.datamodel.lineprotocol import encode
+    from linkwatch.agent.outputs.create import create_store
     from linkwatch.agent.outputs.influx_v1 import V1Writer
 
     writer = V1Writer(output)
-    total = 0
+    total, expected, created = 0, expected_samples(config, month), False
     try:
         for check_samples in samples(config, month):
             for i in range(0, len(check_samples), batch):
                 chunk = check_samples[i:i + batch]
-                result = writer.write(b"\n".join(encode(s) for s in chunk))
-                if not getattr(result, "ok", False):
-                    raise RuntimeError(f"{output.url}/write: {result}")
+                body = b"\n".join(encode(s) for s in chunk)
+                result = writer.write(body)
+                if result.http_status == 404 and output.create_database and not created:
+                    created = True
+                    creation = create_store(output, "1")
+                    if not creation.created:
+                        raise RuntimeError(f"{output.url}: {creation.message}")
+                    result = writer.write(body)
+                if not result.ok:
+                    raise RuntimeError(f"{output.url}/write: {result.message or result}")
                 total += len(chunk)
+                if progress is not None:
+                    progress(f"writing {month}", total, max(total, expected))
     finally:
         writer.close()
+    if progress is not None:
+        progress(f"writing {month}", total, total)
     return total

@@ -15,7 +15,7 @@ class with these methods and one more branch in `open_backend`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from linkwatch.agent.config.schema import Config
@@ -26,6 +26,9 @@ from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
 from linkwatch.collector.sample import Sample
+
+# progress(what, done, total): how far a long read has come
+Progress = Callable[[str, int, int], None]
 
 
 class Backend(Protocol):
@@ -63,9 +66,11 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def open_backend(config: Config, *, local: bool, output: str | None = None) -> Backend:
+def open_backend(config: Config, *, local: bool, output: str | None = None,
+                 progress: Progress | None = None) -> Backend:
     """The store to ask: the agent's own history with `local`, else the configured output
-    named `output` (its `name`, queue name or url), else the first output.
+    named `output` (its `name`, queue name or url), else the first output. `progress`
+    hears how far a long read has come (the local history reads every point).
 
     Raises QueryFailed: "no_spool" when the local history does not exist, "no_output"
     when no output is configured (or none by that name).
@@ -76,7 +81,7 @@ def open_backend(config: Config, *, local: bool, output: str | None = None) -> B
 
         path = config.agent.spool.path
         try:
-            return LocalBackend(open_spool(config, read_only=True))
+            return LocalBackend(open_spool(config, read_only=True), progress=progress)
         except FileNotFoundError:
             raise QueryFailed("no_spool", f"no spool at {path}: has the agent run with "
                               f"this config ({config.source})?") from None

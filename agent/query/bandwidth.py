@@ -16,12 +16,11 @@ Definitions (docs/cli.md):
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from linkwatch.agent.query.columns import Series, group, present
 from linkwatch.agent.query.states import percentile
-from linkwatch.collector.sample import Sample
 
 WINDOW_S = 300
 THRESHOLDS = (70, 80)
@@ -121,41 +120,34 @@ def summary(key: tuple[str, ...], direction: str, means: list[float], utils: lis
     )
 
 
-# Every field from_samples reads: the local history decodes only these.
+# Every field from_series reads: the local history decodes only these.
 SAMPLE_FIELDS = ("speed_bps", *(f"{d}_{kind}" for d in DIRECTIONS for kind in ("bps", "util_pct")))
 
 
-def from_samples(samples: Iterable[Sample], min_samples_of: dict[str, int],
-                 default_min: int) -> list[Traffic]:
-    """The same figures from interface samples in time order (the local history)."""
-    # interface key -> (direction, window start) -> rates and utilisations
-    cells: dict[tuple, dict[tuple[str, int], tuple[list[float], list[float]]]] = (
-        defaultdict(dict))
-    speeds: dict[tuple, float] = {}
-    for s in samples:
-        key = tuple(s.tags.get(k, "") for k in INTERFACE_KEYS)
-        start = s.time_ns // (WINDOW_S * 10**9)
-        if isinstance(s.fields.get("speed_bps"), int | float):
-            speeds[key] = float(s.fields["speed_bps"])
-        for d in DIRECTIONS:
-            bps, util = s.fields.get(f"{d}_bps"), s.fields.get(f"{d}_util_pct")
-            if not isinstance(bps, int | float):
-                continue
-            rates, utils = cells[key].setdefault((d, start), ([], []))
-            rates.append(float(bps))
-            if isinstance(util, int | float):
-                utils.append(float(util))
-    found = []
-    for key, by_window in cells.items():
+def from_series(found: Iterable[Series], min_samples_of: dict[str, int],
+                default_min: int) -> list[Traffic]:
+    """The same figures from the local history's `interface` columns."""
+    interfaces = group(found, lambda tags: tuple(tags.get(k, "") for k in INTERFACE_KEYS))
+    result = []
+    for key, series in interfaces.items():
         need = min_samples_of.get(key[1], default_min)
+        speeds = present(series.values("speed_bps"))
+        starts = [t // (WINDOW_S * 10**9) for t in series.times]
         for d in DIRECTIONS:
-            windows = [
-                Window(len(rates), sum(rates) / len(rates), max(rates),
-                       sum(utils) / len(utils) if utils else None)
-                for (direction, _), (rates, utils) in sorted(by_window.items())
-                if direction == d
-            ]
-            traffic = from_windows(key, d, windows, need, speeds.get(key))
+            # window start -> rates and utilisations, in time order
+            cells: dict[int, tuple[list[float], list[float]]] = {}
+            for start, bps, util in zip(starts, series.values(f"{d}_bps"),
+                                        series.values(f"{d}_util_pct"), strict=True):
+                if bps != bps:            # NaN: no valid rate in this poll
+                    continue
+                rates, utils = cells.setdefault(start, ([], []))
+                rates.append(bps)
+                if util == util:
+                    utils.append(util)
+            windows = [Window(len(rates), sum(rates) / len(rates), max(rates),
+                              sum(utils) / len(utils) if utils else None)
+                       for rates, utils in cells.values()]
+            traffic = from_windows(key, d, windows, need, speeds[-1] if speeds else None)
             if traffic is not None:
-                found.append(traffic)
-    return found
+                result.append(traffic)
+    return result

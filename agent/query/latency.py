@@ -7,11 +7,10 @@ median(), the 95th percentile by nearest rank as its percentile()); loss_pct is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+from linkwatch.agent.query.columns import Series, present
 from linkwatch.agent.query.states import median, percentile
-from linkwatch.collector.sample import Sample
 
 
 @dataclass(frozen=True)
@@ -44,29 +43,19 @@ def loss_pct(sent: float | None, received: float | None) -> float | None:
     return 100.0 * (1.0 - (received or 0) / sent)
 
 
-# Every field from_samples reads: the local history decodes only these.
+# Every field from_series reads: the local history decodes only these.
 SAMPLE_FIELDS = ("rtt_avg_ms", "jitter_ms", "sent", "received")
 
 
-def from_samples(site: str, target: str, samples: Iterable[Sample]) -> Latency:
-    """The same figures as the InfluxQL aggregates, from samples in time order."""
-    rtts, jitters, sent, received, count = [], [], 0, 0, 0
-    for s in samples:
-        count += 1
-        f = s.fields
-        if _is_number(f.get("rtt_avg_ms")):
-            rtts.append(float(f["rtt_avg_ms"]))
-        if _is_number(f.get("jitter_ms")):
-            jitters.append(float(f["jitter_ms"]))
-        sent += int(f.get("sent", 0))
-        received += int(f.get("received", 0))
+def from_series(site: str, target: str, series: Series) -> Latency:
+    """The same figures as the InfluxQL aggregates, from one target's ping columns."""
+    rtts = present(series.values("rtt_avg_ms"))
+    jitters = present(series.values("jitter_ms"))
+    sent = int(sum(present(series.values("sent"))))
+    received = int(sum(present(series.values("received"))))
     return Latency(
-        site=site, target=target, samples=count, rtt_samples=len(rtts),
+        site=site, target=target, samples=len(series), rtt_samples=len(rtts),
         rtt_median_ms=median(rtts) if rtts else None, rtt_p95_ms=percentile(rtts, 95),
         loss_pct=loss_pct(sent, received),
         jitter_ms=sum(jitters) / len(jitters) if jitters else None,
     )
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,16 +1,20 @@
 """The query backend over the agent's own history (the spool): works with no link at all.
 
-It reads the samples of the period and reduces them in Python to the same summaries the
+It reads the points of the period and reduces them in Python to the same summaries the
 InfluxDB backend gets from the server, with the same definitions, so both agree.
+
+Each measurement of a period is read once (agent.query.columns), with every field any
+summary takes from it, and kept while the backend is open: a report's uptime, latency and
+loss share one reading of `ping`, its bandwidth and uplink hours one of `interface`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from linkwatch.agent.query import bandwidth, latency, uplinks
+from linkwatch.agent.query import bandwidth, columns, latency, uplinks
 from linkwatch.agent.query.bandwidth import Traffic
+from linkwatch.agent.query.columns import Progress, Series
 from linkwatch.agent.query.latency import Latency
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries, events_of, median_spacing_s
@@ -20,12 +24,20 @@ from linkwatch.collector.sample import Sample
 
 DEFAULT_INTERVAL_S = 60.0
 
+# What the summaries read, per measurement: one reading serves them all.
+_FIELDS = {
+    "ping": tuple(dict.fromkeys(("up", *latency.SAMPLE_FIELDS, *uplinks.PING_FIELDS))),
+    "interface": tuple(dict.fromkeys((*bandwidth.SAMPLE_FIELDS, *uplinks.INTERFACE_FIELDS))),
+}
+
 
 class LocalBackend:
     name = "local history"
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Spool, *, progress: Progress | None = None) -> None:
         self.spool = spool
+        self._progress = progress
+        self._read: dict[tuple[str, int, int, tuple[str, ...]], list[Series]] = {}
 
     @property
     def description(self) -> str:
@@ -36,34 +48,36 @@ class LocalBackend:
         return "local", str(self.spool.path)
 
     def close(self) -> None:
+        self._read.clear()
         self.spool.close()
 
-    def _samples(self, measurement: str, sel: Selection, tag: str | None,
-                 fields: tuple[str, ...]) -> Iterator[Sample]:
-        tags = {"site": sel.sites[0]} if len(sel.sites) == 1 else None
-        # only the fields a summary reads are decoded: most of the time goes into decoding
-        for s in self.spool.history(measurement, sel.since_ns, sel.until_ns, tags,
-                                    fields=fields):
-            site = s.tags.get("site", "")
-            if sel.sites and site not in sel.sites:
-                continue
-            if tag and sel.targets and s.tags.get(tag, "") not in sel.targets:
-                continue
-            yield s
+    def _series(self, measurement: str, sel: Selection) -> list[Series]:
+        """The period's series of `measurement` (of the selected sites), read once."""
+        key = (measurement, sel.since_ns, sel.until_ns, tuple(sorted(sel.sites)))
+        if key not in self._read:
+            self._read[key] = columns.read(
+                self.spool, measurement, sel.since_ns, sel.until_ns,
+                fields=_FIELDS.get(measurement, ("up",)), sites=key[3],
+                progress=self._progress)
+        return self._read[key]
+
+    def _targets(self, measurement: str, sel: Selection, tag: str
+                 ) -> dict[tuple[str, str], Series]:
+        """(site, target) → its points, for the selected targets."""
+        found = columns.group(self._series(measurement, sel),
+                              lambda tags: (tags.get("site", ""), tags.get(tag, "")))
+        return {k: s for k, s in found.items() if not sel.targets or k[1] in sel.targets}
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
                   intervals: Mapping[str, float]) -> list[UpSeries]:
-        # time -> up per target; a point stored twice (resent after a crash) counts once,
-        # as InfluxDB keeps one value per series and time
-        points: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-        for s in self._samples(measurement, sel, tag, ("up",)):
-            up = s.fields.get("up")
-            if isinstance(up, int | float):
-                points[(s.tags.get("site", ""), s.tags.get(tag, ""))][s.time_ns] = int(up)
         found = []
-        for (site, target), by_time in sorted(points.items()):
-            times = sorted(by_time)
-            ups = [by_time[t] for t in times]
+        for (site, target), series in sorted(self._targets(measurement, sel, tag).items()):
+            pairs = [(t, int(up)) for t, up in zip(series.times, series.values("up"),
+                                                   strict=True) if up == up]
+            if not pairs:
+                continue
+            times = [t for t, _ in pairs]
+            ups = [up for _, up in pairs]
             interval = intervals.get(target) or median_spacing_s(times) or DEFAULT_INTERVAL_S
             found.append(UpSeries(
                 site=site, target=target, interval_s=interval, count=len(times),
@@ -72,19 +86,14 @@ class LocalBackend:
         return found
 
     def latency(self, sel: Selection) -> list[Latency]:
-        by_target: dict[tuple[str, str], dict[int, Sample]] = defaultdict(dict)
-        for s in self._samples("ping", sel, "target", latency.SAMPLE_FIELDS):
-            by_target[(s.tags.get("site", ""), s.tags.get("target", ""))][s.time_ns] = s
-        return [latency.from_samples(site, target, [group[t] for t in sorted(group)])
-                for (site, target), group in sorted(by_target.items())]
+        return [latency.from_series(site, target, series) for (site, target), series
+                in sorted(self._targets("ping", sel, "target").items())]
 
     def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
                 default_min: int) -> list[Traffic]:
-        unique: dict[tuple, Sample] = {}
-        for s in self._samples("interface", sel, "device", bandwidth.SAMPLE_FIELDS):
-            unique[(tuple(sorted(s.tags.items())), s.time_ns)] = s
-        ordered = sorted(unique.values(), key=lambda s: s.time_ns)
-        return bandwidth.from_samples(ordered, dict(min_samples_of), default_min)
+        found = [s for s in self._series("interface", sel)
+                 if not sel.targets or s.tags.get("device", "") in sel.targets]
+        return bandwidth.from_series(found, dict(min_samples_of), default_min)
 
     def latest(self, measurement: str, sel: Selection) -> list[Sample]:
         return [s for s in self.spool.latest(measurement)
@@ -99,15 +108,15 @@ class LocalBackend:
     def uplink_usage(self, sel: Selection, queries: Sequence[UplinkQuery],
                      above_pct: float) -> dict[tuple[str, str], UplinkUsage]:
         found = {}
+        every = self._series("interface", sel)
         for q in queries:
             u = q.uplink
-            samples = (s for s in self.spool.history(
-                "interface", sel.since_ns, sel.until_ns, {"site": u.site, "device": u.device},
-                fields=uplinks.INTERFACE_FIELDS) if u.matches(s.tags))
-            found[(u.device, u.interface)] = uplinks.usage_from_samples(samples, q.need,
-                                                                        above_pct)
+            mine = [s for s in every if s.tags.get("site") == u.site
+                    and s.tags.get("device") == u.device and u.matches(s.tags)]
+            merged = columns.group(mine, lambda _tags: "uplink").get("uplink")
+            found[(u.device, u.interface)] = uplinks.usage_from_series(merged, q.need,
+                                                                       above_pct)
         return found
 
     def loss_while_up(self, sel: Selection) -> dict[tuple[str, str], float]:
-        return uplinks.loss_from_samples(self._samples("ping", sel, "target",
-                                                       uplinks.PING_FIELDS))
+        return uplinks.loss_from_series(self._targets("ping", sel, "target"))

@@ -96,6 +96,17 @@ class Month:
             raise ValueError(f"month {text!r}: write it as YYYY-MM, e.g. 2026-10") from None
         return cls(year, month, tz)
 
+    @classmethod
+    def last_complete(cls, tz: dt.tzinfo, now_ns: int) -> Month:
+        """The calendar month before the one `now_ns` falls in, in `tz`."""
+        today = dt.datetime.fromtimestamp(now_ns // 1_000_000_000, tz)
+        year, month = (today.year - 1, 12) if today.month == 1 else (today.year,
+                                                                     today.month - 1)
+        return cls(year, month, tz)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
     @property
     def start(self) -> dt.datetime:
         return dt.datetime(self.year, self.month, 1, tzinfo=self.tz)

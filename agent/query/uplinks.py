@@ -13,12 +13,12 @@ Both backends compute these exactly so; the local history through the functions 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from linkwatch.agent.config.schema import DIRECTIONS, Uplink
 from linkwatch.agent.query.bandwidth import WINDOW_S
-from linkwatch.collector.sample import Sample
+from linkwatch.agent.query.columns import Series
 
 _NS = 1_000_000_000
 HOUR_S = 3600
@@ -42,45 +42,39 @@ class UplinkUsage:
     windows_above: dict[str, list[tuple[int, float]]]    # direction → (window start s, util)
 
 
-def usage_from_samples(samples: Iterable[Sample], need: int, above_pct: float) -> UplinkUsage:
-    """The usage of one uplink from its `interface` samples (any order; a point stored
-    twice counts once, as InfluxDB keeps one value per series and time)."""
-    seen = {s.time_ns: s.fields for s in samples}
+def usage_from_series(series: Series | None, need: int, above_pct: float) -> UplinkUsage:
+    """The usage of one uplink from its `interface` columns (None: no points)."""
     hourly: dict[str, dict[int, float]] = {}
     above: dict[str, list[tuple[int, float]]] = {}
+    seconds = [t // _NS for t in series.times] if series is not None else []
     for d in DIRECTIONS:
         hours: dict[int, list[float]] = defaultdict(list)
         windows: dict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-        for t in sorted(seen):
-            rate, util = seen[t].get(f"{d}_bps"), seen[t].get(f"{d}_util_pct")
-            window = t // _NS // WINDOW_S * WINDOW_S
-            if _number(rate):
-                hours[t // _NS // HOUR_S * HOUR_S].append(float(rate))
-                windows[window][0].append(float(rate))
-            if _number(util):
-                windows[window][1].append(float(util))
+        if series is not None:
+            for t, rate, util in zip(seconds, series.values(f"{d}_bps"),
+                                     series.values(f"{d}_util_pct"), strict=True):
+                window = t // WINDOW_S * WINDOW_S
+                if rate == rate:              # not NaN: a valid rate
+                    hours[t // HOUR_S * HOUR_S].append(rate)
+                    windows[window][0].append(rate)
+                if util == util:
+                    windows[window][1].append(util)
         hourly[d] = {h: sum(v) / len(v) for h, v in hours.items()}
         above[d] = [(w, sum(utils) / len(utils)) for w, (rates, utils) in sorted(windows.items())
                     if len(rates) >= need and utils and sum(utils) / len(utils) > above_pct]
     return UplinkUsage(hourly, above)
 
 
-def loss_from_samples(samples: Iterable[Sample]) -> dict[tuple[str, str], float]:
-    """Loss while up per (site, target), from `ping` samples."""
-    sums: dict[tuple[str, str], dict[int, tuple[int, int]]] = defaultdict(dict)
-    for s in samples:
-        if s.fields.get("up") == 1:
-            key = (s.tags.get("site", ""), s.tags.get("target", ""))
-            sums[key][s.time_ns] = (int(s.fields.get("sent", 0)),
-                                    int(s.fields.get("received", 0)))
+def loss_from_series(targets: Mapping[tuple[str, str], Series]) -> dict[tuple[str, str], float]:
+    """Loss while up per (site, target), from each target's `ping` columns."""
     found = {}
-    for key, by_time in sums.items():
-        sent = sum(a for a, _ in by_time.values())
-        received = sum(b for _, b in by_time.values())
+    for key, series in targets.items():
+        sent = received = 0.0
+        for up, s, r in zip(series.values("up"), series.values("sent"),
+                            series.values("received"), strict=True):
+            if up == 1:
+                sent += s if s == s else 0.0
+                received += r if r == r else 0.0
         if sent:
             found[key] = 100.0 * (1 - received / sent)
     return found
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

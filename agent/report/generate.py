@@ -39,7 +39,6 @@ def write_report(config: Config, backend: Backend, sel: Selection, *, lang: str,
     printed."""
     report = build(config, backend, sel)
     body = render(report, lang=lang, fmt="csv" if fmt == "csv" else "html")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pdf":
         from linkwatch.agent.report import render_pdf
 

@@ -23,33 +23,56 @@ def history(conn: sqlite3.Connection, measurement: str, since_ns: int, until_ns:
             tags: Mapping[str, str] | None, *,
             fields: Iterable[str] | None = None) -> Iterator[Sample]:
     """Samples with since_ns <= time < until_ns, by time then insertion order (with only
-    `fields`, when given).
+    `fields`, when given)."""
+    wanted = {k: v for k, v in (tags or {}).items()}
+    read = Decoder(fields=fields)
+    for _t, line in lines(conn, measurement, since_ns, until_ns, wanted):
+        s = _decoded(read, line)
+        if s is not None and all(s.tags.get(k) == v for k, v in wanted.items()):
+            yield s
+
+
+def lines(conn: sqlite3.Connection, measurement: str, since_ns: int, until_ns: int,
+          tags: Mapping[str, str] | None = None) -> Iterator[tuple[int, bytes]]:
+    """(time, line) of the points with since_ns <= time < until_ns, by time then insertion
+    order; with `tags`, only lines that hold them encoded (a pre-filter: the caller
+    compares the decoded tags exactly).
 
     Read in pages keyed on (time, id), so no cursor stays open between pages and writes may
     go on while a caller walks the result.
     """
-    wanted = {k: v for k, v in (tags or {}).items()}
-    # A cheap pre-filter in SQL: the encoded `,key=value` must appear in the line; the exact
-    # comparison is made on the decoded tags.
     needles = [b"," + encode_series("m", {k: v}).split(b",", 1)[1]
-               for k, v in wanted.items() if k and v]
+               for k, v in (tags or {}).items() if k and v]
     where = "".join(" AND instr(line, ?) > 0" for _ in needles)
     sql = ("SELECT id, time_ns, line FROM point WHERE measurement = ? AND time_ns < ? AND "
            "(time_ns, id) > (?, ?)" + where +
            " ORDER BY time_ns, id LIMIT ?")
     last_t, last_id = since_ns, -1
-    read = Decoder(fields=fields)
     while True:
         rows = conn.execute(sql, (measurement, until_ns, last_t, last_id,
                                   *needles, _PAGE)).fetchall()
-        for _id, _t, line in rows:
-            s = _decoded(read, line)
-            if s is not None and all(s.tags.get(k) == v for k, v in wanted.items()):
-                yield s
+        for _id, t, line in rows:
+            yield t, line
         if len(rows) < _PAGE:
             return
-        _id, last_t, _ = rows[-1]
-        last_id = _id
+        last_id, last_t, _ = rows[-1]
+
+
+def count_between(conn: sqlite3.Connection, since_ns: int, until_ns: int,
+                  measurement: str | None = None) -> int:
+    """Points (of `measurement`, else of every one) with since_ns <= time < until_ns,
+    counted on the (measurement, time) index."""
+    return sum(conn.execute("SELECT count(*) FROM point WHERE measurement = ? AND time_ns >= ? "
+                            "AND time_ns < ?", (m, since_ns, until_ns)).fetchone()[0]
+               for m in ([measurement] if measurement else measurements(conn)))
+
+
+def measurements(conn: sqlite3.Connection) -> list[str]:
+    """The measurements the point table holds, by a skip-scan of its index."""
+    return [m for (m,) in conn.execute(
+        "WITH RECURSIVE m(x) AS (SELECT min(measurement) FROM point UNION ALL "
+        "SELECT (SELECT min(measurement) FROM point WHERE measurement > x) FROM m "
+        "WHERE x IS NOT NULL) SELECT x FROM m WHERE x IS NOT NULL")]
 
 
 def _decoded(read: Decoder, line: bytes) -> Sample | None:
@@ -65,12 +88,8 @@ def prune(conn: sqlite3.Connection, cutoff_ns: int, unqueued: str) -> int:
     Done per measurement so each delete is a range on the (measurement, time) index; the
     measurements are found by a skip-scan of that index.
     """
-    measurements = [m for (m,) in conn.execute(
-        "WITH RECURSIVE m(x) AS (SELECT min(measurement) FROM point UNION ALL "
-        "SELECT (SELECT min(measurement) FROM point WHERE measurement > x) FROM m "
-        "WHERE x IS NOT NULL) SELECT x FROM m WHERE x IS NOT NULL")]
     removed = 0
-    for m in measurements:
+    for m in measurements(conn):
         removed += conn.execute("DELETE FROM point WHERE measurement = ? AND time_ns < ? AND "
                                 + unqueued, (m, cutoff_ns)).rowcount
     conn.execute("DELETE FROM latest WHERE time_ns < ?", (cutoff_ns,))

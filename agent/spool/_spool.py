@@ -240,6 +240,13 @@ class Spool:
     def _write(self, points: list[_Encoded], *, count_collected: bool = True) -> None:
         """Insert `points`, making room first when the size cap is near. Raises DiskFull."""
         need = sum(len(p.line) * 2 + 64 + 24 * len(self._output_ids) for p in points)
+        if need > self._budget.low_water // 4 and len(points) > 1:
+            # More than the spool holds at once (a bulk load, not a cycle's samples): in
+            # parts, so the cap makes room between them instead of refusing the whole.
+            half = len(points) // 2
+            self._write(points[:half], count_collected=count_collected)
+            self._write(points[half:], count_collected=count_collected)
+            return
         for attempt in range(2):
             try:
                 if used_bytes(self._conn, self._budget.page_size) + need > \
@@ -411,6 +418,20 @@ class Spool:
         """
         return _history.history(self._conn, measurement, since_ns, until_ns, tags,
                                 fields=fields)
+
+    def lines(self, measurement: str, since_ns: int, until_ns: int,
+              tags: Mapping[str, str] | None = None) -> Iterator[tuple[int, bytes]]:
+        """(time, line protocol) of the points `history` would give, not decoded: for a
+        reader that decodes only what it needs (agent.query.columns). With `tags`, lines
+        not holding them are skipped, but a line may hold them only in a field: compare
+        the decoded tags."""
+        return _history.lines(self._conn, measurement, since_ns, until_ns, tags)
+
+    def count_between(self, since_ns: int, until_ns: int, measurement: str | None = None
+                      ) -> int:
+        """How many points (of `measurement`, else of any) were collected in
+        since_ns <= time < until_ns."""
+        return _history.count_between(self._conn, since_ns, until_ns, measurement)
 
     def prune(self) -> None:
         """Drop history older than `history_s` that no output still needs."""

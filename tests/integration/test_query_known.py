@@ -260,7 +260,8 @@ def test_cli_exit_codes(month, tmp_path):
     base = ["-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
             "--until", "2026-10-01T00:00:00Z"]
     assert runner.invoke(main, ["outages", *base, "--local"]).exit_code == 0
-    nothing = runner.invoke(main, ["latency", *base, "--site", "nowhere"])
+    nothing = runner.invoke(main, ["latency", "-c", str(config.source), "--since",
+                                   "2025-09-01T00:00:00Z", "--until", "2025-10-01T00:00:00Z"])
     assert nothing.exit_code == 1
     bad = runner.invoke(main, ["uptime", "-c", str(config.source), "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since 'yesterday'" in bad.output

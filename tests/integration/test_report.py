@@ -266,3 +266,35 @@ def test_cli_writes_the_report(seeded, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "quan-lan" in html and "cai-rong" not in html
     json.dumps(result.stdout)
+
+
+class _CountingSpool:
+    """The seeded spool, counting how often each measurement is read from disk."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self.reads: dict[str, int] = {}
+
+    def lines(self, measurement, *args, **kwargs):
+        self.reads[measurement] = self.reads.get(measurement, 0) + 1
+        return self._spool.lines(measurement, *args, **kwargs)
+
+    def history(self, measurement, *args, **kwargs):
+        self.reads[measurement] = self.reads.get(measurement, 0) + 1
+        return self._spool.history(measurement, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._spool, name)
+
+
+def test_a_report_from_the_local_history_reads_each_measurement_of_the_month_once(seeded,
+                                                                                  reports):
+    config, month, spool, _ = seeded
+    counting = _CountingSpool(spool)
+    report = build(config, LocalBackend(counting), Selection(month.since_ns, month.until_ns))
+    # uptime, latency and loss share one reading of `ping`; bandwidth and the uplinks'
+    # hours one of `interface` (`path` is read only for outages that have traces)
+    assert {m: n for m, n in counting.reads.items() if m != "path"} == {
+        "ping": 1, "interface": 1}
+    assert [s.name for s in report.sites] == [s.name for s in reports[0].sites]
+    assert [s.uptime for s in report.sites] == [s.uptime for s in reports[0].sites]

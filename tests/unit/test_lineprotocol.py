@@ -7,6 +7,7 @@ import pytest
 
 from linkwatch.agent.datamodel.lineprotocol import (
     Decoder,
+    FieldReader,
     LineProtocolError,
     _decode_full,
     decode,
@@ -190,12 +191,31 @@ def test_fast_decoders_give_exactly_what_the_full_decoder_gives(seed):
     rng.shuffle(lines)
     # one Decoder over all lines: what it remembers from one line must not leak into another
     keep = {"up", "a", "site", "Ngọc Vừng"}
-    shared, wanted = Decoder(), Decoder(fields=keep)
+    shared, wanted, columns = Decoder(), Decoder(fields=keep), FieldReader(_KEEP)
     for line in lines:
         full = _outcome(_decode_full, line)
         for read in (decode, Decoder(), shared):
             assert _outcome(read, line.encode()) == full, line
         assert _outcome(wanted, line.encode()) == _outcome(_decode_full, line, keep), line
+        assert _numbers(columns, line) == _numbers(_decode_full, line), line
+
+
+def _numbers(read, line: str):
+    """The numeric fields of `keep` a line holds, as FieldReader reads them (NaN: absent,
+    a string or a boolean), with the tags; None for a line that is refused."""
+    if isinstance(read, FieldReader):
+        got = read(line.encode())
+        return None if got is None else (dict(got[1]), [repr(v) for v in got[2]])
+    try:
+        s = read(line)
+    except LineProtocolError:
+        return None
+    values = [s.fields.get(k) for k in _KEEP]
+    return dict(s.tags), [repr(float(v)) if isinstance(v, int | float)
+                          and not isinstance(v, bool) else "nan" for v in values]
+
+
+_KEEP = ("up", "a", "site", "Ngọc Vừng")
 
 
 def test_a_repeated_series_read_back_gives_each_sample_its_own_tags():

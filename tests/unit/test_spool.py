@@ -286,6 +286,20 @@ def test_past_the_cap_the_oldest_unsent_points_go_and_are_counted_exactly(tmp_pa
         .dropped_total == st.dropped_total
 
 
+def test_one_append_larger_than_the_spool_keeps_its_newest_points_and_says_no_disk_full(
+        tmp_path, open_spool, caplog):
+    spool = open_spool(tmp_path / "spool.db", outputs=(), max_size=MiB, history_s=10**9)
+    with caplog.at_level(logging.INFO, logger="linkwatch.spool"):
+        spool.append(points(20_000, pad=40))      # several MiB at once: a bulk load
+    st = spool.stats()
+    assert not st.disk_full and st.buffered == 0
+    assert "disk is full" not in caplog.text
+    kept = [s.fields["seq"] for s in spool.history("ping", 0, 2**63 - 1)]
+    assert 0 < len(kept) < 20_000
+    assert kept == list(range(20_000 - len(kept), 20_000))     # the oldest made room
+    assert _file_bytes(tmp_path / "spool.db") <= MiB
+
+
 def test_sent_history_goes_before_any_unsent_point(open_spool):
     spool = open_spool(max_size=MiB, history_s=10**9)
     spool.append(points(2000, pad=40))
