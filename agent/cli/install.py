@@ -17,7 +17,7 @@ def _layout_options(command):
         click.option("--config-dir", type=_DIR, default=Path("/etc/linkwatch"),
                      show_default=True, help="Where config.yaml (and `environment`) live."),
         click.option("--systemd-dir", type=_DIR, default=Path("/etc/systemd/system"),
-                     show_default=True, help="Where the unit goes."),
+                     show_default=True, help="Where the units go."),
         click.option("--state-dir", type=_DIR, default=Path("/var/lib/linkwatch"),
                      show_default=True, help="The spool's directory (the unit's state)."),
         click.option("--user", default="linkwatch", show_default=True,
@@ -41,9 +41,10 @@ def install(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, 
     """Install the agent as a systemd service; run it again to upgrade.
 
     \b
-    Creates a virtual environment in --prefix and installs linkwatch into it, creates the
-    system user, writes a config skeleton (an existing config is never overwritten) and
-    puts the unit in place. It does not start the agent: the next steps are printed.
+    Creates a virtual environment in --prefix and installs linkwatch into it (with the
+    report's matplotlib), creates the system user, writes a config skeleton (an existing
+    config is never overwritten) and puts the units in place: the agent's, and the
+    monthly report's service and timer. It starts nothing: the next steps are printed.
 
     \b
     Examples:
@@ -103,7 +104,7 @@ def uninstall(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path
         _require_root(dry_run)
         if not systemd_running():
             click.echo("This machine was not booted with systemd; on the server, first run:\n"
-                       "  systemctl disable --now linkwatch-agent\n")
+                       "  systemctl disable --now linkwatch-agent linkwatch-report.timer\n")
         _perform(uninstall_steps(layout, purge=purge), dry_run)
     except InstallError as e:
         click.echo(f"linkwatch agent uninstall: {e}", err=True)

@@ -1,8 +1,10 @@
 """Installing the agent as a systemd service, and removing it again.
 
-An install is a virtual environment holding linkwatch (`/opt/linkwatch`), the unit
-(`/etc/systemd/system/linkwatch-agent.service`), the `linkwatch` system user and a config
-skeleton (`/etc/linkwatch/config.yaml`, never overwritten). Each change is a `Step` with the
+An install is a virtual environment holding linkwatch with its report extra
+(`/opt/linkwatch`), the units (`/etc/systemd/system/linkwatch-agent.service`, and
+`linkwatch-report.service` with the `linkwatch-report.timer` that starts it monthly), the
+`linkwatch` system user and a config skeleton (`/etc/linkwatch/config.yaml`, never
+overwritten). Each change is a `Step` with the
 shell command a person would type for it, so `--dry-run` prints exactly what would happen:
 
     layout = Layout(prefix=Path("/opt/linkwatch"))
@@ -34,6 +36,9 @@ from urllib.parse import unquote, urlparse
 
 UNIT_NAME = "linkwatch-agent.service"
 UNIT_TEMPLATE = Path("systemd") / UNIT_NAME
+# The monthly report: a oneshot service and the timer that starts it.
+REPORT_UNITS = ("linkwatch-report.service", "linkwatch-report.timer")
+EXTRAS = "report"                   # pip extras installed with the agent (matplotlib, numpy)
 CONFIG_TEMPLATE = Path("config.yaml")
 SHARE = Path("share") / "linkwatch"
 
@@ -78,6 +83,11 @@ class Layout:
     @property
     def unit(self) -> Path:
         return self.systemd_dir / UNIT_NAME
+
+    @property
+    def units(self) -> tuple[Path, ...]:
+        """Every unit an install puts in place: the agent's, then the report's."""
+        return (self.unit, *(self.systemd_dir / name for name in REPORT_UNITS))
 
 
 @dataclass
@@ -204,6 +214,28 @@ def render_unit(template: str, layout: Layout, *, origin: Path) -> str:
     return text
 
 
+def render_report_unit(template: str, layout: Layout, *, origin: Path) -> str:
+    """The shipped report service (or timer, which names no path) with this layout."""
+    if "[Service]" not in template:
+        return template
+    text = _replace(template, DEFAULT_PROGRAM, str(layout.program), origin)
+    text = _replace(text, f"LINKWATCH_CONFIG={DEFAULT_CONFIG}",
+                    f"LINKWATCH_CONFIG={layout.config}", origin)
+    text = _replace(text, DEFAULT_ENVIRONMENT, str(layout.environment), origin)
+    text = _replace(text, "\nUser=linkwatch\n", f"\nUser={layout.user}\n", origin)
+    text = _replace(text, "\nGroup=linkwatch\n", f"\nGroup={layout.user}\n", origin)
+    return _replace(text, str(DEFAULT_STATE_DIR), str(layout.state_dir), origin)
+
+
+def with_extras(source: str) -> str:
+    """`source` as pip names it with the report extra: a directory or wheel gets
+    `[report]` after its path, a requirement after its name."""
+    if Path(source).exists() or "/" in source:
+        return f"{source}[{EXTRAS}]"
+    name, sep, rest = source.partition("==")
+    return f"{name}[{EXTRAS}]{sep}{rest}"
+
+
 def render_config(template: str, layout: Layout, *, origin: Path, version: str) -> str:
     """The default config with its spool in the state directory."""
     spool = layout.state_dir / "spool.db"
@@ -241,7 +273,7 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
                                "choose another --prefix or remove it")
         yield Step(f"{shlex.quote(python)} -m venv {layout.prefix}",
                    lambda: _run([python, "-m", "venv", str(layout.prefix)]))
-    yield Step(f"{layout.prefix}/bin/pip install --upgrade {shlex.quote(source)}",
+    yield Step(f"{layout.prefix}/bin/pip install --upgrade {shlex.quote(with_extras(source))}",
                lambda: _pip_install(venv_python, source))
 
     if _user_exists(layout.user):
@@ -271,6 +303,10 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     yield Step(f"install -m 0644 {unit_origin} {layout.unit}"
                f"  # ExecStart={layout.program}, User={layout.user}",
                lambda: _write_unit(layout))
+    for name in REPORT_UNITS:
+        origin = shipped_file(Path("systemd") / name, prefix=layout.prefix)
+        yield Step(f"install -m 0644 {origin} {layout.systemd_dir / name}",
+                   lambda name=name: _write_report_unit(layout, name))
     yield Step(f"{layout.program} config check -c {layout.config}",
                lambda: _run([str(layout.program), "config", "check", "-c",
                              str(layout.config)]))
@@ -294,6 +330,9 @@ def next_steps(layout: Layout) -> str:
         "  3. Start the agent now and at every boot (after an upgrade: restart instead):",
         "       systemctl enable --now linkwatch-agent",
         "       systemctl restart linkwatch-agent",
+        "     The planners' report for last month, on the 1st of every month (it reads the",
+        "     configured InfluxDB; edit linkwatch-report.service to add --local):",
+        "       systemctl enable --now linkwatch-report.timer",
         "  4. Watch it:",
         "       systemctl status linkwatch-agent",
         "       journalctl -u linkwatch-agent -f",
@@ -305,14 +344,16 @@ def next_steps(layout: Layout) -> str:
 def _pip_install(venv_python: Path, source: str) -> None:
     path = Path(source)
     if not path.is_dir():
-        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade", source])
+        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade",
+              with_extras(source)])
         return
     # pip builds inside a source directory (build/, *.egg-info): build from a copy, so the
     # tree may be read-only and no stale build/ leaks removed modules into the install.
     with tempfile.TemporaryDirectory(prefix="linkwatch-build-") as scratch:
         copy = Path(scratch) / "linkwatch"
         shutil.copytree(path, copy, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
-        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade", str(copy)])
+        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade",
+              with_extras(str(copy))])
 
 
 def _write_config(layout: Layout) -> None:
@@ -329,12 +370,22 @@ def _write_config(layout: Layout) -> None:
 
 def _write_unit(layout: Layout) -> None:
     origin = shipped_file(UNIT_TEMPLATE, prefix=layout.prefix)
-    text = render_unit(origin.read_text(), layout, origin=origin)
-    layout.systemd_dir.mkdir(parents=True, exist_ok=True)
-    scratch = layout.unit.with_name(layout.unit.name + ".new")
+    _write_file(layout.unit, render_unit(origin.read_text(), layout, origin=origin))
+
+
+def _write_file(path: Path, text: str) -> None:
+    """A unit file, 0644, replaced at once (never half written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(path.name + ".new")
     scratch.write_text(text)
     scratch.chmod(0o644)
-    scratch.replace(layout.unit)
+    scratch.replace(path)
+
+
+def _write_report_unit(layout: Layout, name: str) -> None:
+    origin = shipped_file(Path("systemd") / name, prefix=layout.prefix)
+    _write_file(layout.systemd_dir / name,
+                render_report_unit(origin.read_text(), layout, origin=origin))
 
 
 def _installed_version(layout: Layout) -> str | None:
@@ -351,10 +402,13 @@ def _installed_version(layout: Layout) -> str | None:
 def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
     """The changes that remove the agent; config and spool stay unless `purge`."""
     if systemd_running():
-        yield Step(f"systemctl disable --now {UNIT_NAME}",
-                   lambda: _run(["systemctl", "disable", "--now", UNIT_NAME], check=False))
-    if layout.unit.exists():
-        yield Step(f"rm {layout.unit}", layout.unit.unlink)
+        for unit in (UNIT_NAME, "linkwatch-report.timer"):
+            yield Step(f"systemctl disable --now {unit}",
+                       lambda unit=unit: _run(["systemctl", "disable", "--now", unit],
+                                              check=False))
+    for unit in layout.units:
+        if unit.exists():
+            yield Step(f"rm {unit}", unit.unlink)
     if (layout.prefix / "pyvenv.cfg").is_file():
         yield Step(f"rm -r {layout.prefix}", lambda: shutil.rmtree(layout.prefix))
     elif layout.prefix.exists():

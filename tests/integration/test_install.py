@@ -30,6 +30,7 @@ from tests.netns import namespace, require_ip
 
 REPO = Path(__file__).resolve().parents[2]
 CAP_NET_RAW = 1 << 13
+UNITS = ("linkwatch-agent.service", "linkwatch-report.service", "linkwatch-report.timer")
 
 # setpriv as systemd applies User=, AmbientCapabilities= and CapabilityBoundingSet=
 ONLY_NET_RAW = ["--inh-caps=-all,+net_raw", "--ambient-caps=+net_raw",
@@ -173,9 +174,18 @@ def test_install_puts_a_service_in_place_and_says_what_to_do_next(installed):
     assert f"ExecStart={root.program} agent run -c {root.config_dir / 'config.yaml'}" in unit
     assert f"\nUser={root.user}\n" in unit and f"\nGroup={root.user}\n" in unit
     assert "AmbientCapabilities=CAP_NET_RAW" in unit
+    # the monthly report: its service, the timer that starts it, and what it needs
+    report = (root.systemd_dir / "linkwatch-report.service").read_text()
+    assert f"{root.program} report --period" in report
+    assert f"LINKWATCH_CONFIG={root.config_dir / 'config.yaml'}" in report
+    assert f"\nUser={root.user}\n" in report and f"ReadWritePaths={root.state_dir}" in report
+    timer = (root.systemd_dir / "linkwatch-report.timer").read_text()
+    assert "OnCalendar=*-*-01 06:00:00" in timer
+    plots = _run([str(root.prefix / "bin" / "python"), "-c", "import matplotlib, numpy"])
+    assert plots.returncode == 0, plots.stderr
     if shutil.which("systemd-analyze"):
         verify = _run(["systemd-analyze", "verify", "--man=no", "--generators=no",
-                       str(root.systemd_dir / "linkwatch-agent.service")])
+                       *(str(root.systemd_dir / name) for name in UNITS)])
         assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
 
     user = pwd.getpwnam(root.user)
@@ -192,6 +202,7 @@ def test_install_puts_a_service_in_place_and_says_what_to_do_next(installed):
     # the machine runs without systemd: nothing was started, the commands are printed
     assert "systemctl daemon-reload" in out
     assert "systemctl enable --now linkwatch-agent" in out
+    assert "systemctl enable --now linkwatch-report.timer" in out
 
 
 def test_the_installed_agent_pings_as_the_service_user_with_only_cap_net_raw(installed):
@@ -307,7 +318,7 @@ def test_uninstall_keeps_config_and_spool_and_purge_removes_them():
         kept = _cli("uninstall", *root.options())
         assert kept.returncode == 0, kept.stderr
         assert not root.prefix.exists()
-        assert not (root.systemd_dir / "linkwatch-agent.service").exists()
+        assert not any((root.systemd_dir / name).exists() for name in UNITS)
         assert (root.config_dir / "config.yaml").exists() and spool.exists()
         assert "systemctl disable --now linkwatch-agent" in kept.stdout  # printed, not run
 
