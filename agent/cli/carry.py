@@ -11,6 +11,7 @@ from linkwatch.agent.cli.options import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    Duration,
     config_option,
     load,
     open_local_spool,
@@ -82,8 +83,9 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
 @click.option("--output", "output_name", help="Only this output (default: every output).")
-@click.option("--give-up-after", default=600.0, show_default=True, type=float,
-              help="Seconds to keep retrying an unreachable server.")
+@click.option("--give-up-after", default="10m", show_default=True,
+              type=Duration(0, 30 * 86400),
+              help="How long to keep retrying an unreachable server (30s, 10m, 2h).")
 def import_command(file: Path, config_path: Path | None, output_name: str | None,
                    give_up_after: float) -> None:
     """Verify an export and write its points to the configured InfluxDB.

@@ -20,6 +20,33 @@ format_option = click.option(
     show_default=True, help="Output format.",
 )
 
+
+class Duration(click.ParamType):
+    """A duration written as in the config (`500ms`, `2s`, `10m`), in seconds, between
+    `low` and `high` seconds."""
+
+    name = "duration"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        from linkwatch.agent.config.units import UnitError, parse_duration
+
+        try:
+            seconds = float(parse_duration(str(value)))
+        except UnitError as e:
+            self.fail(f"{value!r} is not {e.expected}: {e.hint}", param, ctx)
+        if not self.low <= seconds <= self.high:
+            self.fail(f"{value!r} is outside {self.low:g}s to {self.high:g}s", param, ctx)
+        return seconds
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "DURATION"
+
+
 output_option = click.option(
     "--output", "output_name", default=None, metavar="NAME",
     help="Which configured output (its name) to read or write. Default: the first.")

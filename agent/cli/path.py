@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Duration
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
                        default="table", show_default=True, help="Output format.")
@@ -18,22 +18,25 @@ _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "c
               help="Highest TTL probed.")
 @click.option("--probes", default=3, show_default=True, type=click.IntRange(1, 10),
               help="Probes per hop.")
-@click.option("--timeout", "timeout_s", default=2.0, show_default=True,
-              type=click.FloatRange(0.1, 30), help="Seconds to wait for answers.")
+@click.option("--timeout", "timeout_s", default="2s", show_default=True,
+              type=Duration(0.1, 30), help="How long to wait for answers (500ms, 2s).")
 @click.option("--udp", is_flag=True, help="Send UDP probes (ports 33434 and up), not ICMP echo.")
 @_FORMAT
 def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
           fmt: str) -> None:
-    """Trace the path to TARGET (an IPv4 address or name), as the agent does on an outage.
+    """Trace the path to TARGET (an IPv4 or IPv6 address, or a name), as the agent does on
+    an outage.
 
     Prints one row per hop with each probe's round trip; `*` is a probe with no answer,
-    `!N`/`!H`/`!X` a router saying the network/host is unreachable or filtered. Needs
+    `!N`/`!H`/`!X` a router saying the network/host is unreachable or filtered. A hop that
+    stays silent is asked again, a second apart (routers limit their answers). Needs
     CAP_NET_RAW (run as root, or see docs/path.md#privileges). Exit status 0 when the
     target answered, 3 when the path ended before it, 2 on a usage problem.
 
     \b
     Examples:
       linkwatch trace 10.20.0.1
+      linkwatch trace ::1
       linkwatch trace router.ngoc-vung.example --max-hops 12 --format json
     """
     import asyncio
@@ -43,26 +46,29 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
     from linkwatch.agent.cli.table import render
     from linkwatch.collector.path.check import TraceSettings
     from linkwatch.collector.path.fields import describe_break, path_fields
-    from linkwatch.collector.path.traceroute import TraceUnavailableError, load_scapy, traceroute
+    from linkwatch.collector.path.traceroute import TraceUnavailableError, traceroute
 
     try:
-        address = socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0]
-    except OSError as e:
-        _fail(f"cannot resolve {target!r} to an IPv4 address: {e}")
+        found = socket.getaddrinfo(target, None, type=socket.SOCK_DGRAM)
+        address = next(info[4][0] for info in found
+                       if info[0] in (socket.AF_INET, socket.AF_INET6))
+    except (OSError, StopIteration) as e:
+        _fail(f"cannot resolve {target!r} to an IP address: {e}")
     settings = TraceSettings(max_hops=max_hops, probes=probes, timeout_s=timeout_s,
                              protocol="udp" if udp else "icmp")
     try:
-        result = asyncio.run(traceroute(address, settings, ident=random.getrandbits(16),
-                                        scapy=load_scapy()))
+        result = asyncio.run(traceroute(address, settings, ident=random.getrandbits(16)))
     except TraceUnavailableError as e:
         _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot trace toward {address}: {e}")
     summary = describe_break(path_fields(result))
     if fmt == "json":
         import json
 
         click.echo(json.dumps({
             "target": target, "address": address, "reached": result.reached,
-            "summary": summary,
+            "summary": summary, "no_route": result.unsent is not None,
             "hops": [{"hop": h.number, "replies": [
                 None if r is None else {"address": r.address, "rtt_ms": r.rtt_ms,
                                         **({"mark": r.mark} if r.mark else {})}
@@ -73,6 +79,8 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
         click.echo(render(_trace_rows(result), fmt, columns))
         if fmt == "table":
             click.echo(f"\n{target} ({address}): {summary}")
+            if result.unsent is not None:
+                click.echo(result.unsent, err=True)
     sys.exit(EXIT_OK if result.reached else EXIT_UNREACHABLE)
 
 
@@ -105,8 +113,8 @@ def _trace_rows(result) -> list[dict[str, object]]:
               show_default=True, help="SNMPv2c community to try; repeat for several.")
 @click.option("--rate", default=100.0, show_default=True, type=click.FloatRange(1, 5000),
               help="ARP requests per second.")
-@click.option("--timeout", "timeout_s", default=1.0, show_default=True,
-              type=click.FloatRange(0.1, 30), help="Seconds to wait for ARP and SNMP answers.")
+@click.option("--timeout", "timeout_s", default="1s", show_default=True,
+              type=Duration(0.1, 30), help="How long to wait for ARP and SNMP answers.")
 @click.option("--config-snippet", is_flag=True,
               help="Print the `checks:` YAML for what was found, instead of the table.")
 @_FORMAT

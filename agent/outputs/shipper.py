@@ -35,9 +35,7 @@ a crash in between only means those points are sent once more.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from linkwatch.agent.outputs.backoff import Backoff
 from linkwatch.agent.outputs.create import Creation, create_store, manual_step, uses_v2
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult
 from linkwatch.agent.outputs.version import open_writer
+from linkwatch.collector.blocking import in_daemon_thread
 
 log = logging.getLogger("linkwatch.outputs")
 
@@ -288,7 +287,7 @@ class _Shipper:
                 or not self.output.create_database or self._creation is not None):
             return False
         version = getattr(self.writer, "version", None)
-        self._creation = await _in_thread(create_store, self.output, version)
+        self._creation = await in_daemon_thread(create_store, self.output, version)
         if self._creation.created:
             log.info("output %s: %s on %s (it answered 404 %s)", self.name,
                      self._creation.message, self.output.url, result.message)
@@ -300,7 +299,7 @@ class _Shipper:
 
         `in_flight` runs on the loop while the request is on its way.
         """
-        request = _in_thread(self.writer.write, b"\n".join(lines))
+        request = in_daemon_thread(self.writer.write, b"\n".join(lines), name="linkwatch-output")
         if in_flight is not None:
             in_flight()
         stopping = asyncio.ensure_future(self.stop.wait())
@@ -392,33 +391,3 @@ def duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def _in_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future:
-    """Runs a blocking call in a daemon thread.
-
-    Not asyncio.to_thread: the default executor's threads are joined when the loop shuts
-    down, so an abandoned request would hold up the agent's exit until its timeout.
-    """
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
-
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    def run() -> None:
-        try:
-            result, error = function(*args), None
-        except BaseException as e:  # handed to the awaiting task, not lost
-            result, error = None, e
-        # RuntimeError: the loop is gone, so nobody waits for this request any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name="linkwatch-output", daemon=True).start()
-    return future

@@ -8,15 +8,21 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class TraceSettings:
-    """One traceroute: `probes` probes for each TTL from 1 to `max_hops`, all sent at once.
+    """One traceroute: `probes` probes for each TTL from 1 up to where the path ends (at
+    most `max_hops`), TTL after TTL, then silent hops asked again
+    (collector/path/traceroute.py).
 
-        TraceSettings(max_hops=16, timeout_s=1.0)  # 16 × 3 probes, answers awaited 1 s
+        TraceSettings(max_hops=16, timeout_s=1.0)  # up to 16 × 3 probes, answers awaited 1 s
     """
 
     max_hops: int = 30
     probes: int = 3                   # probes per hop
-    timeout_s: float = 2.0            # wait for answers after the last probe left
+    timeout_s: float = 2.0            # how long a probe's answer is awaited
     protocol: Literal["icmp", "udp"] = "icmp"
+    step_s: float = 0.25              # a silent TTL is left for the next one after this
+    retries: int = 5                  # silent hops asked again, one probe at a time ...
+    retry_spacing_s: float = 1.1      # ... at least this long after the previous probe:
+                                      # routers answer a host about once a second
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_hops <= 64:

@@ -63,24 +63,48 @@ def path_fields(trace: Trace, *, trigger: str | None = None) -> dict[str, int | 
     last = last_hop(trace)
     if last is not None:
         fields["last_hop"], fields["last_hop_address"] = last
+    if trace.unsent is not None:
+        fields["no_route"] = 1
     if trigger is not None:
         fields["trigger"] = trigger
     return fields
 
 
+def silent_hops(hops: str) -> list[int]:
+    """The hops of a `hops` field that did not answer at all, up to the first one past the
+    farthest that did: "1 … ; 2 * * *; 3 … !N" → [2]; "1 … ; 2-30 * * *" → [2]."""
+    silent = []
+    for part in hops.split("; ") if hops else ():
+        number, _, replies = part.partition(" ")
+        if replies and set(replies.split()) == {"*"}:
+            silent.append(int(number.split("-")[0]))
+    return silent
+
+
 def describe_break(fields: Mapping[str, object]) -> str:
     """One phrase for a `path` point's fields, for status and outage listings.
 
-    "reached in 3 hops", "breaks after hop 2 (10.77.2.2)", "no hop answered",
-    or "" when the fields hold no path (e.g. an empty mapping).
+    "reached in 3 hops", "breaks after hop 2 (10.77.2.2)", "no hop answered", "no route to
+    the target from this host", or "" when the fields hold no path (an empty mapping). A hop
+    that stayed silent before the end is named, "breaks after hop 3 (10.77.2.2); hop 2
+    silent, may rate-limit ICMP": routers limit their ICMP answers, and a silent hop is no
+    evidence of where the path breaks.
     """
     if "reached" not in fields:
         return ""
+    if fields.get("no_route"):
+        return "no route to the target from this host: look at its routes and uplink"
     if int(fields["reached"]):
         hops = fields.get("last_hop") or fields.get("hop_count")
         if not hops:
             return "reached"
         return f"reached in {hops} hop" + ("" if hops == 1 else "s")
     if "last_hop" in fields and "last_hop_address" in fields:
-        return f"breaks after hop {fields['last_hop']} ({fields['last_hop_address']})"
+        said = f"breaks after hop {fields['last_hop']} ({fields['last_hop_address']})"
+        silent = silent_hops(str(fields.get("hops", "")))
+        if silent:
+            names = ", ".join(map(str, silent))
+            said += (f"; hop {names} silent" if len(silent) == 1
+                     else f"; hops {names} silent") + ", may rate-limit ICMP"
+        return said
     return "no hop answered"

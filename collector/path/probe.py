@@ -15,9 +15,11 @@ ping checks run unwrapped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import random
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -27,11 +29,12 @@ from linkwatch.collector.path.fields import path_fields
 from linkwatch.collector.path.traceroute import (
     SCAPY_HINT,
     TraceUnavailableError,
-    ipv4_literal,
+    ip_literal,
     load_scapy,
     open_trace_socket,
     traceroute,
 )
+from linkwatch.collector.ping.hold import EchoHold
 from linkwatch.collector.sample import Collect, ProbeContext, Sample
 
 log = logging.getLogger("linkwatch.path")
@@ -78,22 +81,36 @@ class Tracer:
     ctx: ProbeContext
     rng: random.Random = field(default_factory=random.Random)
     broken: str | None = None
+    hold: EchoHold = field(default_factory=EchoHold)
     _scapy: SimpleNamespace | None = None
+    _failed: set[str] = field(default_factory=set)
 
     async def sample(self, target: str, address: str, trigger: str) -> Sample | None:
-        """Trace toward `address` and return the `path` sample, or None if it cannot."""
+        """Trace toward `address` and return the `path` sample, or None if it cannot.
+
+        While it traces toward a target that went down or lossy, that target's echoes are
+        held (collector/ping/hold.py): they would use up the broken router's answers."""
         async with self.gate:
             if self.broken is not None:
                 return None
             time_ns = self.ctx.time_ns()  # taken after the wait, when probes leave
+            quiet = self.hold.holding(address) if trigger != "up" else contextlib.nullcontext()
             try:
-                if self._scapy is None:
-                    self._scapy = await asyncio.to_thread(load_scapy)
-                trace = await traceroute(address, self.settings.trace,
-                                         ident=self.rng.getrandbits(16), scapy=self._scapy)
+                with quiet:
+                    if self._scapy is None and ip_literal(address) == socket.AF_INET:
+                        self._scapy = await asyncio.to_thread(load_scapy)
+                    trace = await traceroute(
+                        address, self.settings.trace, ident=self.rng.getrandbits(16),
+                        scapy=self._scapy, others=lambda: self.hold.last_echo(address))
             except TraceUnavailableError as e:
                 self.broken = str(e)
                 log.warning("path probing is off: %s", e)
+                return None
+            except OSError as e:  # e.g. no IPv6 on this host: once per address family
+                family = "IPv6" if ip_literal(address) == socket.AF_INET6 else "IPv4"
+                if family not in self._failed:
+                    self._failed.add(family)
+                    log.warning("path probing of %s targets fails: %s", family, e)
                 return None
         return Sample(
             measurement="path",
@@ -113,7 +130,6 @@ class PathWatch:
         self._tracer = tracer
         self._state: str | None = None
         self._running: set[asyncio.Task[Sample | None]] = set()
-        self._told_ipv6 = False
 
     async def collect(self) -> list[Sample]:
         loop = asyncio.get_running_loop()
@@ -134,11 +150,7 @@ class PathWatch:
         if not sample.fields.get("sent"):
             return None  # the name did not resolve: there is no address to trace toward
         address = sample.tags.get("address", "")
-        if ipv4_literal(address) is None:
-            if not self._told_ipv6:
-                log.info("path probing of ping %s skipped: it traces IPv4 addresses only, "
-                         "and %s is not one", self._name, address)
-                self._told_ipv6 = True
+        if ip_literal(address) is None:
             return None
         task = asyncio.create_task(self._tracer.sample(self._name, address, state),
                                    name=f"path {self._name}")
@@ -166,8 +178,9 @@ class PathWatch:
 
 def watch_paths(collects: dict[str, Collect], checks: Sequence[object],
                 ctx: ProbeContext, *, settings: PathWatchSettings | None = None,
-                ) -> dict[str, Collect]:
-    """The ping checks' `collects` with path probing added to those that ask for it.
+                hold: EchoHold | None = None) -> dict[str, Collect]:
+    """The ping checks' `collects` with path probing added to those that ask for it;
+    `hold` is the one their echoes consult.
 
     The traces still running are cancelled when `ctx.exit_stack` closes.
     """
@@ -180,7 +193,8 @@ def watch_paths(collects: dict[str, Collect], checks: Sequence[object],
                  "silence this)", reason)
         return collects
     settings = settings or PathWatchSettings()
-    tracer = Tracer(settings, asyncio.Semaphore(settings.max_concurrent), ctx)
+    tracer = Tracer(settings, asyncio.Semaphore(settings.max_concurrent), ctx,
+                    hold=hold or EchoHold())
     wrapped = dict(collects)
     for check in wanted:
         limit = float(check.timeout or check.interval)

@@ -9,7 +9,9 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from linkwatch.collector.blocking import in_daemon_thread
 from linkwatch.collector.ping.check import PingCheck
+from linkwatch.collector.ping.hold import EchoHold
 from linkwatch.collector.ping.schedule import EchoSchedule
 from linkwatch.collector.ping.stats import ping_fields
 from linkwatch.collector.ping.transport import EchoBatch, EchoTransport, TransportPool
@@ -37,12 +39,28 @@ def _literal(address: str) -> _Target | None:
     return _Target(socket.AF_INET6, str(ip), (str(ip), 0, 0, 0))
 
 
-async def _resolve(address: str) -> _Target:
-    """The address to probe this cycle; raises OSError (socket.gaierror) when it has none."""
+# A name lookup may take at most this share of what a cycle leaves beside its echoes, and
+# never more than MAX_LOOKUP_S: a dead DNS server must cost a sample its reason (up=0),
+# never the sample itself, and never hold up the agent's exit.
+_LOOKUP_SHARE = 0.8
+MAX_LOOKUP_S = 10.0
+
+
+async def _resolve(address: str, timeout_s: float) -> _Target:
+    """The address to probe this cycle; raises OSError (socket.gaierror, or a lookup that
+    took longer than `timeout_s`) when it has none."""
     target = _literal(address)
     if target is not None:
-        return target  # no resolver round trip (and no executor thread) for literals
-    infos = await asyncio.get_running_loop().getaddrinfo(address, None, type=socket.SOCK_DGRAM)
+        return target  # no resolver round trip (and no thread) for literals
+    # In a daemon thread, not the loop's executor: a lookup stuck on a dead DNS server is
+    # abandoned at the timeout and never delays the agent's exit.
+    lookup = in_daemon_thread(socket.getaddrinfo, address, None, 0, socket.SOCK_DGRAM,
+                              name="linkwatch-resolve")
+    try:
+        infos = await asyncio.wait_for(lookup, timeout_s)
+    except TimeoutError:
+        raise OSError(f"no answer from the name resolver within {timeout_s:.2g}s "
+                      "(check /etc/resolv.conf and the DNS server)") from None
     for family, _type, _proto, _canonname, sockaddr in infos:
         if family in _FAMILIES:
             return _Target(socket.AddressFamily(family), sockaddr[0], sockaddr)
@@ -52,11 +70,16 @@ async def _resolve(address: str) -> _Target:
 class PingProbe:
     """The cycles of one check; remembers the last state so it logs only changes."""
 
-    def __init__(self, check: PingCheck, pool: TransportPool, ctx: ProbeContext) -> None:
+    def __init__(self, check: PingCheck, pool: TransportPool, ctx: ProbeContext,
+                 hold: EchoHold | None = None) -> None:
         self.check = check
         self.schedule = EchoSchedule.for_check(check)
         self._pool = pool
         self._ctx = ctx
+        self._hold = hold or EchoHold()
+        limit = float(check.timeout if check.timeout is not None else check.interval)
+        self._lookup_s = min(MAX_LOOKUP_S,
+                             _LOOKUP_SHARE * max(limit - self.schedule.duration_s, 0.05))
         self._state: str | None = None  # "up", or the kind of failure last logged
 
     def _note(self, state: str, message: str) -> None:
@@ -81,7 +104,7 @@ class PingProbe:
         """Run one cycle: resolve, send `count` echoes on the schedule, summarise."""
         time_ns = self._ctx.time_ns()
         try:
-            target = await _resolve(self.check.address)
+            target = await _resolve(self.check.address, self._lookup_s)
         except OSError as exc:
             self._note("unresolved", f"cannot resolve {self.check.address!r}: {exc}")
             return [self._sample(time_ns, self.check.address, sent=0, rtts_ms=[])]
@@ -111,6 +134,11 @@ class PingProbe:
             for index in range(schedule.count):
                 if index:
                     await asyncio.sleep(start + index * schedule.spacing_s - loop.time())
+                if self._hold.held(target.address):
+                    # a trace toward the target runs: wait for it while the cycle can
+                    latest = start + index * schedule.spacing_s + schedule.slack_s
+                    await self._hold.until_free(target.address, latest - loop.time())
+                self._hold.echoed(target.address, loop.time())
                 try:
                     transport.send(target.address, target.sockaddr, batch, index)
                 except OSError as exc:  # e.g. no route: this echo is lost
@@ -138,10 +166,11 @@ async def open_probes(checks: Sequence[PingCheck], ctx: ProbeContext) -> dict[st
     for privileged in {check.privileged for check in checks}:
         for family in _FAMILIES:
             pool.prepare(family, privileged)
-    collects: dict[str, Collect] = {check.name: PingProbe(check, pool, ctx).collect
+    hold = EchoHold()
+    collects: dict[str, Collect] = {check.name: PingProbe(check, pool, ctx, hold).collect
                                     for check in checks}
     # Imported here so the path code (and scapy, which it loads on the first trace) stays
     # out of processes that only read ping checks from a config.
     from linkwatch.collector.path.probe import watch_paths
 
-    return watch_paths(collects, checks, ctx)
+    return watch_paths(collects, checks, ctx, hold=hold)

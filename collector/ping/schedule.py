@@ -25,6 +25,7 @@ class EchoSchedule:
     count: int
     spacing_s: float
     wait_s: float
+    budget_s: float = 0.0             # the share of the check's limit the cycle may use
 
     @classmethod
     def for_check(cls, check: PingCheck) -> EchoSchedule:
@@ -34,9 +35,15 @@ class EchoSchedule:
         if limit <= 0:
             raise ValueError(f"ping check '{check.name}': interval and timeout must be > 0")
         spacing = BUDGET_SHARE * limit / check.count
-        return cls(count=check.count, spacing_s=spacing, wait_s=min(spacing, MAX_REPLY_WAIT_S))
+        return cls(count=check.count, spacing_s=spacing, wait_s=min(spacing, MAX_REPLY_WAIT_S),
+                   budget_s=BUDGET_SHARE * limit)
 
     @property
     def duration_s(self) -> float:
         """The longest a cycle takes: the last echo's send time plus its wait."""
         return (self.count - 1) * self.spacing_s + self.wait_s
+
+    @property
+    def slack_s(self) -> float:
+        """How late an echo may leave and its cycle still end within the budget."""
+        return max(0.0, self.budget_s - self.duration_s)

@@ -1,10 +1,14 @@
 """Path probing end to end: the real agent, in a chain of network namespaces this test builds.
 
     agent 10.77.1.2 ── 10.77.1.1 r1 10.77.2.1 ── 10.77.2.2 r2 10.77.3.1 ── 10.77.3.2 target
+          fd77:1::2    fd77:1::1    fd77:2::1    fd77:2::2    fd77:3::1    fd77:3::2
 
-The agent runs `linkwatch agent run` inside the agent namespace with a 1 s ping check toward
+The agent runs `linkwatch agent run` inside the agent namespace with a 2 s ping check toward
 the target. The test cuts one link, waits for the `path` point the agent writes to its
-spool when the target goes down, and reads from it which router was the last to answer.
+spool when the target goes down, and reads from it which router was the last to answer;
+`linkwatch trace` run beside the agent must say the same. The routers limit their ICMP
+errors as Linux does by default (about one a second toward a host), and the agent's echoes
+toward the target use that allowance up too: both traces must still name r2.
 Every packet stays inside these namespaces; they are deleted even when a test fails.
 """
 
@@ -33,6 +37,7 @@ pytestmark = pytest.mark.netns
 REPO = Path(__file__).resolve().parents[2]
 
 R1_NEAR, R2_NEAR, TARGET = "10.77.1.1", "10.77.2.2", "10.77.3.2"
+R1_NEAR6, R2_NEAR6, TARGET6 = "fd77:1::1", "fd77:2::2", "fd77:3::2"
 SILENT = "10.77.1.9"  # on the agent's link, assigned to no one
 
 
@@ -50,34 +55,59 @@ class Chain:
         self.ip(netns, "link", "set", link, "down")
 
     def mend(self, netns: str, link: str) -> None:
+        """The link up again, and the routes the kernel dropped with it back."""
         self.ip(netns, "link", "set", link, "up")
+        _routes(self)
 
 
 def _build(chain: Chain) -> None:
     """The links, addresses and routes between the chain's (already created) namespaces."""
+    for netns in (chain.agent, chain.r1, chain.r2, chain.target):
+        # a cut (link down) must not take the IPv6 addresses with it, as it would by default
+        for scope in ("all", "default"):
+            done = _run(["ip", "netns", "exec", netns, "sysctl", "-qw",
+                         f"net.ipv6.conf.{scope}.keep_addr_on_down=1"])
+            assert done.returncode == 0, done.stderr
     # (namespace, link, address, peer namespace, peer link, peer address)
     links = (
-        (chain.agent, "a0", "10.77.1.2/24", chain.r1, "a1", "10.77.1.1/24"),
-        (chain.r1, "b0", "10.77.2.1/24", chain.r2, "b1", "10.77.2.2/24"),
-        (chain.r2, "c0", "10.77.3.1/24", chain.target, "c1", "10.77.3.2/24"),
+        (chain.agent, "a0", "1.2", chain.r1, "a1", "1.1"),
+        (chain.r1, "b0", "2.1", chain.r2, "b1", "2.2"),
+        (chain.r2, "c0", "3.1", chain.target, "c1", "3.2"),
     )
     for near, link, address, far, peer, peer_address in links:
         chain.ip(near, "link", "add", link, "type", "veth", "peer", "name", peer, "netns", far)
-        chain.ip(near, "addr", "add", address, "dev", link)
-        chain.ip(far, "addr", "add", peer_address, "dev", peer)
+        for netns, dev, host in ((near, link, address), (far, peer, peer_address)):
+            net, end = host.split(".")
+            chain.ip(netns, "addr", "add", f"10.77.{host}/24", "dev", dev)
+            chain.ip(netns, "-6", "addr", "add", f"fd77:{net}::{end}/64", "dev", dev, "nodad")
         chain.ip(near, "link", "set", link, "up")
         chain.ip(far, "link", "set", peer, "up")
-    chain.ip(chain.agent, "route", "add", "default", "via", R1_NEAR)
-    chain.ip(chain.r1, "route", "add", "10.77.3.0/24", "via", R2_NEAR)
-    chain.ip(chain.r2, "route", "add", "10.77.1.0/24", "via", "10.77.2.1")
-    chain.ip(chain.target, "route", "add", "default", "via", "10.77.3.1")
+    _routes(chain)
     for router in (chain.r1, chain.r2):
-        done = _run(["ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        assert done.returncode == 0, done.stderr
+        for setting in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"):
+            done = _run(["ip", "netns", "exec", router, "sysctl", "-qw", setting])
+            assert done.returncode == 0, done.stderr
     # unprivileged ICMP sockets, in the agent namespace only (the test without CAP_NET_RAW)
     done = _run(["ip", "netns", "exec", chain.agent, "sysctl", "-qw",
                  "net.ipv4.ping_group_range=0 2147483647"])
     assert done.returncode == 0, done.stderr
+
+
+def _routes(chain: Chain) -> None:
+    """The static routes of the chain (a link set down takes its routes with it)."""
+    for netns, family, prefix, via in (
+            (chain.agent, "-4", "default", R1_NEAR), (chain.r1, "-4", "10.77.3.0/24", R2_NEAR),
+            (chain.r2, "-4", "10.77.1.0/24", "10.77.2.1"),
+            (chain.target, "-4", "default", "10.77.3.1"),
+            (chain.agent, "-6", "default", R1_NEAR6), (chain.r1, "-6", "fd77:3::/64", R2_NEAR6),
+            (chain.r2, "-6", "fd77:1::/64", "fd77:2::1"),
+            (chain.target, "-6", "default", "fd77:3::1")):
+        # a link just set up gets its own prefix route back a moment later: wait for it
+        deadline = time.monotonic() + 10
+        while (done := _run(["ip", "-n", netns, family, "route", "replace", prefix, "via",
+                             via])).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert done.returncode == 0, f"route {prefix} via {via} in {netns}: {done.stderr}"
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +125,9 @@ def chain() -> Iterator[Chain]:
 def _config(workdir: Path, pings: dict[str, str]) -> Path:
     # One echo every 2 s: routers answer at most about one ICMP error per second to a host
     # (Linux's icmp_ratelimit), and the echoes toward a target behind a cut use those
-    # answers up too; a faster ping would leave the trace none.
+    # answers up too.
     checks = "\n".join(
-        f"    - {{name: {name}, address: {address}, interval: 2s, count: 1}}"
+        f"    - {{name: {name}, address: '{address}', interval: 2s, count: 1}}"
         for name, address in pings.items()
     )
     path = workdir / "config.yaml"
@@ -136,12 +166,14 @@ def _cli(*args: str) -> list[dict]:
 
 
 def _samples(spool_path: Path, measurement: str) -> list:
-    from linkwatch.agent.spool import Spool
+    """What the agent has committed so far (nothing while it is still creating its spool)."""
+    from linkwatch.agent.spool import SchemaError, Spool
 
-    if not spool_path.exists():
+    try:
+        spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400, outputs=None,
+                           read_only=True)
+    except (FileNotFoundError, SchemaError):
         return []
-    spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400, outputs=None,
-                       check=False)
     try:
         return list(spool.history(measurement, 0, time.time_ns() + 10**12))
     finally:
@@ -161,6 +193,31 @@ def _wait_for(what: str, found: Callable[[], object], process: subprocess.Popen,
     process.terminate()
     log = process.communicate(timeout=10)[1]
     pytest.fail(f"no {what} within {timeout:g}s; agent log:\n{log}")
+
+
+def _trace(chain: Chain, target: str) -> dict:
+    """`linkwatch trace TARGET --format json` in the agent's namespace."""
+    done = _run(["ip", "netns", "exec", chain.agent, sys.executable, "-m", "linkwatch",
+                 "trace", target, "--format", "json"], env=_env(), cwd="/", timeout=120)
+    assert done.returncode in (0, 3), done.stderr
+    return json.loads(done.stdout)
+
+
+@contextlib.contextmanager
+def _running_agent(chain: Chain, config: Path) -> Iterator[subprocess.Popen]:
+    agent = subprocess.Popen(_agent(chain.agent, config), env=_env(), cwd="/",
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield agent
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            log = agent.communicate(timeout=15)[1]
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            log = agent.communicate()[1]
+    assert agent.returncode == 0, log
+    assert "Traceback" not in log, log
 
 
 def _new_path(spool: Path, seen: int, trigger: str) -> Callable[[], object]:
@@ -192,7 +249,7 @@ def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
         # What the IT staff see, from this agent's own history.
         said = f"breaks after hop 2 ({R2_NEAR})"
         status = _cli("status", "--local", "-c", str(config), "--format", "json")
-        assert [r["path"] for r in status if r["target"] == "far"] == [said]
+        assert [r["path"] for r in status if r["target"] == "far"] == [said], status
         outages = _cli("outages", "--local", "-c", str(config), "--since", "1h",
                        "--min-cycles", "1", "--format", "json")
         assert [o["path"] for o in outages if o["target"] == "far"] == [said]
@@ -221,6 +278,54 @@ def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
             log = agent.communicate()[1]
     assert agent.returncode == 0, log
     assert "Traceback" not in log, log
+
+
+def test_the_agent_and_a_trace_beside_it_both_name_r2_behind_the_cut(chain, tmp_path):
+    config = _config(tmp_path, {"far": TARGET})
+    spool = tmp_path / "spool.db"
+    with _running_agent(chain, config) as agent:
+        _wait_for("ping answered", lambda: any(s.fields["up"] == 1 for s in
+                                               _samples(spool, "ping")), agent)
+        chain.cut(chain.r2, "c0")  # r2 ↔ target, while the agent pings the target
+        try:
+            traced = _trace(chain, TARGET)          # beside the agent's own trace
+            down = _wait_for("path point after cutting r2 ↔ target",
+                             _new_path(spool, 0, "down"), agent)
+        finally:
+            chain.mend(chain.r2, "c0")
+    assert traced["reached"] is False
+    assert traced["summary"].startswith(f"breaks after hop 2 ({R2_NEAR})"), traced
+    assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (2, R2_NEAR), \
+        down.fields
+
+
+def test_an_ipv6_path_names_the_router_before_the_cut(chain, tmp_path):
+    assert _trace(chain, TARGET6)["summary"] == "reached in 3 hops"
+    config = _config(tmp_path, {"far6": TARGET6})
+    spool = tmp_path / "spool.db"
+    with _running_agent(chain, config) as agent:
+        _wait_for("ping answered", lambda: any(s.fields["up"] == 1 for s in
+                                               _samples(spool, "ping")), agent)
+        chain.cut(chain.r2, "c0")
+        try:
+            traced = _trace(chain, TARGET6)
+            down = _wait_for("path point after cutting r2 ↔ target",
+                             _new_path(spool, 0, "down"), agent)
+        finally:
+            chain.mend(chain.r2, "c0")
+    assert traced["summary"].startswith(f"breaks after hop 2 ({R2_NEAR6})"), traced
+    assert down.tags["address"] == TARGET6
+    assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (2, R2_NEAR6)
+
+
+def test_a_missing_route_is_named_as_such(chain):
+    chain.ip(chain.agent, "route", "del", "default")
+    try:
+        traced = _trace(chain, TARGET)
+    finally:
+        _routes(chain)
+    assert traced["no_route"] is True
+    assert traced["summary"].startswith("no route to the target from this host")
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,9 @@ SILENT_TAIL = _trace(
     (Reply(R1, 0.31), None, Reply(R1, 0.3)),
     (None, None, None), (None, None, None), (None, None, None),
 )
+SILENT_BETWEEN = _trace((Reply(R1, 0.31),), (None,), (Reply(R2, 0.5, "!N"),))
+NO_ROUTE = Trace(TARGET, (Hop(1, (None, None)), Hop(2, (None, None))), False,
+                 unsent=f"this host has no route to {TARGET} (ENETUNREACH)")
 REACHED = _trace(
     (Reply(R1, 0.31), Reply(R1, 0.28), Reply(R1, 0.3)),
     (Reply(R2, 0.4), Reply("198.51.100.6", 0.45), Reply(R2, 0.41)),
@@ -52,12 +55,18 @@ REACHED = _trace(
 @pytest.mark.parametrize(("trace", "hops", "summary"), [
     (BROKEN, "1 198.51.100.1 0.31ms 0.28ms 0.3ms; 2 198.51.100.2 0.5ms !N * *",
      "breaks after hop 2 (198.51.100.2)"),
-    (SILENT_TAIL, "1 198.51.100.1 0.31ms * 0.3ms; 2-4 * * *", "breaks after hop 1 (198.51.100.1)"),
+    (SILENT_TAIL, "1 198.51.100.1 0.31ms * 0.3ms; 2-4 * * *",
+     "breaks after hop 1 (198.51.100.1); hop 2 silent, may rate-limit ICMP"),
+    (SILENT_BETWEEN, "1 198.51.100.1 0.31ms; 2 *; 3 198.51.100.2 0.5ms !N",
+     "breaks after hop 3 (198.51.100.2); hop 2 silent, may rate-limit ICMP"),
+    (NO_ROUTE, "1-2 * *", "no route to the target from this host: look at its routes and "
+     "uplink"),
     (REACHED, "1 198.51.100.1 0.31ms 0.28ms 0.3ms; 2 198.51.100.2 0.4ms 198.51.100.6 0.45ms "
               "198.51.100.2 0.41ms; 3 203.0.113.2 0.6ms 0.61ms 0.62ms", "reached in 3 hops"),
     (_trace((None, None), (None, None)), "1-2 * *", "no hop answered"),
     (_trace(), "", "no hop answered"),
-], ids=["unreachable", "silent-tail", "reached", "all-silent", "no-probe-sent"])
+], ids=["unreachable", "silent-tail", "silent-between", "no-route", "reached", "all-silent",
+        "no-probe-sent"])
 def test_a_trace_reads_like_traceroute_and_names_where_it_ends(trace, hops, summary):
     fields = path_fields(trace, trigger="down")
     assert fields["hops"] == hops
@@ -197,13 +206,12 @@ def test_a_trace_longer_than_the_cycle_arrives_with_the_next_cycle():
     assert asyncio.run(run()) == [["ping"], ["ping"], ["ping", "path"]]
 
 
-def test_nothing_is_traced_toward_a_name_that_did_not_resolve_or_an_ipv6_address(caplog):
+def test_nothing_is_traced_toward_a_name_that_did_not_resolve_and_ipv6_is_traced():
     tracer = RecordingTracer()
-    with caplog.at_level(logging.INFO, logger="linkwatch.path"):
-        _cycles([_ping(0, sent=0, address="gone.example"), _ping(1, address="::1"),
-                 _ping(0, address="::1"), _ping(1, address="::1")], tracer)
-    assert tracer.calls == []
-    assert len([r for r in caplog.records if "IPv4 addresses only" in r.message]) == 1
+    _cycles([_ping(0, sent=0, address="gone.example"), _ping(1, address="::1"),
+             _ping(0, address="::1"), _ping(1, address="::1")], tracer)
+    assert [(address, trigger) for _name, address, trigger in tracer.calls] == [
+        ("::1", "up"), ("::1", "down"), ("::1", "up")]
 
 
 # -- when the agent cannot trace ------------------------------------------------------------
@@ -285,12 +293,13 @@ def test_loading_the_hook_does_not_load_scapy():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a raw socket needs CAP_NET_RAW")
 @pytest.mark.parametrize("protocol", ["icmp", "udp"])
-def test_loopback_is_reached_in_one_hop(protocol):
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_loopback_is_reached_in_one_hop(protocol, address):
     from linkwatch.collector.path.traceroute import traceroute
 
-    trace = asyncio.run(traceroute("127.0.0.1", TraceSettings(timeout_s=2, protocol=protocol),
+    trace = asyncio.run(traceroute(address, TraceSettings(timeout_s=2, protocol=protocol),
                                    ident=4242))
     fields = path_fields(trace)
     assert (fields["reached"], fields["last_hop"], fields["last_hop_address"]) == (
-        1, 1, "127.0.0.1")
-    assert fields["hops"].startswith("1 127.0.0.1 ")
+        1, 1, address)
+    assert fields["hops"].startswith(f"1 {address} ")

@@ -8,6 +8,7 @@ import logging
 import math
 import re
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -240,11 +241,11 @@ def test_echoes_wait_their_turn_when_the_send_buffer_is_full(monkeypatch):
 
 
 def test_a_failed_lookup_is_a_down_sample_without_loss_or_rtt(monkeypatch, caplog):
-    async def no_such_name(self, host, *args, **kwargs):
+    def no_such_name(host, *args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     # the resolver is faked: a name lookup never leaves this test
-    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", no_such_name)
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
     monkeypatch.setattr(transport_module, "open_icmp_socket", _unused_socket)
     caplog.set_level(logging.INFO, logger="linkwatch.ping")
     rounds = asyncio.run(_cycles([_check("gone", "gone.example.invalid")], rounds=3))
@@ -255,6 +256,36 @@ def test_a_failed_lookup_is_a_down_sample_without_loss_or_rtt(monkeypatch, caplo
     assert len(warnings) == 1  # one line per state change, not one per cycle
     assert "cannot resolve 'gone.example.invalid'" in warnings[0].getMessage()
     assert "Name or service not known" in warnings[0].getMessage()
+
+
+def test_a_dead_dns_server_costs_the_cycle_its_reason_not_its_sample(monkeypatch, caplog):
+    never = threading.Event()
+
+    def dead_server(host, *args, **kwargs):
+        never.wait(60)         # as glibc waits on a DNS server that never answers
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    # the resolver is faked: a name lookup never leaves this test
+    monkeypatch.setattr(socket, "getaddrinfo", dead_server)
+    monkeypatch.setattr(transport_module, "open_icmp_socket", _unused_socket)
+    caplog.set_level(logging.INFO, logger="linkwatch.ping")
+    check = _check("far", "router.ngoc-vung.example", interval=Seconds(2), count=1)
+
+    async def cycle() -> list[Sample]:
+        async with contextlib.AsyncExitStack() as stack:
+            ctx = ProbeContext(store=_NoState(), exit_stack=stack)
+            probes = await open_probes([check], ctx)
+            # the scheduler's own limit: a cycle still running then would leave no sample
+            return await asyncio.wait_for(probes["far"](), timeout=2.0)
+
+    try:
+        [sample] = asyncio.run(cycle())
+    finally:
+        never.set()
+    assert sample.fields == {"sent": 0, "received": 0, "up": 0}
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "cannot resolve 'router.ngoc-vung.example'" in warning
+    assert "no answer from the name resolver" in warning
 
 
 def _unused_socket(family, mode):
