@@ -22,9 +22,10 @@ from linkwatch.agent.cli.options import (
 
 @click.command("export")
 @config_option
-@click.option("-o", "--output-file", "target", required=True,
+@click.option("-o", "--file", "target", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The file to write (.tar).")
-@click.option("--output", "output_name", help="Which output's queue (default: the first).")
+@click.option("--output", "output_name", metavar="NAME",
+              help="Which output's queue (its name). Default: the first.")
 @click.option("--since", help="Only points collected at or after this (24h, 2026-10-01, ISO).")
 @click.option("--until", help="Only points collected before this.")
 @click.option("--mark-sent", is_flag=True,
@@ -82,7 +83,8 @@ def export_command(config_path: Path | None, target: Path, output_name: str | No
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_option
-@click.option("--output", "output_name", help="Only this output (default: every output).")
+@click.option("--output", "output_name", metavar="NAME",
+              help="Only this output (its name). Default: every output.")
 @click.option("--give-up-after", default="10m", show_default=True,
               type=Duration(0, 30 * 86400),
               help="How long to keep retrying an unreachable server (30s, 10m, 2h).")

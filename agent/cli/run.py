@@ -12,7 +12,15 @@ from linkwatch.agent.cli.options import config_option, load
 
 @click.group()
 def agent() -> None:
-    """Run the agent."""
+    """Run the agent, or install it as a systemd service.
+
+    \b
+    Examples:
+      linkwatch agent run -c /etc/linkwatch/config.yaml     poll, spool and ship until SIGTERM
+      linkwatch agent run --once && linkwatch status --local
+      sudo .venv/bin/linkwatch agent install --dry-run     the steps of a service install
+      sudo /opt/linkwatch/bin/linkwatch agent uninstall
+    """
 
 
 @agent.command("run")
@@ -51,7 +59,13 @@ def agent_run(config_path: Path | None, once: bool, verbose: bool) -> None:
 
 @click.group("config")
 def config_group() -> None:
-    """Validate configuration files."""
+    """Validate configuration files.
+
+    \b
+    Examples:
+      linkwatch config check -c /etc/linkwatch/config.yaml
+      linkwatch config check -c docs/examples/district.yaml
+    """
 
 
 @config_group.command("check")

@@ -11,7 +11,14 @@ from linkwatch.agent.cli.options import config_option, format_option, load, open
 
 @click.group()
 def spool() -> None:
-    """Inspect the agent's local spool, and carry its points out by hand where no link exists."""
+    """Inspect the agent's local spool, and carry its points out by hand where no link exists.
+
+    \b
+    Examples:
+      linkwatch spool status -c /etc/linkwatch/config.yaml      queued, dead letters, disk
+      linkwatch spool export -c /etc/linkwatch/config.yaml -o /media/usb/ngoc-vung.tar
+      linkwatch spool import /media/usb/ngoc-vung.tar -c /etc/linkwatch/config.yaml
+    """
 
 
 @spool.command("status")

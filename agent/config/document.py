@@ -68,9 +68,32 @@ def _syntax_problem(path: Path, text: str, e: yaml.MarkedYAMLError) -> Problem:
     lines = text.splitlines()
     row = lines[mark.line] if mark and mark.line < len(lines) else ""
     tabbed = mark is not None and "\t" in row[:mark.column + 1]
-    hint = ("indent with spaces: YAML does not allow tabs" if tabbed
-            else "check the indentation and the quotes on this line or the one above")
+    first = e.context_mark.line if e.context_mark else (mark.line if mark else 0)
+    near = lines[min(first, mark.line if mark else first):(mark.line + 1 if mark else 0)]
+    if tabbed:
+        hint = "indent with spaces: YAML does not allow tabs"
+    elif "flow" in (e.context or "") and any(_unquoted_variable(r) for r in near):
+        # `{token: ${X}}`: inside braces, YAML reads `{` of `${` as the start of a mapping
+        hint = ('quote a value that holds ${…} inside {…}: token: "${LINKWATCH_INFLUX_TOKEN}" '
+                "(or write the mapping as one key per line)")
+    else:
+        hint = "check the indentation and the quotes on this line or the one above"
     return Problem(path, message, line, column, hint=hint)
+
+
+def _unquoted_variable(row: str) -> bool:
+    """`${` outside quotes (and before any comment) on a line."""
+    quote = None
+    for i, char in enumerate(row):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return False
+        elif row.startswith("${", i):
+            return True
+    return False
 
 
 def _check_keys(node: Node, at: KeyPath, path: Path, problems: list[Problem],

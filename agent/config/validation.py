@@ -199,8 +199,10 @@ def _check_check_names(config: Config, report: _Report) -> None:
 
 
 def _check_outputs(config: Config, report: _Report) -> None:
-    _first_of_each(config.outputs, lambda o: o.queue_name, "output", ("name", "url"),
-                   report, "give each output its own `name:`; it names the output's send queue")
+    _first_of_each(config.outputs, lambda o: o.queue_name, "output", ("name",), report,
+                   "give each output its own `name:` (e.g. name: province); it names the "
+                   "output's send queue. Without one an output is named "
+                   "influxdb:<bucket or database>")
     for output in config.outputs:
         at = report.path(output)
         url = urlsplit(output.url)
@@ -247,7 +249,7 @@ def _first_of_each(items: tuple[Any, ...], name_of: Callable[[Any], str], what: 
             line = (report.line_of(report.path(first[name])) or (0,))[0]
             at = report.path(item)
             written = [(*at, k) for k in keys if (*at, k) in report.marks]
-            report.add(written[0] if written else at,
+            report.add(written[0] if written else (*at, keys[0]),
                        f"another {what} is already named '{name}' (line {line})",
                        hint)
         else:

@@ -163,7 +163,8 @@ class Spool:
                     self._conn.execute("UPDATE counter SET value = ? WHERE name = ?",
                                        (rescued.counters[name], name))
         self._write(points, count_collected=False)
-        log.error("spool %s: %d points read back from the damaged file and queued again "
+        # the damage itself was logged as an error; this is what was saved from it
+        log.info("spool %s: %d points read back from the damaged file and queued again "
                   "(%d found by scanning pages, %d damaged regions skipped)", self._path,
                   len(points), rescued.from_pages, rescued.unreadable_regions)
 

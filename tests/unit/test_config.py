@@ -88,6 +88,18 @@ checks:
     - {name: gw, address: 127.0.0.1}
     - {name: gw, address: 127.0.0.2}  #<
 """, "checks.ping[1].name", "another ping check is already named 'gw' (line 7)", None),
+    "two outputs with the default name": ("""\
+agent: {name: a1, site: lan}
+outputs:
+  - {type: influxdb, url: "http://127.0.0.1:8086", database: linkwatch}
+  - type: influxdb  #<
+    url: https://metrics.example:8086
+    version: "2"
+    org: quang-ninh
+    bucket: linkwatch
+    token: t
+""", "outputs[1].name", "another output is already named 'influxdb:linkwatch' (line 3)",
+        "give each output its own `name:`"),
     "unknown parent site": ("""\
 agent: {name: a1, site: lan}
 sites:
@@ -232,6 +244,9 @@ def test_a_broken_config_names_file_line_and_key(
     ("agent:\n\tname: a1\n", 2, "YAML syntax error", "YAML does not allow tabs"),
     ("agent: {name: a1\n", 2, "expected ',' or '}'", "the quotes"),
     ("agent:\n  name: 'a1\n  site: lan\n", 4, "from line 2, column 9", "the quotes"),
+    ("agent: {name: a1, site: lan}\noutputs:\n  - {type: influxdb, url: 'http://h:8086',\n"
+     "     token: ${LINKWATCH_INFLUX_TOKEN}}\n", 4, "flow mapping",
+     'quote a value that holds ${…} inside {…}: token: "${LINKWATCH_INFLUX_TOKEN}"'),
     ("- agent\n- checks\n", 1, "expected a mapping of keys at the top level", "`agent:`"),
     ("agent: {name: a, site: b}\n---\nchecks: {}\n", 2, "expected a single document", None),
 ])

@@ -414,12 +414,17 @@ def test_a_damaged_spool_is_moved_aside_and_what_can_be_read_is_queued(tmp_path,
     path = tmp_path / "spool.db"
     original = _filled(path)
     damage(path)
-    with caplog.at_level(logging.ERROR, logger="linkwatch.spool"):
+    with caplog.at_level(logging.INFO, logger="linkwatch.spool"):
         spool = Spool.open(path, max_size=64 * MiB, history_s=3600, outputs=["influx"],
                            time_ns=Clock(T0))
     aside = tmp_path / "spool.db.corrupt-20231114T221320Z"
     assert aside.exists()
     assert f"{path}" in caplog.text and f"{aside}" in caplog.text
+    # one error, the damage; what was saved from it is no error
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "is damaged" in errors[0]
+    assert [r.levelno for r in caplog.records if "read back" in r.getMessage()] == [
+        logging.INFO]
     try:
         got = drain(spool, "influx")
         assert set(got) <= set(original)
