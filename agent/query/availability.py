@@ -1,4 +1,4 @@
-"""Uptime and outages of targets, by the definitions of docs/cli.md (and DESIGN.md).
+"""Uptime and outages of targets, by the definitions of docs/cli.md (and docs/design.md).
 
 - Every sample is one cycle of `interval_s`; cycles with no sample are UNKNOWN.
 - A failed cycle (up = 0) is UNREACHABLE when, at that moment, every target of the site's

@@ -1,4 +1,4 @@
-"""Rates from counters, as docs and DESIGN.md define them. Pure: no I/O, no clock.
+"""Rates from counters, as docs/design.md defines them. Pure: no I/O, no clock.
 
 A rate is Δcounter ÷ Δt between two readings. Δt comes from the device's sysUpTime when
 both readings have it (the device's clock, not the poller's, so a slow answer does not skew
