@@ -116,7 +116,7 @@ def _documented() -> dict[str, tuple[str, str]]:
 def test_every_field_and_tag_emitted_is_documented_with_its_type_and_nothing_more():
     documented = _documented()
     emitted: dict[str, object] = {}
-    for trace in (BROKEN, REACHED, SILENT_TAIL):
+    for trace in (BROKEN, REACHED, SILENT_TAIL, NO_ROUTE):
         emitted |= path_fields(trace, trigger="up")
     types = {int: "integer", str: "string", float: "float"}
     for name, value in emitted.items():
