@@ -12,22 +12,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from linkwatch.agent.cli.options import (
     EXIT_NO_DATA,
     EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
     config_option,
+    fail,
     format_option,
     load,
 )
-
-if TYPE_CHECKING:
-    from linkwatch.agent.query.errors import QueryFailed
 
 _COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "bright_black"}
 
@@ -125,21 +120,6 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
     except QueryFailed as e:
         fail(e)
     return _Context(config, selection, backend, config.tz, backend.close)
-
-
-def fail(e: QueryFailed) -> NoReturn:
-    """Say why the store could not answer, with what to try, and exit with its status."""
-    hints = {
-        "unreachable": "try --local to read this agent's own history",
-        "no_database": "check `database:` (or `bucket:`) of the output, or use --local",
-        "no_spool": "run `linkwatch agent run --once -c CONFIG` first, or check -c",
-    }
-    hint = hints.get(e.kind)
-    click.echo(f"{e}\n{hint}" if hint else str(e), err=True)
-    if e.kind == "no_output":
-        sys.exit(EXIT_USAGE)
-    sys.exit({"no_spool": EXIT_NO_DATA, "no_database": EXIT_USAGE}.get(e.kind,
-                                                                       EXIT_UNREACHABLE))
 
 
 def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,

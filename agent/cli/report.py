@@ -12,6 +12,7 @@ from linkwatch.agent.cli.options import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     config_option,
+    fail,
     load,
 )
 
@@ -72,7 +73,6 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except ImportError:
         click.echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
-    from linkwatch.agent.cli.query import fail
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
     from linkwatch.agent.report.generate import write_report

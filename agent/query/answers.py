@@ -18,6 +18,7 @@ from linkwatch.agent.query.backend import Backend
 from linkwatch.agent.query.bandwidth import Bandwidth
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.timerange import iso
+from linkwatch.collector.kind import StateRule
 from linkwatch.collector.sample import Sample
 
 UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
@@ -35,6 +36,12 @@ TOP_COLUMNS = ("rank", "kind", "site", "name", "value", "measure", "coverage_pct
 def link_checks(config: Config) -> tuple[Check, ...]:
     """The checks whose targets stand for links: what availability is computed over."""
     return tuple(c for c in config.checks.all if c.probe.state and c.probe.state.links)
+
+
+def link_rules(config: Config) -> list[StateRule]:
+    """The state rules of every kind whose targets stand for links (read even when the
+    config no longer has such checks: the data may)."""
+    return [p.state for p in config.probes if p.state is not None and p.state.links]
 
 
 def intervals(checks: Sequence[Check]) -> dict[str, float]:
@@ -61,11 +68,11 @@ def _fetch_scope(config: Config, sel: Selection) -> Selection:
 
 def analysis(config: Config, backend: Backend, sel: Selection, *,
              min_cycles: int = availability.MIN_CYCLES) -> availability.Report:
-    scope = _fetch_scope(config, sel)
+    scope, known = _fetch_scope(config, sel), intervals(link_checks(config))
     series = []
-    for rule in {c.probe.state for c in link_checks(config)} or _link_rules(config):
+    for rule in link_rules(config):
         series += backend.up_series(scope, measurement=rule.measurement, tag=rule.tag,
-                                    intervals=intervals(link_checks(config)))
+                                    intervals=known)
     report = availability.analyse(series, parents=config.parents(),
                                   period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
     targets = [u for u in report.targets if sel.wants(u.site, u.target)]
@@ -85,11 +92,6 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
         rows.extend(t.row() for t in report.targets if t.site == site.site)
         rows.append(site.row())
     return rows
-
-
-def _link_rules(config: Config) -> set:
-    """With no link checks configured, the data may still hold some: every kind's rule."""
-    return {p.state for p in config.probes if p.state is not None and p.state.links}
 
 
 def outages(config: Config, backend: Backend, sel: Selection, *,
