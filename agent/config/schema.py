@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from linkwatch.agent.config.calendar import OfficeHours
+from linkwatch.collector.keys import key
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
@@ -47,6 +48,8 @@ class AgentSettings:
     site: str
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     timezone: str | None = None       # IANA name for dates in queries; default: the system's
+    snmp_profiles: Path | None = key(None, doc="a directory of the site's own device profiles "
+                                     "(*.yaml), beside the shipped ones (docs/profiles.md)")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ class SiteRequirements:
     max_loss_pct: float = 1.0             # mean loss while up
     max_jitter: Seconds = _50_MS          # p95
     office_hours: OfficeHours = _OFFICE_HOURS   # local time, Monday to Friday
+    radio_floor_dbm: float = key(-75.0, doc="signal below this is a degraded radio link",
+                                 unit="dBm", low=-120, high=0)
+    radio_min_ccq_pct: float = key(70.0, doc="CCQ below this is a degraded radio link",
+                                   unit="%", low=0, high=100)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from linkwatch.collector.keys import key
 from linkwatch.collector.snmp.oids import parse_oid
+from linkwatch.collector.snmp.profiles.model import Catalog
 from linkwatch.collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
@@ -118,7 +120,8 @@ _HOST_PORT = re.compile(
 
 @dataclass(frozen=True)
 class SnmpCheck:
-    """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs."""
+    """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs and
+    the device's profiles."""
 
     name: str                         # tag `device`
     address: str                      # IPv4, IPv6 or a name; `host:port`, `[v6]:port` too
@@ -139,6 +142,12 @@ class SnmpCheck:
     capacity_down: BitsPerSecond | None = None  # uplink in-direction capacity (download)
     capacity_up: BitsPerSecond | None = None    # uplink out-direction capacity (upload)
     oids: tuple[SnmpOid, ...] = ()
+    profile: str = key("auto", doc="device profile (docs/profiles.md): `auto` picks one by "
+                       "sysObjectID, `none` polls none, or a profile's name")
+    # The profiles the agent knows (shipped + agent.snmp_profiles), set by the config loader;
+    # None: the shipped ones. Not a key.
+    profiles: Catalog | None = field(default=None, metadata={"internal": True}, repr=False,
+                                     compare=False)
 
     def __post_init__(self) -> None:
         if (hostport := _HOST_PORT.match(self.address)) is not None:
