@@ -24,6 +24,9 @@ def main() -> None:
       linkwatch status --local                  every target now (from this agent's spool)
       linkwatch uptime --since 30d              availability, coverage, outages, MTTR, MTBF
       linkwatch bandwidth --site quan-lan       mean, p95, max and utilisation per link
+      linkwatch outages --since 30d             each outage, its cause: power, radio or link
+      linkwatch radio --site quan-lan           radio signal, noise, CCQ, minutes degraded
+      linkwatch power --since 30d               time on battery, power events per site
       linkwatch report --period 2026-10 -o r.html   the planners' monthly report
       linkwatch spool status                    what is queued, dropped or dead-lettered
 
@@ -43,6 +46,8 @@ main.add_command(query.outages)
 main.add_command(query.bandwidth)
 main.add_command(query.latency)
 main.add_command(query.top)
+main.add_command(query.radio)
+main.add_command(query.power)
 spool.spool.add_command(carry.export_command)
 spool.spool.add_command(carry.import_command)
 main.add_command(report.report)

@@ -1,4 +1,4 @@
-"""The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top.
+"""The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top, radio, power.
 
 Thin on purpose: options are parsed here, the answers come from agent.query.answers (and
 agent.query.status), and the rows are printed by agent.cli.table. Everything heavy is
@@ -158,6 +158,14 @@ def _paint_state(column: str, value: object, text: str) -> str:
 def _paint_outage(column: str, value: object, text: str) -> str:
     if column == "ended_by" and value == "ongoing":
         return click.style(text, fg="red")
+    if column == "cause" and value in ("power", "radio"):
+        return click.style(text, fg="yellow")
+    return text
+
+
+def _paint_radio(column: str, value: object, text: str) -> str:
+    if column == "minutes_degraded" and isinstance(value, int) and value > 0:
+        return click.style(text, fg="yellow")
     return text
 
 
@@ -252,8 +260,13 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
 @_min_cycles
 @_with_context
 def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
-    """Every outage: start, end (or ongoing), duration, site, target, and whether it was
-    charged to the parent site's link.
+    """Every outage: start, end (or ongoing), duration, site, target, its cause (power,
+    radio or link, with the evidence) and whether it was charged to the parent site's link.
+
+    \b
+    Cause (docs/cli.md): power when a UPS of the site (or its parent) was on battery, or
+    went silent with the site after running on battery, during the outage; radio when a
+    radio link of the site was degraded in the 15 minutes before; link otherwise.
 
     \b
     Examples:
@@ -320,3 +333,44 @@ def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
 
     _answer(ctx, lambda: answers.top(ctx.config, ctx.backend, ctx.selection, limit=limit,
                                 min_cycles=min_cycles), fmt, answers.TOP_COLUMNS)
+
+
+@click.command()
+@query_options("7d")
+@_with_context
+def radio(ctx: _Context, fmt: str) -> None:
+    """Per radio link (device and radio/station, from device profiles): signal, noise, CCQ
+    and rates (median, p5 and worst of the 5-minute means), and minutes degraded.
+
+    A 5-minute window is degraded when its mean signal is below the site's
+    `radio_floor_dbm` (default -75 dBm) or its mean CCQ below `radio_min_ccq_pct` (70 %).
+
+    \b
+    Examples:
+      linkwatch radio --since 30d --site quan-lan
+      linkwatch radio --device quan-lan-ap --format json
+      linkwatch radio --local --format csv > radio.csv
+    """
+    from linkwatch.agent.query import answers
+
+    _answer(ctx, lambda: answers.radio_rows(ctx.config, ctx.backend, ctx.selection), fmt,
+            answers.RADIO_COLUMNS, _paint_radio)
+
+
+@click.command()
+@query_options("30d")
+@_with_context
+def power(ctx: _Context, fmt: str) -> None:
+    """Per site with a UPS (from device profiles): minutes on battery, power events, the
+    longest run on battery, the lowest battery charge, and how often the battery ran flat
+    (the UPS went silent with the whole site after running on battery).
+
+    \b
+    Examples:
+      linkwatch power --since 30d
+      linkwatch power --site quan-lan --local --format json
+    """
+    from linkwatch.agent.query import answers
+
+    _answer(ctx, lambda: answers.power_rows(ctx.config, ctx.backend, ctx.selection), fmt,
+            answers.POWER_COLUMNS)

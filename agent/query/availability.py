@@ -108,7 +108,7 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
     for s in series:
         failed_by_site[s.site].append(
             [(r.start_ns, r.end_ns) for r in runs_of[(s.site, s.target)] if not r.up])
-    site_down = {site: _intersect_all(lists) for site, lists in failed_by_site.items()}
+    site_down = {site: intersect_all(lists) for site, lists in failed_by_site.items()}
 
     targets, outages = [], []
     for s in series:
@@ -120,7 +120,7 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
         for run in runs_of[(s.site, s.target)]:
             if run.up:
                 continue
-            overlap_ns = _overlap(run.start_ns, run.end_ns, parent_down)
+            overlap_ns = overlap(run.start_ns, run.end_ns, parent_down)
             charged_cycles = min(run.cycles, round(overlap_ns / 1e9 / step))
             unreachable_cycles += charged_cycles
             wholly_parent = charged_cycles == run.cycles
@@ -175,7 +175,7 @@ def roll_up(targets: Iterable[Uptime]) -> list[Uptime]:
     ]
 
 
-def _intersect_all(lists: list[list[Interval]]) -> list[Interval]:
+def intersect_all(lists: list[list[Interval]]) -> list[Interval]:
     """The times inside an interval of every list (each list sorted and disjoint)."""
     if not lists:
         return []
@@ -198,5 +198,5 @@ def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
     return out
 
 
-def _overlap(start: int, end: int, intervals: list[Interval]) -> int:
+def overlap(start: int, end: int, intervals: list[Interval]) -> int:
     return sum(max(0, min(end, e) - max(start, s)) for s, e in intervals)

@@ -28,6 +28,7 @@ from linkwatch.agent.query.latency import Latency, loss_pct
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import Event, UpSeries, events_of
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.query.windows import Window, WindowSeries
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.snmp.check import UPLINK_TAGS
 
@@ -90,7 +91,7 @@ class InfluxBackend:
     # -- up/down ----------------------------------------------------------------------------
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]:
+                  intervals: Mapping[str, float], field: str = "up") -> list[UpSeries]:
         """Per target: count/sum, first and last point, and the points where up changed or a
         gap ended.
 
@@ -103,11 +104,11 @@ class InfluxBackend:
         aggregate, and the events are computed from the points exactly as from the whole
         series: a gap of more than two intervals costs its hour at least one cycle.
         """
-        m, t = quote_ident(measurement), quote_ident(tag)
+        m, t, f = quote_ident(measurement), quote_ident(tag), quote_ident(field)
         group = f"GROUP BY time({HOUR_S}s), {quote_ident('site')}, {t} fill(none)"
         where = _where(sel, tag)
-        counts, sums = self._run([f"SELECT count(up) FROM {m} WHERE {where} {group}",
-                                  f"SELECT sum(up) FROM {m} WHERE {where} {group}"],
+        counts, sums = self._run([f"SELECT count({f}) FROM {m} WHERE {where} {group}",
+                                  f"SELECT sum({f}) FROM {m} WHERE {where} {group}"],
                                  per_request=1)
         hours: dict[tuple[str, str], dict[int, list[int]]] = {}
         for series in counts:
@@ -125,7 +126,7 @@ class InfluxBackend:
         unknown = [key for key in names if key not in interval]
         if unknown:
             inferred = self._run([
-                f"SELECT median(e) FROM (SELECT elapsed(up, 1ms) AS e FROM {m} WHERE "
+                f"SELECT median(e) FROM (SELECT elapsed({f}, 1ms) AS e FROM {m} WHERE "
                 f"{_where(sel, None)} AND {where_of[key]})" for key in unknown])
             for key, result in zip(unknown, inferred, strict=True):
                 value = result[0].values[0][1] if result and result[0].values else None
@@ -135,7 +136,7 @@ class InfluxBackend:
         for key in names:
             for a, b in spans[key]:
                 lo, hi = max(a, sel.since_ns), min(b, sel.until_ns)
-                statements.append(f"SELECT up FROM {m} WHERE time >= {lo} AND time < {hi} "
+                statements.append(f"SELECT {f} FROM {m} WHERE time >= {lo} AND time < {hi} "
                                   f"AND {where_of[key]}")
                 owners.append((key, a))
         points: dict[tuple[str, str], list[tuple[int, list[list]]]] = {k: [] for k in names}
@@ -269,6 +270,33 @@ class InfluxBackend:
     def points(self, measurement: str, sel: Selection) -> list[Sample]:
         """Every point of a sparse measurement (`path`) in the period, oldest first."""
         return sorted(self._samples(measurement, sel, ""), key=lambda s: s.time_ns)
+
+    def windows(self, measurement: str, fields: Sequence[str], sel: Selection, *,
+                window_s: int) -> list[WindowSeries]:
+        """count, mean, min and max of each field per window and series: one statement per
+        field, sent at once (InfluxDB runs the aggregates of a statement one by one)."""
+        m = quote_ident(measurement)
+        results = self._run([
+            f"SELECT count({f}), mean({f}), min({f}), max({f}) FROM {m} WHERE "
+            f"{_where(sel, None)} GROUP BY time({int(window_s)}s), * fill(none)"
+            for f in map(quote_ident, fields)], per_request=1)
+        by_series: dict[tuple, dict[int, dict[str, tuple]]] = {}
+        for name, result in zip(fields, results, strict=True):
+            for series in result:
+                # GROUP BY * names every tag key of the measurement, "" where a series has none
+                key = tuple(sorted((k, v) for k, v in series.tags.items() if v))
+                for start, count, mean, low, high in series.values:
+                    if count:
+                        by_series.setdefault(key, {}).setdefault(int(start), {})[name] = (
+                            int(count), float(mean), float(low), float(high))
+        found = []
+        for key, starts in sorted(by_series.items()):
+            found.append(WindowSeries(dict(key), tuple(
+                Window(start, {f: v[0] for f, v in got.items()},
+                       {f: v[1] for f, v in got.items()}, {f: v[2] for f, v in got.items()},
+                       {f: v[3] for f, v in got.items()})
+                for start, got in sorted(starts.items()))))
+        return found
 
     def _samples(self, measurement: str, sel: Selection, tail: str) -> list[Sample]:
         (result,) = self._run([

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 
-from linkwatch.agent.query import bandwidth, latency, uplinks
+from linkwatch.agent.query import bandwidth, latency, uplinks, windows
 from linkwatch.agent.query.bandwidth import Traffic
 from linkwatch.agent.query.latency import Latency
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries, events_of, median_spacing_s
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.query.windows import WindowSeries
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
 
@@ -52,12 +53,12 @@ class LocalBackend:
             yield s
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]:
+                  intervals: Mapping[str, float], field: str = "up") -> list[UpSeries]:
         # time -> up per target; a point stored twice (resent after a crash) counts once,
         # as InfluxDB keeps one value per series and time
         points: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-        for s in self._samples(measurement, sel, tag, ("up",)):
-            up = s.fields.get("up")
+        for s in self._samples(measurement, sel, tag, (field,)):
+            up = s.fields.get(field)
             if isinstance(up, int | float):
                 points[(s.tags.get("site", ""), s.tags.get(tag, ""))][s.time_ns] = int(up)
         found = []
@@ -95,6 +96,11 @@ class LocalBackend:
         """Every point of a sparse measurement (`path`) in the period, oldest first."""
         return [s for s in self.spool.history(measurement, sel.since_ns, sel.until_ns + 1)
                 if not sel.sites or s.tags.get("site", "") in sel.sites]
+
+    def windows(self, measurement: str, fields: Sequence[str], sel: Selection, *,
+                window_s: int) -> list[WindowSeries]:
+        return windows.from_samples(self._samples(measurement, sel, None, tuple(fields)),
+                                    fields, window_s)
 
     def uplink_usage(self, sel: Selection, queries: Sequence[UplinkQuery],
                      above_pct: float) -> dict[tuple[str, str], UplinkUsage]:

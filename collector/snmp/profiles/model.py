@@ -8,8 +8,9 @@ parts and tags of the group). Each metric becomes one field of the group's measu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from linkwatch.collector.snmp.oids import Oid
@@ -61,7 +62,8 @@ class Metric:
     exponent: tuple[Exponent, ...] = ()
     absent_if: tuple[int | float, ...] = ()   # raw values that mean "no reading"
     when: tuple[Condition, ...] = ()
-    states: Mapping[int, str] = field(default_factory=dict)   # kind state: value → meaning
+    # kind state: value → meaning
+    states: Mapping[int, str] = dataclasses.field(default_factory=dict)
     true_when: tuple[int, ...] = ()      # a 0/1 flag: 1 when the raw value is one of these
     line: int = 0                        # where the profile file defines it
 
