@@ -52,7 +52,7 @@ def intervals(checks: Sequence[Check]) -> dict[str, float]:
     return {c.name: c.interval_s for c in checks}
 
 
-def _fetch_scope(config: Config, sel: Selection) -> Selection:
+def fetch_scope(config: Config, sel: Selection) -> Selection:
     """The selection widened to the parents of the chosen sites (whose downtime makes a
     target UNREACHABLE), with the target filter applied only after the analysis."""
     if not sel.sites and not sel.targets:
@@ -71,7 +71,7 @@ def _fetch_scope(config: Config, sel: Selection) -> Selection:
 
 
 def link_series(config: Config, backend: Backend, scope: Selection) -> list[UpSeries]:
-    """The up/down series of every link target in `scope` (a fetch scope: _fetch_scope)."""
+    """The up/down series of every link target in `scope` (a fetch scope: fetch_scope)."""
     known = intervals(link_checks(config))
     series = []
     for rule in link_rules(config):
@@ -86,7 +86,7 @@ def analysis(config: Config, backend: Backend, sel: Selection, *,
     """Uptime and outages of the link targets `sel` wants; `series`: link_series() of the
     fetch scope, when the caller has it already."""
     if series is None:
-        series = link_series(config, backend, _fetch_scope(config, sel))
+        series = link_series(config, backend, fetch_scope(config, sel))
     report = availability.analyse(series, parents=config.parents(),
                                   period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
     targets = [u for u in report.targets if sel.wants(u.site, u.target)]
@@ -111,7 +111,7 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
 def outages(config: Config, backend: Backend, sel: Selection, *,
             min_cycles: int = availability.MIN_CYCLES,
             tz: dt.tzinfo | None = None) -> list[dict[str, object]]:
-    scope = _fetch_scope(config, sel)
+    scope = fetch_scope(config, sel)
     series = link_series(config, backend, scope)
     report = analysis(config, backend, sel, min_cycles=min_cycles, series=series)
     traces = backend.points("path", sel) if report.outages else []
@@ -184,7 +184,7 @@ def radio_rows(config: Config, backend: Backend, sel: Selection) -> list[dict[st
 
 def power_rows(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:
     """Per site with a UPS: minutes on battery, power events, longest run, lowest charge."""
-    scope = _fetch_scope(config, Selection(sel.since_ns, sel.until_ns, sel.sites))
+    scope = fetch_scope(config, Selection(sel.since_ns, sel.until_ns, sel.sites))
     found = power_and_radio(config, backend, scope, link_series(config, backend, scope))
     wanted = {site: p for site, p in found.power.items() if sel.wants(site)}
     if sel.targets:

@@ -28,19 +28,29 @@ _WINDOW_NS = WINDOW_S * 10**9
 
 @dataclass(frozen=True)
 class Evidence:
+    """One thing that points to a cause: a UPS run, or a radio link degraded before."""
+
     cause: str            # "power" or "radio"
+    kind: str             # power: "on_battery", "silent"; radio: "signal", "ccq"
     site: str
     device: str
-    what: str             # "on battery", "silent with the site after running on battery",
-                          # "signal -79.3 dBm below -75 dBm"
     start_ns: int
     end_ns: int
     link: str = ""        # the radio link's row tags
+    value: float | None = None    # radio: the lowest 5-minute mean (dBm or %)
+    limit: float | None = None    # radio: the floor it was below
 
     def text(self, tz: dt.tzinfo | None = None) -> str:
+        if self.kind == "signal":
+            what = f"signal {self.value:.1f} dBm below {self.limit:g} dBm"
+        elif self.kind == "ccq":
+            what = f"CCQ {self.value:.0f} % below {self.limit:g} %"
+        else:
+            what = ("on battery" if self.kind == "on_battery"
+                    else "silent with the site after running on battery")
         where = f" {self.link}" if self.link else ""
-        return (f"{self.cause}: {self.device}{where} {self.what} from "
-                f"{iso(self.start_ns, tz)} to {iso(self.end_ns, tz)} ({self.site})")
+        return (f"{self.cause}: {self.device}{where} {what} from {iso(self.start_ns, tz)} "
+                f"to {iso(self.end_ns, tz)} ({self.site})")
 
 
 @dataclass(frozen=True)
@@ -66,27 +76,26 @@ def attribute(outage: Outage, *, parents: Mapping[str, str | None],
                 continue
             for run in power[site].runs:
                 if run.start_ns < b and run.end_ns > a:
-                    what = ("on battery" if run.kind == "on_battery"
-                            else "silent with the site after running on battery")
-                    evidence.append(Evidence("power", site, run.device, what, run.start_ns,
-                                             run.end_ns))
+                    evidence.append(Evidence("power", run.kind, site, run.device,
+                                             run.start_ns, run.end_ns))
     for link in radio:
         if link.site != outage.site:
             continue
         before = [w for w in link.degraded_windows
                   if w.start_ns < start and w.start_ns + _WINDOW_NS > start - LOOKBACK_S * 10**9]
         if before:
-            evidence.append(Evidence("radio", link.site, link.device, _fade(link, before),
-                                     before[0].start_ns, before[-1].start_ns + _WINDOW_NS,
-                                     link.link))
+            kind, value, limit = _fade(link, before)
+            evidence.append(Evidence("radio", kind, link.site, link.device, before[0].start_ns,
+                                     before[-1].start_ns + _WINDOW_NS, link.link, value,
+                                     limit))
     found = {e.cause for e in evidence}
     cause = next((c for c in CAUSES if c in found), "link")
     return Cause(cause, tuple(evidence))
 
 
-def _fade(link: RadioLink, windows: Sequence) -> str:
+def _fade(link: RadioLink, windows: Sequence) -> tuple[str, float, float]:
+    """What was degraded: the signal below the floor (its lowest mean), else the CCQ."""
     signals = [w.mean[SIGNAL] for w in windows if SIGNAL in w.mean]
     if signals and min(signals) < link.floor_dbm:
-        return f"signal {min(signals):.1f} dBm below {link.floor_dbm:g} dBm"
-    ccq = min(w.mean[CCQ] for w in windows if CCQ in w.mean)
-    return f"CCQ {ccq:.0f} % below {link.min_ccq_pct:g} %"
+        return "signal", min(signals), link.floor_dbm
+    return "ccq", min(w.mean[CCQ] for w in windows if CCQ in w.mean), link.min_ccq_pct

@@ -10,6 +10,7 @@ single poll: the lowest signal, CCQ and rate, the highest noise.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,12 @@ class RadioLink:
     floor_dbm: float
     min_ccq_pct: float
     period_s: float
+
+    def within(self, since_ns: int, until_ns: int) -> RadioLink:
+        """The link over a shorter period (the windows that start in it)."""
+        return dataclasses.replace(
+            self, windows=tuple(w for w in self.windows if since_ns <= w.start_ns < until_ns),
+            period_s=(until_ns - since_ns) / 1e9)
 
     def degraded(self, w: Window) -> bool:
         signal, ccq = w.mean.get(SIGNAL), w.mean.get(CCQ)
