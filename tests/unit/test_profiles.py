@@ -18,7 +18,6 @@ from linkwatch.collector.sample import Sample
 from linkwatch.collector.snmp.profiles import ProfilesInvalid, load_catalog, shipped_catalog
 from linkwatch.collector.snmp.profiles.evaluate import evaluate, plan, text
 from linkwatch.collector.snmp.profiles.loader import read_profile
-from linkwatch.collector.snmp.profiles.poll import choose
 from linkwatch.collector.snmp.profiles.table import markdown, metric_rows
 from tests.fixtures.snmprec_values import read_snmprec, walk
 
@@ -192,14 +191,14 @@ def test_hostile_device_values_never_forge_a_tag_or_a_field(tmp_path):
 
 def test_the_longest_sysobjectid_prefix_wins_and_includes_follow():
     catalog = shipped_catalog()
-    assert [p.name for p in choose(catalog, "auto", "1.3.6.1.4.1.14988.1")] == [
+    assert [p.name for p in catalog.choose("auto", "1.3.6.1.4.1.14988.1")] == [
         "mikrotik-routeros", "router-health"]
-    assert [p.name for p in choose(catalog, "auto", ".1.3.6.1.4.1.41112.1.4")] == [
+    assert [p.name for p in catalog.choose("auto", ".1.3.6.1.4.1.41112.1.4")] == [
         "ubiquiti-airmax"]
-    assert choose(catalog, "auto", "1.3.6.1.4.1.8072.3.2.10") == ()   # net-snmp: none
-    assert choose(catalog, "auto", "not an oid") == ()
-    assert [p.name for p in choose(catalog, "ups-mib", None)] == ["ups-mib"]
-    assert choose(catalog, "none", "1.3.6.1.4.1.41112.1.4") == ()
+    assert catalog.choose("auto", "1.3.6.1.4.1.8072.3.2.10") == ()   # net-snmp: none
+    assert catalog.choose("auto", "not an oid") == ()
+    assert [p.name for p in catalog.choose("ups-mib", None)] == ["ups-mib"]
+    assert catalog.choose("none", "1.3.6.1.4.1.41112.1.4") == ()
 
 
 def test_docs_list_every_shipped_profile_as_generated_from_the_files():
@@ -367,5 +366,5 @@ def test_a_loaded_config_hands_its_profiles_to_every_snmp_check(tmp_path):
         """), encoding="utf-8")
     [check] = load_config(path, environ={}).checks.of("snmp")
     assert check.spec.profiles.named("our-radio") is not None
-    assert [p.name for p in choose(check.spec.profiles, check.spec.profile, None)] == [
+    assert [p.name for p in check.spec.profiles.choose(check.spec.profile, None)] == [
         "our-radio"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from linkwatch.collector.snmp.oids import Oid
+from linkwatch.collector.snmp.oids import Oid, parse_oid
 
 # One measurement per area (DESIGN "Data model"); the queries read radio and power.
 MEASUREMENTS = ("radio", "power", "sensor")
@@ -154,6 +154,22 @@ class Catalog:
                                                               or len(prefix) > best[0]):
                     best = (len(prefix), profile)
         return best[1] if best else None
+
+    def choose(self, wanted: str, sys_object_id: str | None) -> tuple[Profile, ...]:
+        """The profiles a device gets, with what they include: `wanted` is `auto`, `none` or
+        a profile's name; `sys_object_id` is what the device answered for sysObjectID.0."""
+        if wanted == "none":
+            return ()
+        if wanted != "auto":
+            named = self.named(wanted)
+            return self.with_includes(named) if named is not None else ()
+        if not sys_object_id:
+            return ()
+        try:
+            found = self.for_object_id(parse_oid(sys_object_id))
+        except ValueError:
+            return ()         # not an OID: a device that answers nonsense gets no profile
+        return self.with_includes(found) if found is not None else ()
 
     def with_includes(self, profile: Profile) -> tuple[Profile, ...]:
         """`profile` and every profile it includes, each once, in order."""

@@ -22,31 +22,14 @@ from collections.abc import Mapping
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.snmp.check import SnmpCheck
 from linkwatch.collector.snmp.client import DeviceClient, Value
-from linkwatch.collector.snmp.oids import Oid, parse_oid
+from linkwatch.collector.snmp.oids import Oid
 from linkwatch.collector.snmp.profiles.evaluate import Plan, evaluate, plan
 from linkwatch.collector.snmp.profiles.loader import shipped_catalog
-from linkwatch.collector.snmp.profiles.model import Catalog, Profile
+from linkwatch.collector.snmp.profiles.model import Profile
 
 log = logging.getLogger(__name__)
 
 SYS_OBJECT_ID: Oid = (1, 3, 6, 1, 2, 1, 1, 2, 0)
-
-
-def choose(catalog: Catalog, wanted: str, sys_object_id: str | None) -> tuple[Profile, ...]:
-    """The profiles a device gets (with what they include): `wanted` is `auto`, `none` or a
-    profile's name; `sys_object_id` is what the device answered for sysObjectID.0."""
-    if wanted == "none":
-        return ()
-    if wanted != "auto":
-        named = catalog.named(wanted)
-        return catalog.with_includes(named) if named is not None else ()
-    if not sys_object_id:
-        return ()
-    try:
-        found = catalog.for_object_id(parse_oid(sys_object_id))
-    except ValueError:
-        return ()             # not an OID: a device that answers nonsense gets no profile
-    return catalog.with_includes(found) if found is not None else ()
 
 
 class ProfilePoller:
@@ -78,7 +61,7 @@ class ProfilePoller:
         elif self._check.profile != "none" and catalog.named(self._check.profile) is None:
             # the config check refuses unknown names; a probe built by hand may still ask
             log.warning("snmp %s: no profile named %r", self._check.name, self._check.profile)
-        self._profiles = choose(catalog, self._check.profile, object_id)
+        self._profiles = catalog.choose(self._check.profile, object_id)
         self._plan = plan(self._profiles)
         if self._profiles:
             log.info("snmp %s: profile %s", self._check.name,
