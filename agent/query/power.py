@@ -129,7 +129,9 @@ def site_power(battery: Sequence[UpSeries], devices: Sequence[UpSeries],
             silent = _silent_after(run, device_runs.get((s.site, s.target), []),
                                    s.interval_ns, others)
             if silent is not None:
-                by_site[s.site].append(PowerRun(s.site, s.target, "silent", silent.start_ns,
+                # one power cut: the silence continues the run on battery where it ended
+                # (the first failed cycle may come a few ms off a whole interval later)
+                by_site[s.site].append(PowerRun(s.site, s.target, "silent", run.end_ns,
                                                 silent.end_ns))
     return {site: SitePower(site, tuple(sorted(names)), tuple(by_site[site]),
                             {d: lowest[(site, d)] for d in names if (site, d) in lowest})
