@@ -44,6 +44,8 @@ SHIPPED = Path(__file__).resolve().parent / "shipped"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _RESERVED_TAGS = ("agent", "site", "device")   # every point has them already
+# libyaml's parser where PyYAML has it (ten times faster here); the same nodes and marks
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 T = TypeVar("T")
 
 
@@ -311,7 +313,7 @@ def read_profile(path: Path) -> tuple[Profile | None, list[ProfileError]]:
     """One profile file, or None with the mistakes found in it."""
     r = _Reader(path)
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except OSError as e:
         return None, [ProfileError(path, None, f"cannot read the profile: {e.strerror}")]
     except UnicodeDecodeError:
