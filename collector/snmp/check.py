@@ -145,7 +145,7 @@ class SnmpCheck:
     profile: str = key("auto", doc="device profile (docs/profiles.md): `auto` picks one by "
                        "sysObjectID, `none` polls none, or a profile's name")
     # The profiles the agent knows (shipped + agent.snmp_profiles), set by the config loader;
-    # None: the shipped ones. Not a key.
+    # None: the shipped ones. Not a key; not compared (every check shares the one catalogue).
     profiles: Catalog | None = field(default=None, metadata={"internal": True}, repr=False,
                                      compare=False)
 
