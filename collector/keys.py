@@ -1,26 +1,37 @@
 """A config key's contract, written once beside its dataclass field: default, meaning, unit
-and limits. The loader enforces the limits, docs/configuration.md is held to the text.
+and limits. The loader enforces the limits, and the key tables of docs/configuration.md (and
+of the probes' READMEs) are generated from them.
 
     count: int = key(5, doc="echoes per cycle", low=1, high=100)
     interval: Seconds = key(Seconds(60), doc="time between cycles", positive=True)
-    nics: tuple[str, ...] = key((), doc="NICs to measure; empty: every NIC but loopback")
+    nics: tuple[str, ...] = key((), doc="NICs to measure", default_doc="every NIC but `lo`")
+
+`default_doc` says what applies when the default alone does not say it (a None that means
+"the interval", an empty list that means "every NIC"). `unit` is for plain numbers (`%`);
+durations, sizes and rates carry their unit in their type.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _MISSING: Any = dataclasses.MISSING
 
 
 def key(default: Any = _MISSING, *, doc: str, factory: Callable[[], Any] | None = None,
-        unit: str | None = None, low: float | None = None, high: float | None = None,
-        positive: bool = False) -> Any:
+        default_doc: str | None = None, unit: str | None = None, low: float | None = None,
+        high: float | None = None, positive: bool = False) -> Any:
     """A dataclass field that is a config key. No default and no factory: the key is
     required. `low`/`high` are inclusive limits, `positive` requires more than zero."""
-    metadata = {"doc": doc, "unit": unit, "low": low, "high": high, "positive": positive}
+    metadata = {"doc": doc, "default_doc": default_doc, "unit": unit, "low": low,
+                "high": high, "positive": positive}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def declared(metadata: Mapping[str, Any]) -> bool:
+    """Whether a field was declared with key() (its metadata holds the contract)."""
+    return "doc" in metadata

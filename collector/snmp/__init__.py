@@ -10,6 +10,7 @@ from linkwatch.collector.snmp.check import InterfaceSelection, SnmpCheck, SnmpOi
 PROBE = ProbeKind(kind="snmp", check=SnmpCheck, module="linkwatch.collector.snmp.probe",
                   title="SNMP device",
                   measurements=("device", "interface", "snmp", "radio", "power", "sensor"),
-                  state=StateRule("device", "device"))
+                  state=StateRule("device", "device"),
+                  metrics=("metrics.csv", "linkwatch.collector.snmp.profiles:metrics.csv"))
 
 __all__ = ["PROBE", "InterfaceSelection", "SnmpCheck", "SnmpOid", "SnmpV3User"]
