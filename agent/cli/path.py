@@ -47,7 +47,7 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
     from linkwatch.collector.path.traceroute import TraceUnavailableError, load_scapy, traceroute
 
     try:
-        address = socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0]
+        address = str(socket.getaddrinfo(target, None, socket.AF_INET)[0][4][0])
     except OSError as e:
         _fail(f"cannot resolve {target!r} to an IPv4 address: {e}")
     settings = TraceSettings(max_hops=max_hops, probes=probes, timeout_s=timeout_s,

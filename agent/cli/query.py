@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,13 @@ from linkwatch.agent.cli.options import (
     format_option,
     load,
 )
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from linkwatch.agent.config import Config
+    from linkwatch.agent.query.backend import Backend
+    from linkwatch.agent.query.selection import Selection
 
 _COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "bright_black"}
 
@@ -91,7 +99,8 @@ def query_options(default_since: str) -> Callable:
 class _Context:
     """The loaded config, the period and the backend of one invocation."""
 
-    def __init__(self, config, selection, backend, tz, closer=None) -> None:
+    def __init__(self, config: Config, selection: Selection, backend: Backend,
+                 tz: dt.tzinfo, closer: Callable[[], None] | None = None) -> None:
         self.config, self.selection, self.backend, self.tz = config, selection, backend, tz
         self._closer = closer
 

@@ -57,7 +57,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         if period is not None:
             month = Month.parse(period, config.tz)
             since_ns, until_ns = month.since_ns, month.until_ns
-        else:
+        elif since is not None:
             span = TimeRange.parse(since, until, tz=config.tz, now_ns=time.time_ns())
             since_ns, until_ns = span.since_ns, span.until_ns
     except (ValueError, TimeRangeError) as e:

@@ -87,7 +87,7 @@ class Builder:
             return self._mapping(node, args[1], at)
         if hint is Checks:
             return self._checks(node, at)
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self.build_dataclass(node, hint, at)
         if hint is Secret:
             return self._secret(node, at)
@@ -125,7 +125,7 @@ class Builder:
             if key is not None and key.startswith("x-"):
                 continue              # free for YAML anchors: `x-snmp: &snmp {...}`
             name = key if key in fields else file_keys.get(key or "")
-            if name is None:
+            if key is None or name is None:
                 self._unknown_key(key_node, key, [*fields, *file_keys], at)
                 continue
             if name in values or (*at, name) in self.failed:
@@ -197,7 +197,8 @@ class Builder:
                 self._unknown_key(key_node, key, list(by_kind), at)
                 continue
             self.key_marks[(*at, probe.kind)] = position(key_node)
-            hint = tuple[probe.check, ...] if probe.many else probe.check | None
+            hint = (types.GenericAlias(tuple, (probe.check, ...)) if probe.many
+                    else probe.check | None)     # tuple[Check, ...] or Check | None
             try:
                 value = self.build(value_node, hint, (*at, probe.kind))
             except _Invalid:

@@ -268,6 +268,9 @@ async def _reload(running: Running) -> None:
     from linkwatch.agent.config import ConfigError, load_config
 
     old = running.generation.config
+    if old.source is None:     # only a config built in code, never the agent's own
+        log.error("config reload failed: the running config was not read from a file")
+        return
     try:
         new = load_config(old.source)
     except ConfigError as e:

@@ -36,9 +36,10 @@ import contextlib
 import logging
 import threading
 import time
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.outputs.backoff import Backoff
@@ -47,10 +48,15 @@ from linkwatch.agent.outputs.version import open_writer
 
 log = logging.getLogger("linkwatch.outputs")
 
+_T = TypeVar("_T")
+
 
 class Batch(Protocol):
-    ids: tuple[int, ...]
-    lines: tuple[bytes, ...]
+    @property
+    def ids(self) -> tuple[int, ...]: ...
+
+    @property
+    def lines(self) -> tuple[bytes, ...]: ...
 
 
 class Queue(Protocol):
@@ -208,6 +214,7 @@ class _Shipper:
             fresh = self.spool.next_batch(self.name, limit, after_id=self._fresh_after)
             if fresh is not None:
                 return fresh
+        batch: Batch | None
         if ahead is not None:
             batch = ahead
         else:
@@ -288,7 +295,8 @@ class _Shipper:
             in_flight()
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
-            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {request, stopping}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
         if not request.done():
@@ -365,28 +373,30 @@ def duration(seconds: float) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def _in_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future:
+def _in_thread(function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
     """Runs a blocking call in a daemon thread.
 
     Not asyncio.to_thread: the default executor's threads are joined when the loop shuts
     down, so an abandoned request would hold up the agent's exit until its timeout.
     """
     loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
+    future: asyncio.Future[_T] = loop.create_future()
 
-    def settle(result: Any, error: BaseException | None) -> None:
+    def settle(result: _T | None, error: BaseException | None) -> None:
         if future.done():
             return
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(result)
+            future.set_result(typing.cast(_T, result))
 
     def run() -> None:
+        result: _T | None = None
+        error: BaseException | None = None
         try:
-            result, error = function(*args), None
+            result = function(*args)
         except BaseException as e:  # handed to the awaiting task, not lost
-            result, error = None, e
+            error = e
         # RuntimeError: the loop is gone, so nobody waits for this request any more.
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, result, error)

@@ -65,8 +65,8 @@ def fetch_scope(config: Config, sel: Selection) -> Selection:
         sites.add(by_name[target])
     tree = config.parents()
     for site in list(sites):
-        if tree.get(site):
-            sites.add(tree[site])
+        if parent := tree.get(site):
+            sites.add(parent)
     return Selection(sel.since_ns, sel.until_ns, tuple(sorted(sites)))
 
 
@@ -101,7 +101,7 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
            min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
     """Per target, then one roll-up row per site (target null)."""
     report = analysis(config, backend, sel, min_cycles=min_cycles)
-    rows = []
+    rows: list[dict[str, object]] = []
     for site in report.sites:
         rows.extend(t.row() for t in report.targets if t.site == site.site)
         rows.append(site.row())
@@ -240,20 +240,20 @@ def bandwidth_rows(config: Config, backend: Backend, sel: Selection) -> list[dic
 def top(config: Config, backend: Backend, sel: Selection, *, limit: int = 10,
         min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
     """The busiest links (p95 utilisation) and the worst sites (availability)."""
-    links = [b.row() for b in traffic(config, backend, sel)]
-    links = [r for r in links if r["util_p95_pct"] is not None]
-    links.sort(key=lambda r: -float(r["util_p95_pct"]))
+    links = [(util, r) for r in (b.row() for b in traffic(config, backend, sel))
+             if isinstance(util := r["util_p95_pct"], int | float)]
+    links.sort(key=lambda pair: -pair[0])
     rows: list[dict[str, object]] = []
-    for rank, r in enumerate(links[:limit], 1):
+    for rank, (_, r) in enumerate(links[:limit], 1):
         rows.append({"rank": rank, "kind": "link", "site": r["site"],
                      "name": f"{r['device']} {r['if_name'] or r['if_index']} {r['direction']}",
                      "value": r["util_p95_pct"], "measure": "util_p95_pct",
                      "coverage_pct": r["coverage_pct"]})
     report = analysis(config, backend, sel, min_cycles=min_cycles)
-    sites = [s for s in report.sites if s.availability_pct is not None]
-    sites.sort(key=lambda s: (s.availability_pct, s.site))
-    for rank, s in enumerate(sites[:limit], 1):
+    sites = sorted(((s.availability_pct, s) for s in report.sites
+                    if s.availability_pct is not None), key=lambda p: (p[0], p[1].site))
+    for rank, (pct, s) in enumerate(sites[:limit], 1):
         rows.append({"rank": rank, "kind": "site", "site": s.site, "name": s.site,
-                     "value": round(s.availability_pct, 4), "measure": "availability_pct",
+                     "value": round(pct, 4), "measure": "availability_pct",
                      "coverage_pct": round(s.coverage_pct or 0.0, 4)})
     return rows

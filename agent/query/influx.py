@@ -13,6 +13,7 @@ Every name from the command line enters a statement through quote_ident/quote_st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from linkwatch.agent.config.schema import DIRECTIONS as _DIRECTIONS
 from linkwatch.agent.config.schema import InfluxOutput
@@ -139,7 +140,8 @@ class InfluxBackend:
                 statements.append(f"SELECT {f} FROM {m} WHERE time >= {lo} AND time < {hi} "
                                   f"AND {where_of[key]}")
                 owners.append((key, a))
-        points: dict[tuple[str, str], list[tuple[int, list[list]]]] = {k: [] for k in names}
+        points: dict[tuple[str, str], list[tuple[int, list[list[Any]]]]] = {
+            k: [] for k in names}
         for (key, a), result in zip(owners, self._run(statements), strict=True):
             points[key].append((a, _values(result)))
         found = []
@@ -154,10 +156,10 @@ class InfluxBackend:
             first, last = _first_last(points[key])
             if first is None or last is None:
                 continue
-            by_hour = hours[key].values()
+            counted = hours[key].values()
             found.append(UpSeries(
                 site=key[0], target=key[1], interval_s=interval[key],
-                count=sum(c for c, _ in by_hour), up_count=sum(s for _, s in by_hour),
+                count=sum(c for c, _ in counted), up_count=sum(s for _, s in counted),
                 first_ns=first[0], first_up=first[1], last_ns=last[0], last_up=last[1],
                 events=tuple(events)))
         return found
@@ -174,7 +176,7 @@ class InfluxBackend:
             f"SELECT count(rtt_avg_ms) AS rtt_samples, median(rtt_avg_ms) AS median, "
             f"percentile(rtt_avg_ms, 95) AS p95 {where}",
             f"SELECT mean(jitter_ms) AS jitter {where}"], per_request=1)
-        columns: dict[tuple[str, str], dict[str, object]] = {}
+        columns: dict[tuple[str, str], dict[str, Any]] = {}
         for result in parts:
             for s in result:
                 row = columns.setdefault((s.tags.get("site", ""), s.tags.get("target", "")), {})
@@ -224,7 +226,7 @@ class InfluxBackend:
         # window starts and point times in seconds: smaller answers, and 5-minute windows
         # start on whole seconds
         results = self._run(statements, epoch="s")
-        valid: dict[tuple[int, int], list[list]] = {}
+        valid: dict[tuple[int, int], list[list[Any]]] = {}
         missing = []
         for i, key in enumerate(interfaces):
             rows = _values(results[per * i])
@@ -374,14 +376,13 @@ def _event_spans(hours: Mapping[int, Sequence[int]], interval_s: float) -> list[
     def state(i: int) -> int:
         return hours[first + i * HOUR_NS][1]
 
-    wanted = set()
+    wanted: set[int] = set()
     for i in range(n):
         if (i in (0, n - 1) or not clean(i) or not clean(i - 1)
                 or (state(i) == 0) != (state(i - 1) == 0)):
             wanted.update((i - 1, i, i + 1))
-    wanted = sorted(i for i in wanted if 0 <= i < n)
     spans: list[list[int]] = []
-    for i in wanted:
+    for i in sorted(i for i in wanted if 0 <= i < n):
         if spans and spans[-1][1] == i:
             spans[-1][1] = i + 1
         else:
@@ -389,7 +390,8 @@ def _event_spans(hours: Mapping[int, Sequence[int]], interval_s: float) -> list[
     return [(first + (a - 1) * HOUR_NS, first + b * HOUR_NS) for a, b in spans]
 
 
-def _first_last(spans: Sequence[tuple[int, list[list]]]) -> tuple:
+def _first_last(spans: Sequence[tuple[int, list[list[Any]]]],
+                ) -> tuple[tuple[int, int], tuple[int, int]] | tuple[None, None]:
     rows = [r for _, found in spans for r in found if r[1] is not None]
     if not rows:
         return None, None
@@ -397,11 +399,11 @@ def _first_last(spans: Sequence[tuple[int, list[list]]]) -> tuple:
     return (int(first[0]), int(first[1])), (int(last[0]), int(last[1]))
 
 
-def _window_of(time_s: object) -> int:
+def _window_of(time_s: int) -> int:
     return int(time_s) // WINDOW_S * WINDOW_S
 
 
-def _values(result: list[Series]) -> list[list]:
+def _values(result: list[Series]) -> list[list[Any]]:
     return [v for series in result for v in series.values]
 
 

@@ -81,7 +81,7 @@ class LocalBackend:
 
     def traffic(self, sel: Selection, *, min_samples_of: Mapping[str, int],
                 default_min: int) -> list[Traffic]:
-        unique: dict[tuple, Sample] = {}
+        unique: dict[tuple[tuple[tuple[str, str], ...], int], Sample] = {}
         for s in self._samples("interface", sel, "device", bandwidth.SAMPLE_FIELDS):
             unique[(tuple(sorted(s.tags.items())), s.time_ns)] = s
         ordered = sorted(unique.values(), key=lambda s: s.time_ns)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from linkwatch.agent.config.schema import DIRECTIONS, Uplink
 from linkwatch.agent.query.bandwidth import WINDOW_S
@@ -82,5 +83,5 @@ def loss_from_samples(samples: Iterable[Sample]) -> dict[tuple[str, str], float]
     return found
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from linkwatch.agent.config.schema import Site, SiteRequirements
@@ -94,7 +95,7 @@ class Verdict:
                          # "power", "radio", "link", "ok"
     severity: int        # 0 fine, 1 warn, 2 gap
     key: str
-    values: dict[str, object] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

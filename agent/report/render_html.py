@@ -66,29 +66,35 @@ def verdict_text(v: Verdict, lang: Lang) -> str:
     for key, value in x.items():
         if key in ("availability", "target", "coverage", "util", "warn", "upgrade", "share",
                    "charge"):
-            fmt[key] = lang.pct(value, 2 if key in ("availability", "target", "coverage")
-                                else 0 if key in ("util", "warn", "upgrade")
-                                else 1)  # type: ignore[arg-type]
+            fmt[key] = lang.pct(_number(value), 2 if key in ("availability", "target",
+                                                             "coverage")
+                                else 0 if key in ("util", "warn", "upgrade") else 1)
         elif key.endswith("_bps"):
-            fmt[key.removesuffix("_bps")] = lang.rate(value)  # type: ignore[arg-type]
+            fmt[key.removesuffix("_bps")] = lang.rate(_number(value))
         elif key.endswith("_s"):
-            fmt[key.removesuffix("_s")] = lang.duration(value)  # type: ignore[arg-type]
+            fmt[key.removesuffix("_s")] = lang.duration(_number(value))
         elif key == "floor":
-            fmt[key] = f"{lang.number(value, 0)} dBm"  # type: ignore[arg-type]
+            fmt[key] = f"{lang.number(_number(value), 0)} dBm"
         elif key.startswith("hours_"):
-            fmt[key] = lang.hours(value)  # type: ignore[arg-type]
+            fmt[key] = lang.hours(_number(value))
         elif key == "direction":
             fmt[key] = lang.t(str(value) if value in ("down", "up") else
                               ("down" if value == "in" else "up"))
         else:
             fmt[key] = value
     if v.key in ("rtt_high", "jitter_high"):
-        fmt["value"], fmt["limit"] = lang.ms(x["value"]), lang.ms(x["limit"])  # type: ignore
+        fmt["value"], fmt["limit"] = lang.ms(_number(x["value"])), lang.ms(_number(x["limit"]))
     elif v.key == "loss_high":
-        fmt["value"], fmt["limit"] = lang.pct(x["value"]), lang.pct(x["limit"])  # type: ignore
+        fmt["value"] = lang.pct(_number(x["value"]))
+        fmt["limit"] = lang.pct(_number(x["limit"]))
     if "conference_bps" in x:
-        fmt["conference"] = lang.rate(x["conference_bps"])  # type: ignore[arg-type]
+        fmt["conference"] = lang.rate(_number(x["conference_bps"]))
     return lang.t("v_" + v.key, **fmt)
+
+
+def _number(value: object) -> float | None:
+    """A verdict's number (its values are numbers, a direction's name, or None)."""
+    return value if isinstance(value, int | float) else None
 
 
 def _verdicts(site: SiteReport, lang: Lang) -> str:

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, encode_fields, encode_series
 from linkwatch.agent.spool import _history, _queue
@@ -19,6 +20,8 @@ from linkwatch.agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
 from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
 from linkwatch.agent.spool._schema import connect, ensure_schema
 from linkwatch.collector.sample import Sample
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("linkwatch.spool")
 
@@ -60,7 +63,8 @@ class Spool:
     """The agent's durable store; see the package docstring for the design."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, budget: SizeBudget,
-                 history_s: float, outputs: dict[str, int], time_ns, memory_buffer: int):
+                 history_s: float, outputs: dict[str, int], time_ns: Callable[[], int],
+                 memory_buffer: int) -> None:
         self._conn = conn
         self._path = path
         self._budget = budget
@@ -78,8 +82,9 @@ class Spool:
         self._evicting = False
         self._evicted_in_episode = 0
         self._rows_at_cap = 0
-        self._rows = conn.execute("SELECT count(*) FROM point").fetchone()[0]
-        queued = dict(conn.execute("SELECT output_id, count(*) FROM queue GROUP BY output_id"))
+        self._rows: int = conn.execute("SELECT count(*) FROM point").fetchone()[0]
+        queued: dict[int, int] = dict(
+            conn.execute("SELECT output_id, count(*) FROM queue GROUP BY output_id"))
         self._queued = {name: queued.get(oid, 0) for name, oid in outputs.items()}
 
     @property
@@ -92,7 +97,7 @@ class Spool:
     @classmethod
     def open(cls, path: Path, *, max_size: int, history_s: float,
              outputs: Sequence[str] | None,
-             time_ns=time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
+             time_ns: Callable[[], int] = time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
              check: bool = True) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
@@ -308,7 +313,7 @@ class Spool:
         """
         return _queue.newest_id(self._conn, self._oid(output))
 
-    def _write_or_log(self, what: str, body: Callable[[], object]) -> object | None:
+    def _write_or_log(self, what: str, body: Callable[[], _T]) -> _T | None:
         """Run `body` in a transaction; on a full disk log once and return None."""
         try:
             with self._transaction():
@@ -425,8 +430,9 @@ class Spool:
             return self._rows
         if len(self._outputs) == 1:
             return self._rows - next(iter(self._queued.values()))
-        return self._conn.execute("SELECT count(*) FROM point WHERE "
-                                  + _queue.unqueued_clause(self._output_ids)).fetchone()[0]
+        rows: int = self._conn.execute("SELECT count(*) FROM point WHERE "
+                                       + _queue.unqueued_clause(self._output_ids)).fetchone()[0]
+        return rows
 
     def close(self) -> None:
         """Write what waits in memory if the disk has room now, checkpoint, close."""

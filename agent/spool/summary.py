@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from linkwatch.agent.spool import Spool, SpoolStats
 
@@ -23,7 +25,7 @@ _LOW_DISK_BYTES = 1 << 20          # below this an append of a cycle's samples m
 
 
 def spool_rows(spool: Spool, now_ns: int | None = None, *,
-               sample_s: float = 1.0) -> tuple[list[dict], list[str]]:
+               sample_s: float = 1.0) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per output, and notes on the spool as a whole (size, disk full)."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = spool.stats()
@@ -62,7 +64,8 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
     return rows, notes
 
 
-def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> dict[str, dict]:
+def _rates(spool: Spool, before: SpoolStats, now_ns: int,
+           sample_s: float) -> dict[str, dict[str, Any]]:
     sending = [o for o in before.outputs if o.queued and o.last_send_ok_ns
                and now_ns - o.last_send_ok_ns < _SENDING_WINDOW_NS]
     if not sending or sample_s <= 0:
@@ -89,7 +92,7 @@ def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> di
     return rates
 
 
-def _free_bytes(path) -> int | None:
+def _free_bytes(path: Path) -> int | None:
     try:
         st = os.statvfs(path.parent)
     except OSError:

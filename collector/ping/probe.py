@@ -45,7 +45,7 @@ async def _resolve(address: str) -> _Target:
     infos = await asyncio.get_running_loop().getaddrinfo(address, None, type=socket.SOCK_DGRAM)
     for family, _type, _proto, _canonname, sockaddr in infos:
         if family in _FAMILIES:
-            return _Target(socket.AddressFamily(family), sockaddr[0], sockaddr)
+            return _Target(socket.AddressFamily(family), str(sockaddr[0]), sockaddr)
     raise OSError(f"no IPv4 or IPv6 address for {address!r}")
 
 

@@ -253,7 +253,7 @@ class Device:
             if before is not None:
                 rates = bit_rates(before, reading, span, meta.speed_bps)
                 reset = rates.verdict is Verdict.RESET
-                if rates.verdict is Verdict.OK:
+                if rates.in_bps is not None and rates.out_bps is not None:   # Verdict.OK
                     fields["in_bps"] = rates.in_bps
                     fields["out_bps"] = rates.out_bps
                     uplink = check.uplink is not None and ifmib.is_uplink(meta, check.uplink)
