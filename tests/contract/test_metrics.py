@@ -11,7 +11,9 @@ from the line protocol InfluxDB is sent. The servers:
 - snmp: the session's snmpd (this host's `lo`, and another of its interfaces as a site's
   uplink; user OIDs: a scalar number, a string, and a table column with a rate), the
   session's snmpsim serving the recording of a real Huawei S12704 (56 interfaces, two with
-  an alias), and a device that never answers (a UDP socket nobody reads);
+  an alias) and the project's recordings of a MikroTik radio router and an APC Smart-UPS
+  (their profiles, picked by sysObjectID, write `radio`, `sensor` and `power`), and a
+  device that never answers (a UDP socket nobody reads);
 - host: this machine;
 - path: a trace toward 127.0.0.1 by the tracer the ping checks use, tagged as the ping
   check's points are (the agent traces only on a change of state, which no loopback target
@@ -83,6 +85,18 @@ checks:
       interval: 60s
       request_timeout: 10s
       interfaces: {{include_down: true, include_loopback: true}}
+    - name: mikrotik
+      address: "{snmpsim.host}:{snmpsim.port}"
+      community: mikrotik_routeros/1
+      interval: 60s
+      request_timeout: 10s
+      interfaces: {{enabled: false}}
+    - name: apc-ups
+      address: "{snmpsim.host}:{snmpsim.port}"
+      community: apc_smart_ups/1
+      interval: 60s
+      request_timeout: 10s
+      interfaces: {{enabled: false}}
     - name: silent
       address: "127.0.0.1:{silent}"
       interval: 10s
