@@ -20,6 +20,7 @@ from linkwatch.agent.query.bandwidth import WINDOW_S
 from linkwatch.agent.query.power import SitePower
 from linkwatch.agent.query.radio import CCQ, SIGNAL, RadioLink
 from linkwatch.agent.query.timerange import iso
+from linkwatch.agent.query.windows import Window
 
 CAUSES = ("power", "radio", "link")
 LOOKBACK_S = 15 * 60
@@ -93,7 +94,7 @@ def attribute(outage: Outage, *, parents: Mapping[str, str | None],
     return Cause(cause, tuple(evidence))
 
 
-def _fade(link: RadioLink, windows: Sequence) -> tuple[str, float, float]:
+def _fade(link: RadioLink, windows: Sequence[Window]) -> tuple[str, float, float]:
     """What was degraded: the signal below the floor (its lowest mean), else the CCQ."""
     signals = [w.mean[SIGNAL] for w in windows if SIGNAL in w.mean]
     if signals and min(signals) < link.floor_dbm:

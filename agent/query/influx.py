@@ -282,7 +282,8 @@ class InfluxBackend:
             f"SELECT count({f}), mean({f}), min({f}), max({f}) FROM {m} WHERE "
             f"{_where(sel, None)} GROUP BY time({int(window_s)}s), * fill(none)"
             for f in map(quote_ident, fields)], per_request=1)
-        by_series: dict[tuple, dict[int, dict[str, tuple]]] = {}
+        by_series: dict[tuple[tuple[str, str], ...],
+                        dict[int, dict[str, tuple[int, float, float, float]]]] = {}
         for name, result in zip(fields, results, strict=True):
             for series in result:
                 # GROUP BY * names every tag key of the measurement, "" where a series has none

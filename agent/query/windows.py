@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from linkwatch.collector.sample import FieldValue, Sample
+
 
 @dataclass(frozen=True)
 class Window:
@@ -45,10 +47,12 @@ def window(start_ns: int, values: Mapping[str, Sequence[float]]) -> Window | Non
                   {f: float(max(v)) for f, v in present.items()})
 
 
-def from_samples(samples: Iterable, fields: Sequence[str], window_s: int) -> list[WindowSeries]:
+def from_samples(samples: Iterable[Sample], fields: Sequence[str],
+                 window_s: int) -> list[WindowSeries]:
     """Samples (any order; one kept per series and time) reduced to windows of `window_s`."""
     step = window_s * 10**9
-    unique: dict[tuple[tuple[str, str], ...], dict[int, Mapping]] = defaultdict(dict)
+    unique: dict[tuple[tuple[str, str], ...], dict[int, Mapping[str, FieldValue]]] = (
+        defaultdict(dict))
     for s in samples:
         unique[tuple(sorted(s.tags.items()))][s.time_ns] = s.fields
     found = []

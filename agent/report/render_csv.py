@@ -9,7 +9,7 @@ import csv
 import io
 import zipfile
 
-from linkwatch.agent.query.causes import CAUSES
+from linkwatch.agent.query.causes import CAUSES, Cause
 from linkwatch.agent.query.timerange import iso
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report
@@ -34,7 +34,7 @@ def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:
             out["availability"].append({"site": s.name, **{
                 k: v for k, v in u.row().items() if k not in ("site", "target")},
                 "target_pct": s.requirements.availability_pct})
-        causes = s.causes or tuple(None for _ in s.outages)
+        causes: tuple[Cause | None, ...] = s.causes or tuple(None for _ in s.outages)
         for o, c in zip(s.outages, causes, strict=True):
             out["outages"].append({
                 "site": o.site, "target": o.target, "start": iso(o.start_ns, report.tz),

@@ -154,7 +154,7 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
                    "</tr></table>")
     out.append(f"<h3>{escape(t('outage_list'))}</h3>")
     if site.outages:
-        causes = site.causes or tuple(None for _ in site.outages)
+        causes: tuple[Cause | None, ...] = site.causes or tuple(None for _ in site.outages)
         rows = "".join(
             f"<tr><td>{escape(o.target)}</td><td>{lang.datetime(o.start_ns, report.tz)}</td>"
             f"<td>{_outage_end(o, report, lang)}</td><td class=n>{lang.duration(o.duration_s)}</td>"

@@ -85,9 +85,9 @@ def _row(points: dict, group: Group, tags: dict[str, str], get: Lookup) -> None:
             tags[source.tag] = value
     fields = {}
     for m in group.metrics:
-        value = metric_value(m, get)
-        if value is not None:
-            fields[m.field] = value
+        reading = metric_value(m, get)
+        if reading is not None:
+            fields[m.field] = reading
     if fields:
         points.setdefault((group.measurement, tuple(sorted(tags.items()))), {}).update(fields)
 
