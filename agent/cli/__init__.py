@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from linkwatch.agent.cli import carry, install, path, query, report, run, spool
+from linkwatch.agent.cli import alerts, carry, install, path, query, report, run, spool
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,6 +28,7 @@ def main() -> None:
       linkwatch radio --site quan-lan           radio signal, noise, CCQ, minutes degraded
       linkwatch power --since 30d               time on battery, power events per site
       linkwatch report --period 2026-10 -o r.html   the planners' monthly report
+      linkwatch alerts                          what fires now (alerts test: try the channels)
       linkwatch spool status                    what is queued, dropped or dead-lettered
 
     Every command has --help with examples.
@@ -50,6 +51,7 @@ main.add_command(query.radio)
 main.add_command(query.power)
 spool.spool.add_command(carry.export_command)
 spool.spool.add_command(carry.import_command)
+main.add_command(alerts.alerts)
 main.add_command(report.report)
 main.add_command(report.demo)
 main.add_command(path.trace)

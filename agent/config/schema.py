@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from linkwatch.agent.config.alerting import AlertSettings, Notify
 from linkwatch.agent.config.calendar import OfficeHours
+from linkwatch.agent.config.maintenance import MaintenanceWindow
 from linkwatch.collector.keys import key
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
@@ -240,6 +242,10 @@ class Config:
     source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew
     tz: dt.tzinfo = field(default=dt.UTC, metadata=INTERNAL)   # agent.timezone, else local
+    # Alerting (agent/config/alerting.py, maintenance.py; docs/alerts.md):
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    notify: Notify = field(default_factory=Notify)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)

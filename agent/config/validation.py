@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
 from linkwatch.agent.config.schema import Config, Site
 from linkwatch.agent.config.units import written
-from linkwatch.collector.keys import declared
+from linkwatch.collector.keys import declared, key_name
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
 
 
@@ -36,6 +36,9 @@ def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, in
     _check_check_names(config, report)
     _check_outputs(config, report)
     _check_timezone(config, report)
+    from linkwatch.agent.config.alerting_validation import check_alerting
+
+    check_alerting(config, report)
     return report.problems
 
 
@@ -93,7 +96,7 @@ def _check_limits(obj: Any, at: KeyPath, report: _Report) -> None:
             continue
         wrong = _outside_limits(f.metadata, value)
         if wrong:
-            report.add((*at, f.name), f"{f.name} {wrong}, got {show(value)}")
+            report.add((*at, key_name(f)), f"{key_name(f)} {wrong}, got {show(value)}")
 
 
 def _outside_limits(metadata: Mapping[str, Any], value: float) -> str | None:

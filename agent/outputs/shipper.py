@@ -290,7 +290,7 @@ class _Shipper:
 
         `in_flight` runs on the loop while the request is on its way.
         """
-        request = _in_thread(self.writer.write, b"\n".join(lines))
+        request = in_thread(self.writer.write, b"\n".join(lines))
         if in_flight is not None:
             in_flight()
         stopping = asyncio.ensure_future(self.stop.wait())
@@ -373,7 +373,7 @@ def duration(seconds: float) -> str:
     return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
-def _in_thread(function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+def in_thread(function: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
     """Runs a blocking call in a daemon thread.
 
     Not asyncio.to_thread: the default executor's threads are joined when the loop shuts

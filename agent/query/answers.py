@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from linkwatch.agent.config.maintenance import windows_for
 from linkwatch.agent.config.schema import Check, Config
 from linkwatch.agent.query import availability, bandwidth, causes, power, radio
 from linkwatch.agent.query.backend import Backend
@@ -24,7 +25,7 @@ from linkwatch.collector.kind import StateRule
 from linkwatch.collector.sample import Sample
 
 UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
-                  "outages", "flaps", "mttr_s", "mtbf_s")
+                  "outages", "flaps", "mttr_s", "mtbf_s", "maintenance_s")
 OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "cause", "ended_by",
                   "charged_to", "path")
 LATENCY_COLUMNS = ("site", "target", "rtt_median_ms", "rtt_p95_ms", "loss_pct", "jitter_ms",
@@ -88,13 +89,27 @@ def analysis(config: Config, backend: Backend, sel: Selection, *,
     if series is None:
         series = link_series(config, backend, fetch_scope(config, sel))
     report = availability.analyse(series, parents=config.parents(),
-                                  period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
+                                  period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles,
+                                  maintenance=maintenance_of(config, sel))
     targets = [u for u in report.targets if sel.wants(u.site, u.target)]
     return availability.Report(
         targets=targets,
         sites=availability.roll_up(targets),
         outages=[o for o in report.outages if sel.wants(o.site, o.target)],
     )
+
+
+def maintenance_of(config: Config, sel: Selection) -> availability.Maintenance | None:
+    """Each target's maintenance windows within the selection's period (config
+    `maintenance:`), in the config's time zone; None when none is declared."""
+    if not config.maintenance:
+        return None
+    windows = config.maintenance
+
+    def of(site: str, target: str) -> list[tuple[int, int]]:
+        return windows_for(windows, site, target, sel.since_ns, sel.until_ns, config.tz)
+
+    return of
 
 
 def uptime(config: Config, backend: Backend, sel: Selection, *,

@@ -127,6 +127,9 @@ def _bandwidth(traffic: list[Bandwidth], uplink: Uplink, direction: str) -> Band
 def _exclusions(reports: list[SiteReport]) -> tuple[tuple[str, dict[str, object]], ...]:
     notes: list[tuple[str, dict[str, object]]] = [("excl_unknown", {}), ("excl_gaps", {})]
     for r in reports:
+        if r.uptime is not None and r.uptime.maintenance_s:
+            notes.append(("excl_maintenance", {"site": r.name,
+                                               "maintenance_s": r.uptime.maintenance_s}))
         charged = [o for o in r.outages if o.charged_to]
         if charged:
             notes.append(("excl_parent", {"site": r.name, "count": len(charged),

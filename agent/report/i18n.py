@@ -30,6 +30,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
     "downtime": {"vi": "Thời gian gián đoạn", "en": "Downtime"},
     "outages": {"vi": "Số lần mất kết nối", "en": "Outages"},
+    "maintenance": {"vi": "Bảo trì (không tính)", "en": "Maintenance (left out)"},
     "flaps": {"vi": "Chập chờn", "en": "Flaps"},
     "mttr": {"vi": "MTTR (thời gian khôi phục TB)", "en": "MTTR (mean time to repair)"},
     "mtbf": {"vi": "MTBF (thời gian giữa hai sự cố TB)",
@@ -42,6 +43,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "charged_to": {"vi": "Tính cho", "en": "Charged to"},
     "ongoing": {"vi": "đang diễn ra", "en": "ongoing"},
     "data_gap": {"vi": "mất dữ liệu", "en": "data gap"},
+    "maintenance_began": {"vi": "vào giờ bảo trì", "en": "maintenance began"},
     "no_outage": {"vi": "Không có sự cố.", "en": "No outage."},
     "bandwidth": {"vi": "Băng thông", "en": "Bandwidth"},
     "direction": {"vi": "Chiều", "en": "Direction"},
@@ -185,12 +187,14 @@ STRINGS: dict[str, dict[str, str]] = {
               "first success. Shorter runs are flaps, counted apart. An outage wholly inside "
               "the parent's downtime is charged to the parent."},
     "d_availability": {
-        "vi": "Độ sẵn sàng = thời gian lên ÷ (thời gian lên + xuống); thời gian KHÔNG RÕ và "
-              "KHÔNG TỚI ĐƯỢC bị loại. Độ phủ = thời gian có dữ liệu ÷ kỳ báo cáo. MTTR = tổng "
-              "thời lượng sự cố ÷ số sự cố; MTBF = thời gian lên ÷ số sự cố.",
-        "en": "Availability = up time ÷ (up + down time); UNKNOWN and UNREACHABLE time are "
-              "left out. Coverage = time with data ÷ period. MTTR = total outage duration ÷ "
-              "outages; MTBF = up time ÷ outages."},
+        "vi": "Độ sẵn sàng = thời gian lên ÷ (thời gian lên + xuống); thời gian KHÔNG RÕ, "
+              "KHÔNG TỚI ĐƯỢC và thời gian bảo trì đã khai báo bị loại. Độ phủ = thời gian có "
+              "dữ liệu ÷ (kỳ báo cáo − bảo trì). MTTR = tổng thời lượng sự cố ÷ số sự cố; "
+              "MTBF = thời gian lên ÷ số sự cố.",
+        "en": "Availability = up time ÷ (up + down time); UNKNOWN and UNREACHABLE time and "
+              "declared maintenance windows are left out. Coverage = time with data ÷ (period "
+              "− maintenance). MTTR = total outage duration ÷ outages; MTBF = up time ÷ "
+              "outages."},
     "d_bandwidth": {
         "vi": "Băng thông: trung bình 5 phút của tốc độ hợp lệ (tính từ bộ đếm); một cửa sổ "
               "hợp lệ khi có đủ mẫu cho nửa cửa sổ. Phân vị 95 (xếp hạng gần nhất) trên các "
@@ -257,6 +261,11 @@ STRINGS: dict[str, dict[str, str]] = {
               "cho {parent}.",
         "en": "{site}: {count} outages while the parent {parent} was down are charged to "
               "{parent}."},
+    "excl_maintenance": {
+        "vi": "{site}: {duration} trong các khung giờ bảo trì đã khai báo không tính vào độ "
+              "sẵn sàng.",
+        "en": "{site}: {duration} inside declared maintenance windows is left out of "
+              "availability."},
     "excl_no_uplink": {"vi": "{site}: chưa khai báo cổng uplink, không đo băng thông.",
                        "en": "{site}: no uplink declared, bandwidth not measured."},
     "excl_insufficient": {

@@ -149,6 +149,8 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
                  (t("downtime"), lang.duration(u.down_s)),
                  (t("outages"), str(u.outages)), (t("flaps"), str(u.flaps)),
                  (t("mttr"), lang.duration(u.mttr_s)), (t("mtbf"), lang.duration(u.mtbf_s))]
+        if u.maintenance_s:
+            cells.append((t("maintenance"), lang.duration(u.maintenance_s)))
         out.append("<table><tr>" + "".join(f"<th>{escape(k)}</th>" for k, _ in cells) +
                    "</tr><tr>" + "".join(f"<td class=n>{v}</td>" for _, v in cells) +
                    "</tr></table>")
@@ -265,7 +267,8 @@ def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
 def _outage_end(o, report: Report, lang: Lang) -> str:
     if o.end_ns is not None:
         return lang.datetime(o.end_ns, report.tz)
-    return escape(lang.t("ongoing" if o.ended_by == "ongoing" else "data_gap"))
+    return escape(lang.t({"ongoing": "ongoing", "maintenance": "maintenance_began"}.get(
+        o.ended_by, "data_gap")))
 
 
 def _busier(site: SiteReport) -> str:
@@ -336,6 +339,8 @@ def _methods(report: Report, lang: Lang) -> str:
 
 def _fmt_values(values: dict[str, object], lang: Lang) -> dict[str, object]:
     out = dict(values)
+    if "maintenance_s" in out:
+        out["duration"] = lang.duration(out.pop("maintenance_s"))  # type: ignore[arg-type]
     if "coverage" in out:
         out["coverage"] = lang.pct(out["coverage"])  # type: ignore[arg-type]
     if out.get("direction") in ("down", "up"):

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, encode_fields, encode_series
-from linkwatch.agent.spool import _history, _queue
+from linkwatch.agent.spool import _alerts, _history, _queue
 from linkwatch.agent.spool._eviction import Eviction, SizeBudget, make_room, used_bytes
-from linkwatch.agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
+from linkwatch.agent.spool._model import (
+    AlertRecord,
+    ChannelStats,
+    DeadLetter,
+    NewNotification,
+    Notification,
+    QueuedBatch,
+    SpoolStats,
+)
 from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
 from linkwatch.agent.spool._schema import connect, ensure_schema
 from linkwatch.collector.sample import Sample
@@ -214,15 +222,17 @@ class Spool:
             self._buffer.popleft()
             self._buffer_lost += 1
 
-    def _write(self, points: list[_Encoded], *, count_collected: bool = True) -> None:
-        """Insert `points`, making room first when the size cap is near. Raises DiskFull."""
+    def _write(self, points: list[_Encoded], *, count_collected: bool = True,
+               also: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Insert `points`, making room first when the size cap is near; `also` writes more
+        in the same transaction. Raises DiskFull."""
         need = sum(len(p.line) * 2 + 64 + 24 * len(self._output_ids) for p in points)
         for attempt in range(2):
             try:
                 if used_bytes(self._conn, self._budget.page_size) + need > \
                         self._budget.high_water:
                     self._make_room(self._budget.low_water - need)
-                self._insert(points, count_collected)
+                self._insert(points, count_collected, also)
             except sqlite3.OperationalError as e:
                 if not _is_disk_full(e):
                     raise
@@ -234,9 +244,12 @@ class Spool:
             break
         self._checkpoint_if_large()
 
-    def _insert(self, points: list[_Encoded], count_collected: bool) -> None:
+    def _insert(self, points: list[_Encoded], count_collected: bool,
+                also: Callable[[sqlite3.Connection], object] | None = None) -> None:
         conn = self._conn
         with self._transaction():
+            if also is not None:
+                also(conn)
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'point'").fetchone()
             first = (row[0] if row else 0) + 1
             conn.executemany(
@@ -384,6 +397,7 @@ class Spool:
         cutoff = self._time_ns() - self._history_ns
         removed = self._write_or_log("pruned history", lambda: _history.prune(
             self._conn, cutoff, _queue.unqueued_clause(self._output_ids)))
+        self._write_or_log("pruned notifications", lambda: _alerts.prune(self._conn, cutoff))
         if removed is not None:
             self._rows -= removed
             self._maybe_end_eviction()
@@ -407,6 +421,63 @@ class Spool:
             self._state_written = dict(self._pending_state)
             self._conn.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
                                    list(self._state_written.items()))
+
+    # --------------------------------------------------------------------------------- alerts
+
+    def alerts(self) -> list[AlertRecord]:
+        """Every alert's decided state (agent.alerts gives them their meaning)."""
+        return _alerts.alerts(self._conn)
+
+    def record_alerts(self, records: Sequence[AlertRecord],
+                      notifications: Sequence[NewNotification],
+                      samples: Sequence[Sample]) -> None:
+        """Commit alert states, their notifications and their `alert` points in one
+        transaction: a notification exists only with the state that caused it. Raises
+        DiskFull (or sqlite3.Error) when it cannot be written; nothing is then recorded."""
+        points = [e for s in samples if (e := _encode(s)) is not None]
+        self._write(points, also=lambda conn: _alerts.write(conn, records, notifications))
+
+    def outbox_waiting(self, channel: str) -> list[Notification]:
+        """The channel's queued notifications, oldest first."""
+        return _alerts.waiting(self._conn, channel)
+
+    def outbox_next_try_ns(self, channel: str) -> int | None:
+        """When the channel's earliest queued notification may be tried; None: none waits."""
+        return _alerts.next_try_ns(self._conn, channel)
+
+    def outbox_hand(self, ids: Sequence[int]) -> None:
+        """The send of these passes its point of no return now (committed first)."""
+        with self._transaction():
+            _alerts.hand(self._conn, ids, self._time_ns())
+
+    def outbox_sent(self, ids: Sequence[int]) -> None:
+        with self._transaction():
+            _alerts.sent(self._conn, ids, self._time_ns())
+
+    def outbox_failed(self, ids: Sequence[int], error: str, next_ns: int) -> None:
+        """Not delivered: queued again, tried again at `next_ns`."""
+        with self._transaction():
+            _alerts.failed(self._conn, ids, error, next_ns)
+
+    def outbox_digest(self, ids: Sequence[int], into: NewNotification) -> int:
+        """Replace queued notifications by one (a digest); returns its id."""
+        with self._transaction():
+            return _alerts.digest(self._conn, ids, into)
+
+    def outbox_sent_since(self, channel: str, since_ns: int) -> int:
+        return _alerts.sent_since(self._conn, channel, since_ns)
+
+    def outbox_recover(self, person_channels: Iterable[str]) -> tuple[int, int]:
+        """After a stop, settle what was handed: see _alerts.recover."""
+        with self._transaction():
+            return _alerts.recover(self._conn, person_channels)
+
+    def outbox_last_created_ns(self, alert_key: str, channel: str) -> int | None:
+        return _alerts.last_created_ns(self._conn, alert_key, channel)
+
+    def channel_stats(self) -> list[ChannelStats]:
+        """Per notification channel: undelivered, sent, errors."""
+        return _alerts.channel_stats(self._conn)
 
     # ---------------------------------------------------------------------------------- stats
 
