@@ -301,6 +301,8 @@ class Engine:
         excuse, quiet = self._excuse(subject)
         condition = tracked.condition(setting, self.min_cycles, self.rules.flapping, now,
                                       excuse=excuse, previous=record.state if record else OK)
+        if condition is None:
+            return None
         if not setting.enabled:
             condition = CLEAR
         elif condition.state == FIRING and subject.site in self._down \

@@ -114,7 +114,7 @@ class Dispatcher:
             self.spool.outbox_failed([row.id], str(e), now + int(wait * 1e9))
             self._rest(channel, str(e))
             return wait, False
-        self.spool.outbox_sent([row.id])
+        self.spool.outbox_sent([row.id], self.time_ns())
         backoff.reset()
         if self._resting.pop(channel.name, None) is not None:
             log.info("notification channel %s works again", channel.name)
@@ -125,7 +125,7 @@ class Dispatcher:
     async def deliver(self, channel: Channel, message: Outgoing, row: Notification) -> None:
         """Send one notification in a thread, its `handed` mark committed on this loop
         before the point of no return. Raises Undelivered."""
-        attempt = _Attempt(asyncio.get_running_loop(), self.spool, row.id)
+        attempt = _Attempt(asyncio.get_running_loop(), self.spool, row.id, self.time_ns)
         try:
             await asyncio.wait_for(in_thread(send, channel, message, row.recipient, attempt),
                                    float(channel.timeout) + 5.0)
@@ -176,10 +176,12 @@ class _Attempt:
     """The `handed` callback of one send: runs in the send's thread, commits the mark on
     the loop, and refuses once the loop has stopped waiting for the send."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, spool: Spool, row_id: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, spool: Spool, row_id: int,
+                 time_ns: Callable[[], int]) -> None:
         self.loop = loop
         self.spool = spool
         self.row_id = row_id
+        self.time_ns = time_ns
         self.abandoned = False
 
     def __call__(self) -> None:
@@ -187,7 +189,7 @@ class _Attempt:
             raise Undelivered("the agent stopped waiting for this attempt")
 
         async def mark() -> None:
-            self.spool.outbox_hand([self.row_id])
+            self.spool.outbox_hand([self.row_id], self.time_ns())
 
         try:
             asyncio.run_coroutine_threadsafe(mark(), self.loop).result(MARK_TIMEOUT_S)

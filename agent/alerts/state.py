@@ -124,34 +124,37 @@ class Tracked:
         return self.run is not None and not self.run.up
 
     def condition(self, settings: Settings, min_cycles: int, flap: Flapping, now_ns: int,
-                  *, excuse: str | None, previous: str) -> Condition:
-        """The rule's state now. `excuse`: why failures do not count ("parent <site>",
-        "maintenance <window>"); `previous`: the state last decided."""
+                  *, excuse: str | None, previous: str) -> Condition | None:
+        """The rule's state now; None before the first sample (nothing to judge: what was
+        decided stands). `excuse`: why failures do not count ("parent <site>", "maintenance
+        <window>"); `previous`: the state last decided."""
         self._flap(flap, now_ns)
         run = self.run
         if run is None:
-            return CLEAR
+            return None
         step = self.interval_ns
-        qualifies = (not run.up
-                     and is_outage(run.close(run.last_ns + step, "end", step), min_cycles)
+        if run.up:
+            return Condition(FLAPPING, self.changes[0], changes=len(self.changes)) \
+                if self.flapping else CLEAR
+        qualifies = (is_outage(run.close(run.last_ns + step, "end", step), min_cycles)
                      and (run.last_ns + step - run.start_ns) / 1e9 >= settings.for_s)
+        held = previous in (SUPPRESSED, FIRING)    # only an UP ends what was decided
         if excuse is not None:
-            if self.failing:
-                self.excused_until_ns = run.last_ns
-            return Condition(SUPPRESSED, run.start_ns, reason=excuse) if qualifies else CLEAR
+            self.excused_until_ns = run.last_ns
+            return Condition(SUPPRESSED, run.start_ns, reason=excuse) \
+                if qualifies or held else CLEAR
         if self.flapping:
-            return Condition(FLAPPING, self.changes[0] if self.changes else run.start_ns,
-                             changes=len(self.changes))
-        if not qualifies:
-            return CLEAR
+            return Condition(FLAPPING, self.changes[0], changes=len(self.changes))
         own_start = run.start_ns if self.excused_until_ns < run.start_ns \
             else self.excused_until_ns + step
         own = OpenRun(False, own_start, run.last_ns)
-        if own_start <= run.last_ns and own.cycles(step) >= min_cycles:
+        if qualifies and own_start <= run.last_ns and own.cycles(step) >= min_cycles:
             return Condition(FIRING, own_start)
-        # excused earlier in this run: suppressed (or firing) until N cycles of its own
-        return Condition(previous if previous in (SUPPRESSED, FIRING) else SUPPRESSED,
-                         run.start_ns, reason="recovering")
+        if held:
+            # firing goes on (a restart, a data gap); suppressed waits for N cycles of its own
+            return Condition(previous, run.start_ns,
+                             reason="recovering" if previous == SUPPRESSED else None)
+        return CLEAR
 
     def _flap(self, flap: Flapping, now_ns: int) -> None:
         while self.changes and self.changes[0] < now_ns - flap.within * 1e9:

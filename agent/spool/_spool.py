@@ -445,14 +445,14 @@ class Spool:
         """When the channel's earliest queued notification may be tried; None: none waits."""
         return _alerts.next_try_ns(self._conn, channel)
 
-    def outbox_hand(self, ids: Sequence[int]) -> None:
+    def outbox_hand(self, ids: Sequence[int], now_ns: int) -> None:
         """The send of these passes its point of no return now (committed first)."""
         with self._transaction():
-            _alerts.hand(self._conn, ids, self._time_ns())
+            _alerts.hand(self._conn, ids, now_ns)
 
-    def outbox_sent(self, ids: Sequence[int]) -> None:
+    def outbox_sent(self, ids: Sequence[int], now_ns: int) -> None:
         with self._transaction():
-            _alerts.sent(self._conn, ids, self._time_ns())
+            _alerts.sent(self._conn, ids, now_ns)
 
     def outbox_failed(self, ids: Sequence[int], error: str, next_ns: int) -> None:
         """Not delivered: queued again, tried again at `next_ns`."""

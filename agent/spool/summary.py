@@ -1,4 +1,5 @@
-"""`linkwatch spool status`: what each output's queue holds, as rows for agent.cli.table.
+"""`linkwatch spool status`: what each output's queue holds, and each notification
+channel's outbox (rows `notify:<name>`), as rows for agent.cli.table.
 
 Replay rate and ETA come from the spool's durable counters read twice, `sample_s` apart,
 and only while an output is sending (an ack in the last minute) with points queued: the
@@ -30,7 +31,7 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = spool.stats()
     rates = _rates(spool, stats, now_ns, sample_s)
-    rows = [
+    rows: list[dict] = [
         {
             "output": o.output,
             "queued": o.queued,
@@ -46,6 +47,20 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
         }
         for o in stats.outputs
     ]
+    channels = spool.channel_stats()
+    rows += [
+        {
+            "output": f"notify:{c.channel}",
+            "queued": c.undelivered,
+            "oldest_unsent_age_s": None if c.oldest_undelivered_ns is None
+            else round((now_ns - c.oldest_undelivered_ns) / 1e9, 1),
+            "replay_rate_pps": None, "eta_s": None,
+            "sent": c.sent, "dropped": None, "dead_letters": None,
+            "send_errors": c.failed_attempts, "last_send_ok": _iso(c.last_sent_ns),
+            "last_error": c.last_error,
+        }
+        for c in channels
+    ]
     notes = [
         f"spool {stats.path}: {stats.file_bytes / 2**20:.1f} MiB, {stats.rows} points "
         f"({stats.history_rows} history), {stats.collected_total} collected, "
@@ -59,6 +74,10 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
         # the agent's own spool knows it is full; a reader can only look at the file system
         notes.append(f"DISK FULL: {free} bytes free on the file system of {stats.path}; the "
                      "agent holds new samples in memory (up to 50,000) until there is room")
+    unconfirmed = {c.channel: c.unconfirmed for c in channels if c.unconfirmed}
+    for channel, n in unconfirmed.items():
+        notes.append(f"notify:{channel}: {n} notifications were being sent when the agent "
+                     "stopped; they may have gone out and are not sent again")
     for letter in spool.dead_letters(limit=5):
         notes.append(f"dead letter for {letter.output}: {letter.message}")
     return rows, notes

@@ -463,7 +463,7 @@ def test_the_shipped_config_loads(tmp_path: Path) -> None:
 
 def test_the_district_example_loads(tmp_path: Path) -> None:
     for name in ("influx-district.password", "snmp-community", "snmp-auth.key",
-                 "snmp-priv.key"):
+                 "snmp-priv.key", "smtp.password", "zalo.token"):
         (tmp_path / name).write_text(f"{name}-value\n")
     config = load_config(REPO / "docs" / "examples" / "district.yaml", environ={
         "LINKWATCH_INFLUX_TOKEN": "token-value", "CREDENTIALS_DIRECTORY": str(tmp_path)})
