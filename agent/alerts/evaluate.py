@@ -41,7 +41,7 @@ from linkwatch.agent.alerts.state import (
     decide,
     held,
 )
-from linkwatch.agent.config.schema import Check, Config
+from linkwatch.agent.config.schema import Check, Config, SiteRequirements
 from linkwatch.agent.spool import AlertRecord, DiskFull, NewNotification, Spool, SpoolStats
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
@@ -74,7 +74,7 @@ class _Interface:
     load: dict[str, Window] = field(default_factory=dict)     # direction → window
 
     def matches(self, tags: Mapping[str, str]) -> bool:
-        return names_interface(self.name, *(tags.get(t) for t in UPLINK_TAGS))
+        return names_interface(self.name, *map(tags.get, UPLINK_TAGS))
 
 
 class Engine:
@@ -104,6 +104,7 @@ class Engine:
         self._at_site: dict[str, list[Tracked]] = defaultdict(list)   # site → every state
         self._interfaces: dict[str, list[_Interface]] = defaultdict(list)   # device →
         self._quality: dict[str, Window] = {}
+        self._limits: dict[str, tuple[float, float]] = {}    # site → max loss %, max RTT ms
         self._down: set[str] = set()                   # sites whose every target fails
         self.open = OpenWindows(config.maintenance, config.tz)
         self._pending: dict[str, int] = {}             # self rules: when the condition began
@@ -322,10 +323,7 @@ class Engine:
         if subject.rule == "link_saturated":
             condition = window.saturation(setting)
         else:
-            site = self.config.site(subject.site)
-            limits = site.requirements if site is not None else None
-            condition = window.quality(limits.max_loss_pct if limits else 1.0,
-                                       float(limits.max_rtt) * 1000 if limits else 800.0)
+            condition = window.quality(*self._quality_limits(subject.site))
         if condition is None:
             return None
         excuse, quiet = self._excuse(subject)
@@ -335,6 +333,15 @@ class Engine:
             condition = Condition(SUPPRESSED, condition.since_ns, condition.value,
                                   condition.limit, condition.unit, reason=excuse)
         return decide(record, condition, subject, setting, self.agent, now, quiet=quiet)
+
+    def _quality_limits(self, site: str) -> tuple[float, float]:
+        """The site's declared loss and RTT limits (its `requirements`)."""
+        found = self._limits.get(site)
+        if found is None:
+            declared = self.config.site(site)
+            req = declared.requirements if declared is not None else SiteRequirements()
+            found = self._limits[site] = (req.max_loss_pct, float(req.max_rtt) * 1000)
+        return found
 
     # -- the agent's own health ------------------------------------------------------------
 

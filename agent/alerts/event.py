@@ -4,6 +4,7 @@ data every channel, the `alert` measurement and the webhook body carry (docs/ale
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ STATES = ("firing", "resolved", "suppressed", "flapping")
 NAME_TAG = {"ping": "target", "snmp": "device", "uplink": "device", "agent": "watched_agent"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Subject:
     """One thing a rule watches: a ping target, an SNMP device, one direction of an
     uplink, another agent (watcher), or this agent itself (kind "self")."""
@@ -29,7 +30,7 @@ class Subject:
     interface: str | None = None    # uplink: the interface as configured
     direction: str | None = None    # link_saturated: in or out
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """Unique per alert: `target_down|ping|minh-chau-router||`."""
         return "|".join((self.rule, self.kind, self.name, self.interface or "",

@@ -102,6 +102,8 @@ STRINGS: dict[str, dict[str, str]] = {
                 "en": "[linkwatch] {severity} {title}: {name} ({site})"},
     "subject_resolved": {"vi": "[linkwatch] ĐÃ KHÔI PHỤC {title}: {name} ({site})",
                          "en": "[linkwatch] RESOLVED {title}: {name} ({site})"},
+    "subject_flapping": {"vi": "[linkwatch] CHẬP CHỜN {title}: {name} ({site})",
+                         "en": "[linkwatch] FLAPPING {title}: {name} ({site})"},
     "severity_critical": {"vi": "NGHIÊM TRỌNG", "en": "CRITICAL"},
     "severity_warning": {"vi": "CẢNH BÁO", "en": "WARNING"},
     "severity_info": {"vi": "THÔNG TIN", "en": "INFO"},
@@ -237,7 +239,8 @@ class Words:
 
     def subject(self, e: Event) -> str:
         s = e.subject
-        key = "subject_resolved" if e.state == "resolved" else "subject"
+        key = {"resolved": "subject_resolved", "flapping": "subject_flapping"}.get(
+            e.state, "subject")
         return self.t(key, severity=self.t(f"severity_{e.severity}"),
                       title=self.title(e.rule), name=s.name, site=s.site)
 
