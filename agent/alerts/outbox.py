@@ -52,18 +52,6 @@ class Dispatcher:
         self._wakes = {name: asyncio.Event() for name in self.channels}
         self._resting: dict[str, str] = {}        # channel → why it rests (logged once)
 
-    def recover(self) -> None:
-        """Settle what a stop left handed (before anything is sent)."""
-        people = [c.name for c in self.channels.values() if c.person]
-        unconfirmed, again = self.spool.outbox_recover(people)
-        if unconfirmed:
-            log.warning("%d notifications were being sent when the agent stopped; they may "
-                        "have gone out, so they are not sent again (unconfirmed in "
-                        "`linkwatch spool status`)", unconfirmed)
-        if again:
-            log.info("%d notifications to machines are sent again after the stop (their "
-                     "receivers take the dedupe key)", again)
-
     def wake(self, channels: Iterable[str]) -> None:
         for name in channels:
             if name in self._wakes:
@@ -170,6 +158,19 @@ class Dispatcher:
             log.warning("notification channel %s: %s; its messages wait in the outbox",
                         channel.name, why)
         self._resting[channel.name] = why
+
+
+def recover(config: Config, spool: Spool) -> None:
+    """Settle what the last stop left handed, once, before anything is sent."""
+    people = [c.name for c in config.notify.channels if c.person]
+    unconfirmed, again = spool.outbox_recover(people)
+    if unconfirmed:
+        log.warning("%d notifications were being sent when the agent stopped; they may "
+                    "have gone out, so they are not sent again (unconfirmed in "
+                    "`linkwatch spool status`)", unconfirmed)
+    if again:
+        log.info("%d notifications to machines are sent again after the stop (their "
+                 "receivers take the dedupe key)", again)
 
 
 class _Attempt:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linkwatch.agent.alerts.evaluate import Engine
-from linkwatch.agent.alerts.outbox import Dispatcher
+from linkwatch.agent.alerts.outbox import Dispatcher, recover
 from linkwatch.agent.config.schema import Config, InfluxOutput
 from linkwatch.agent.config.secrets import collect_secrets
 from linkwatch.agent.daemon import sdnotify
@@ -134,7 +134,6 @@ async def start_generation(
         return generation
     generation.wakes = [asyncio.Event() for _ in config.outputs]
     dispatcher = Dispatcher(config, spool)
-    dispatcher.recover()
     generation.alerts = Engine(config, spool, wake=dispatcher.wake)
     generation.alerts.start()
     generation.sink = SpoolSink(spool, generation.wakes, on_state_change,
@@ -281,6 +280,7 @@ async def _run_forever(
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     notifier = sdnotify.Notifier.from_environment()
     status_due = asyncio.Event()
+    recover(config, spool)        # what the last stop left in mid-send (docs/alerts.md)
     generation = await start_generation(config, spool, counters, on_state_change=status_due.set)
     running = Running(spool, generation, counters, redactor, status_due)
     jobs = [

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from linkwatch.agent.alerts.evaluate import Engine
-from linkwatch.agent.alerts.outbox import Dispatcher
+from linkwatch.agent.alerts.outbox import Dispatcher, recover
 from linkwatch.agent.config import load_config
 from linkwatch.agent.config.schema import Config
 from linkwatch.agent.spool import open_spool
@@ -68,6 +68,7 @@ def drain(config: Config, steps: Callable[[Engine], None],
     rows)`; returns the rows."""
     spool = open_spool(config)
     try:
+        recover(config, spool)                     # as the agent does when it starts
         dispatcher = Dispatcher(config, spool)
         engine = Engine(config, spool, wake=dispatcher.wake)
         engine.start()
@@ -298,3 +299,63 @@ def test_alerts_test_says_which_channels_work(tmp_path: Path, smtp_server: SmtpS
         assert hook.received()[0].body["kind"] == "test"
     finally:
         hook.close()
+
+
+def test_linkwatch_alerts_answers_from_the_store_and_from_the_spool(
+        tmp_path: Path, influxdb, influx_db: str) -> None:
+    """The `alert` points reach InfluxDB as the shipper sends them; `linkwatch alerts` reads
+    what fires now and the history from there, and from the agent's own spool."""
+    import csv
+    import io
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from linkwatch.agent.cli import main
+    from linkwatch.agent.datamodel.lineprotocol import encode
+
+    config = write(tmp_path, f"""\
+        agent: {{name: a1, site: district, spool: {{path: spool.db}}}}
+        outputs: [{{type: influxdb, url: "{influxdb.url}", database: {influx_db},
+                    version: "1"}}]
+        sites: [{{name: district}}, {{name: minh-chau, parent: district}}]
+        alerts: {{language: en}}
+        checks:
+          ping:
+            - {{name: minh-chau-router, address: 127.0.0.1, site: minh-chau, interval: 1s}}
+            - {{name: ngoc-vung-router, address: 127.0.0.1, site: minh-chau, interval: 1s}}
+        """)
+    t0 = time.time_ns() - 60 * 10**9
+
+    def steps(engine: Engine) -> None:
+        both = zip(cycles("minh-chau-router", "minh-chau", [0, 0, 0, 1], t0),
+                   cycles("ngoc-vung-router", "minh-chau", [0, 0, 0, 0], t0), strict=True)
+        for pair in both:                  # one commit per cycle, as the agent makes them
+            engine.spool.append(list(pair))
+            engine.observe(list(pair))
+
+    drain(config, steps, lambda rows: True)
+    spool = open_spool(config, reader=True)
+    try:
+        points = list(spool.history("alert", 0, time.time_ns() + 1))
+    finally:
+        spool.close()
+    body = b"\n".join(encode(p) for p in points)
+    urllib.request.urlopen(urllib.request.Request(
+        f"{influxdb.url}/write?db={influx_db}", data=body, method="POST"), timeout=10)
+
+    def run(*args: str) -> list[dict]:
+        result = CliRunner().invoke(main, ["alerts", "-c", str(config.source), *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout) if "json" in args else list(
+            csv.DictReader(io.StringIO(result.stdout)))
+
+    for where in ((), ("--local",)):
+        now = run(*where, "--format", "json")
+        assert [(r["state"], r["rule"], r["subject"]) for r in now] == [
+            ("firing", "target_down", "ngoc-vung-router")], where
+        assert now[0]["message"].startswith("DOWN: ngoc-vung-router (minh-chau) since")
+        history = run(*where, "--since", "1h", "--format", "csv")
+        assert [(r["state"], r["subject"]) for r in history] == [
+            ("firing", "minh-chau-router"), ("firing", "ngoc-vung-router"),
+            ("resolved", "minh-chau-router")], where

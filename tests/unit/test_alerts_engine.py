@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkwatch.agent.alerts.evaluate import Engine, Silence
-from linkwatch.agent.alerts.outbox import Dispatcher
+from linkwatch.agent.alerts.outbox import Dispatcher, recover
 from linkwatch.agent.config import load_config
 from linkwatch.agent.config.schema import Config
 from linkwatch.agent.outputs.backoff import Backoff
@@ -366,8 +366,130 @@ def test_after_a_crash_a_handed_message_to_people_is_not_sent_again(engine, cloc
     run_cycles(e, clock, 5, c1_router=0)
     ids = [n.id for ch in ("hook", "mail") for n in spool.outbox_waiting(ch)]
     spool.outbox_hand(ids, clock.now)             # both mid-send when the agent died
-    Dispatcher(e.config, spool, time_ns=clock).recover()
+    recover(e.config, spool)
     assert [n.channel for n in spool.outbox_waiting("hook")] == ["hook"]
     assert spool.outbox_waiting("mail") == []
     stats = {s.channel: s for s in spool.channel_stats()}
     assert (stats["mail"].unconfirmed, stats["hook"].undelivered) == (1, 1)
+
+
+# -- devices, uplinks, windows -------------------------------------------------------------
+
+SNMP = """\
+agent: {name: a1, site: lan, timezone: UTC, spool: {path: spool.db}}
+sites:
+  - {name: lan, capacity: {down: 10Mbps, up: 10Mbps}}
+  - name: c1
+    parent: lan
+    requirements: {max_loss_pct: 2, max_rtt: 100ms}
+checks:
+  ping:
+    - {name: c1-router, address: 192.0.2.2, site: c1, interval: 60s}
+  snmp:
+    - {name: core, address: 192.0.2.1, interval: 60s, uplink: wan}
+    - {name: c1-switch, address: 192.0.2.5, site: c1, interval: 60s}
+alerts:
+  rules:
+    uplink_down:
+      interfaces: [{device: c1-switch, interface: "7"}]
+notify:
+  webhook:
+    - {name: all, url: "http://127.0.0.1:9/x"}
+    - {name: critical-c1, url: "http://127.0.0.1:9/y", severities: [critical], sites: [c1],
+       resolved: false}
+"""
+
+
+@pytest.fixture
+def snmp_engine(tmp_path: Path, clock: Clock):
+    path = tmp_path / "agent.yaml"
+    path.write_text(SNMP)
+    cfg = load_config(path)
+    spool = open_spool(cfg)
+    made = Engine(cfg, spool, time_ns=clock, monotonic_ns=clock.monotonic)
+    made.start()
+    yield made, spool
+    spool.close()
+
+
+def minute(engine: Engine, clock: Clock, samples: list[tuple[str, dict, dict]]) -> None:
+    clock.tick(60)
+    batch = [Sample(m, {"agent": "a1", **tags}, fields, clock.now) for m, tags, fields in samples]
+    engine.spool.append(batch)
+    engine.observe(batch)
+
+
+def interface(device: str, site: str, name: str, index: str, **fields) -> tuple:
+    return ("interface", {"site": site, "device": device, "if_name": name, "if_index": index},
+            {"oper_status": 1, **fields})
+
+
+def test_devices_uplinks_and_named_interfaces_go_down(snmp_engine, clock) -> None:
+    e, spool = snmp_engine
+    for _ in range(MIN_CYCLES):
+        minute(e, clock, [("device", {"site": "c1", "device": "c1-switch"}, {"up": 0}),
+                          interface("core", "lan", "wan", "1", oper_status=2),
+                          interface("core", "lan", "lan0", "2", oper_status=2),
+                          interface("c1-switch", "c1", "gi7", "7", oper_status=7)])
+    firing = {(r.rule, r.key.split("|")[2], r.key.split("|")[3]) for r in spool.alerts()
+              if r.state == "firing"}
+    assert firing == {("device_down", "c1-switch", ""), ("uplink_down", "core", "wan"),
+                      ("uplink_down", "c1-switch", "7")}
+
+
+def test_a_full_uplink_and_a_poor_link(snmp_engine, clock) -> None:
+    e, spool = snmp_engine
+    for _ in range(16):                    # the 15-minute window fills, then judges
+        minute(e, clock, [interface("core", "lan", "wan", "1", in_util_pct=95.0,
+                                    out_util_pct=20.0),
+                          ("ping", {"site": "c1", "target": "c1-router"},
+                           {"up": 1, "sent": 5, "received": 5, "rtt_avg_ms": 150.0})])
+    alerts = {r.rule: json.loads(r.detail) for r in spool.alerts() if r.state == "firing"}
+    assert (alerts["link_saturated"]["direction"], alerts["link_saturated"]["value"]) == (
+        "in", 95.0)
+    assert (alerts["quality"]["value"], alerts["quality"]["limit"],
+            alerts["quality"]["unit"]) == (150.0, 100.0, "ms")     # the site's max_rtt
+
+
+def test_channels_hear_what_their_routing_takes(snmp_engine, clock) -> None:
+    e, spool = snmp_engine
+    for up in (0, 0, 0, 1):
+        minute(e, clock, [("ping", {"site": "c1", "target": "c1-router"},
+                           {"up": up, "sent": 1, "received": up}),
+                          ("device", {"site": "lan", "device": "core"}, {"up": 1}),
+                          interface("core", "lan", "wan", "1", oper_status=2)])
+    heard = {ch: [(json.loads(n.event)["rule"], json.loads(n.event)["state"])
+                  for n in spool.outbox_waiting(ch)] for ch in ("all", "critical-c1")}
+    assert heard["all"] == [("target_down", "firing"), ("uplink_down", "firing"),
+                            ("target_down", "resolved")]
+    assert heard["critical-c1"] == [("target_down", "firing")]   # c1 only, no resolved
+
+
+def test_dead_letters_fire_when_a_server_rejects_points(engine, clock) -> None:
+    e, spool = engine()
+    stats = spool.stats()
+    e.health(replace(stats, outputs=(replace(_output(), dead_letters=3),)))
+    assert states(spool) == {}
+    e.health(replace(stats, outputs=(replace(_output(), dead_letters=5),)))
+    assert {r.rule: r.state for r in spool.alerts()} == {"dead_letters": "firing"}
+    clock.tick(3601)
+    e.health(replace(stats, outputs=(replace(_output(), dead_letters=5),)))
+    assert {r.rule: r.state for r in spool.alerts()} == {"dead_letters": "ok"}
+
+
+def test_spool_status_and_the_status_line_show_undelivered_notifications(engine, clock) -> None:
+    from linkwatch.agent.spool.summary import spool_rows
+
+    e, spool = engine()
+    run_cycles(e, clock, 5, c1_router=0)
+    rows, _ = spool_rows(spool, clock.now + 60 * S, sample_s=0)
+    (hook,) = [r for r in rows if r["output"] == "notify:hook"]
+    assert (hook["queued"], hook["sent"], hook["oldest_unsent_age_s"]) == (1, 0, 80.0)
+    import contextlib
+
+    from linkwatch.agent.daemon.scheduler import SchedulerCounters
+    from linkwatch.agent.daemon.service import Generation, status_line
+
+    line = status_line(Generation(e.config, [], contextlib.AsyncExitStack()), spool,
+                       SchedulerCounters())
+    assert line.endswith("; 1 notifications undelivered")
