@@ -478,11 +478,14 @@ class Engine:
                     self._told[(record.key, channel.name)] = last
                 if (now - last) / 1e9 < channel.repeat:
                     continue
+                self._told[(record.key, channel.name)] = now
+                if any(n.alert_key == record.key
+                       for n in self.spool.outbox_waiting(channel.name)):
+                    continue            # the last word has not gone out yet: no second one
                 again = replace(event, at_ns=now)
                 notes += [NewNotification(channel.name, r, again.dedupe_key(), record.key,
                                           "repeat", now, again.to_json())
                           for r in recipients(channel)]
-                self._told[(record.key, channel.name)] = now
         if notes:
             self._commit([], notes, [], {n.channel for n in notes})
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from linkwatch.collector.sample import Sample
 
-STATES = ("firing", "resolved", "suppressed", "flapping")
 # The tag a subject's name takes in the `alert` measurement, by its kind.
 NAME_TAG = {"ping": "target", "snmp": "device", "uplink": "device", "agent": "watched_agent"}
 

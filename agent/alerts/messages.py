@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from linkwatch.agent.alerts.event import Event
@@ -96,6 +96,8 @@ STRINGS: dict[str, dict[str, str]] = {
                        "en": "UP: {name} ({site}) after {duration}"},
     "short_flapping": {"vi": "CHẬP CHỜN: {name} ({site}) {changes} lần",
                        "en": "FLAPPING: {name} ({site}) {changes}x"},
+    "short_suppressed": {"vi": "{title}: {name} ({site}), không báo: {reason}",
+                         "en": "{title}: {name} ({site}), not told: {reason}"},
     "short_cut_off": {"vi": "; +{count} bị cắt", "en": "; +{count} cut off"},
     # subject lines
     "subject": {"vi": "[linkwatch] {severity} {title}: {name} ({site})",
@@ -143,13 +145,12 @@ class Outgoing:
     short: str                        # SMS: short enough for a few 70-character parts
     language: str
     agent: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of webhooks and commands (docs/alerts.md, "Webhook body")."""
         return {"version": BODY_VERSION, "kind": self.kind, "dedupe_key": self.dedupe_key,
                 "agent": self.agent, "language": self.language, "subject": self.subject,
-                "text": self.text, "events": [e.data() for e in self.events], **self.extra}
+                "text": self.text, "events": [e.data() for e in self.events]}
 
 
 class Words:
@@ -228,12 +229,10 @@ class Words:
         """The SMS form: the title, the name and the time, no more."""
         s = e.subject
         state = "repeat" if repeat and e.state == "firing" else e.state
-        if state not in ("firing", "repeat", "resolved", "flapping"):
-            state = "firing"
         text = self.t(f"short_{state}", title=self.title(e.rule), name=s.name, site=s.site,
-                      since=self.when_short(e.since_ns),
-                      duration=self.duration(e.duration_s), changes=e.changes or 0)
-        if e.cut_off and e.state != "resolved":
+                      since=self.when_short(e.since_ns), duration=self.duration(e.duration_s),
+                      changes=e.changes or 0, reason=e.reason or "")
+        if e.cut_off and e.state in ("firing", "flapping"):
             text += self.t("short_cut_off", count=len(e.cut_off))
         return text
 

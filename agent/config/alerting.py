@@ -19,7 +19,7 @@ fires when and what is delivered how is docs/alerts.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -31,7 +31,6 @@ Language = Literal["vi", "en"]
 RuleName = Literal["target_down", "device_down", "uplink_down", "link_saturated", "quality",
                    "backlog", "dead_letters", "spool_full", "disk_low", "clock_stepped",
                    "agent_silent"]
-SEVERITIES: tuple[str, ...] = ("critical", "warning", "info")     # most urgent first
 
 _ZERO = Seconds(0)
 _MINUTE = Seconds(60)
@@ -166,9 +165,6 @@ class Rules:
 
     def named(self, rule: str) -> Rule:
         return getattr(self, rule)
-
-
-RULE_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Rules))
 
 
 @dataclass(frozen=True)
@@ -361,5 +357,3 @@ class Notify:
     def named(self, name: str) -> Channel | None:
         return next((c for c in self.channels if c.name == name), None)
 
-
-CHANNEL_KINDS: tuple[str, ...] = tuple(f.name for f in fields(Notify) if f.name != "retry_max")

@@ -266,12 +266,17 @@ def test_repeats_while_firing(engine, clock) -> None:
     e, spool = engine(notify="notify:\n  webhook: [{name: hook, url: 'http://127.0.0.1:9/x', "
                              "repeat: 1h}]\n")
     run_cycles(e, clock, 5, c1_router=0)
-    clock.tick(1800)
-    e.tick()
+    clock.tick(3600)
+    e.tick()                       # the first message has not gone out: no repeat yet
     assert [x["notification"] for x in queued(spool)] == ["alert"]
+    spool.outbox_sent([n.id for n in spool.outbox_waiting("hook")], clock.now)
     clock.tick(1800)
     e.tick()
-    assert [x["notification"] for x in queued(spool)] == ["alert", "repeat"]
+    assert queued(spool) == []
+    clock.tick(1800)
+    e.tick()
+    assert [x["notification"] for x in queued(spool)] == ["repeat"]
+    assert queued(spool)[0]["duration_s"] == 7200 + 40     # since the first failed cycle
 
 
 # -- the watcher and the agent's own health --------------------------------------------------
