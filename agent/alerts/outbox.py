@@ -140,7 +140,7 @@ class Dispatcher:
         for recipient, rows in stale.items():
             if len(rows) < 2:
                 continue
-            events = []
+            events: list[dict] = []
             for n in rows:
                 data = json.loads(n.event)
                 events += data if n.kind == "digest" else [data]

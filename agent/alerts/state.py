@@ -93,7 +93,8 @@ def decide(record: AlertRecord | None, condition: Condition, subject: Subject,
                   changes=condition.changes, site_down=condition.site_down)
     new = AlertRecord(key=subject.key, rule=subject.rule, severity=settings.severity,
                       site=subject.site, state=condition.state, notified=told,
-                      since_ns=since, changed_ns=now_ns if changed else record.changed_ns,
+                      since_ns=since,
+                      changed_ns=now_ns if changed or record is None else record.changed_ns,
                       detail=event.to_json())
     return Decision(new, event, changed, notify)
 
