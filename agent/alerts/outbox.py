@@ -7,6 +7,8 @@ For each channel, oldest first:
   limit) goes out as one digest per recipient, in place of the messages it sums up;
 - a failed attempt is tried again after an exponential backoff with jitter, capped at
   `notify.retry_max` (a server's Retry-After wins); meanwhile the channel rests;
+- a notification the channel cannot make a message of (a bug, data it refuses) is set
+  aside as `rejected`, logged, and never blocks the ones after it;
 - just before a send's point of no return the notification is marked `handed` (committed):
   after a crash, one handed to a channel people read is `unconfirmed` and never sent again,
   one handed to a machine (Alertmanager, webhook, command) is sent again with its dedupe key.
@@ -94,14 +96,19 @@ class Dispatcher:
         if self._digest(channel, due, now):
             return 0, False
         row = due[0]
-        message = self.message(channel, row, now)
         try:
+            message = self.message(channel, row, now)
             await self.deliver(channel, message, row)
         except Undelivered as e:
             wait = backoff.next_wait(e.retry_after)
             self.spool.outbox_failed([row.id], str(e), now + int(wait * 1e9))
             self._rest(channel, str(e))
             return wait, False
+        except Exception as e:  # not the receiver: this one message; it must not block
+            log.exception("notification %d cannot be sent over %s; it is set aside",
+                          row.id, channel.name)
+            self.spool.outbox_reject([row.id], f"{type(e).__name__}: {e}", now)
+            return 0, False
         self.spool.outbox_sent([row.id], self.time_ns())
         backoff.reset()
         if self._resting.pop(channel.name, None) is not None:

@@ -72,6 +72,13 @@ def failed(conn: sqlite3.Connection, ids: Sequence[int], error: str, next_ns: in
                      [(error, next_ns, i) for i in ids])
 
 
+def reject(conn: sqlite3.Connection, ids: Sequence[int], error: str, now_ns: int) -> None:
+    """Never to be sent: the channel cannot make a message of it (kept with the reason)."""
+    conn.executemany("UPDATE notification SET status = 'rejected', handed_ns = NULL, "
+                     "attempts = attempts + 1, last_error = ?, done_ns = ? WHERE id = ?",
+                     [(error, now_ns, i) for i in ids])
+
+
 def digest(conn: sqlite3.Connection, ids: Sequence[int], into: NewNotification) -> int:
     """Replace the queued `ids` by one new notification; returns its id."""
     cursor = conn.execute(
@@ -127,8 +134,9 @@ def channel_stats(conn: sqlite3.Connection) -> list[ChannelStats]:
     found = []
     for channel, undelivered, oldest, sent_n, failures, last_ok, unconfirmed in rows:
         error = conn.execute(
-            "SELECT last_error FROM notification WHERE channel = ? AND status = 'queued' AND "
-            "last_error IS NOT NULL ORDER BY id DESC LIMIT 1", (channel,)).fetchone()
+            "SELECT last_error FROM notification WHERE channel = ? AND status IN ('queued', "
+            "'rejected') AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (channel,)).fetchone()
         found.append(ChannelStats(channel, int(undelivered or 0), oldest, int(sent_n or 0),
                                   int(failures or 0), last_ok, error[0] if error else None,
                                   int(unconfirmed or 0)))
@@ -139,6 +147,7 @@ def prune(conn: sqlite3.Connection, cutoff_ns: int) -> int:
     """Delete notifications finished before `cutoff_ns`, and resolved alerts changed
     before it; returns how many notifications went."""
     removed = conn.execute("DELETE FROM notification WHERE status IN ('sent', 'digested', "
-                           "'unconfirmed') AND done_ns < ?", (cutoff_ns,)).rowcount
+                           "'unconfirmed', 'rejected') AND done_ns < ?",
+                           (cutoff_ns,)).rowcount
     conn.execute("DELETE FROM alert WHERE state = 'ok' AND changed_ns < ?", (cutoff_ns,))
     return removed

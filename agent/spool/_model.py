@@ -100,7 +100,7 @@ class Notification:
     kind: str
     created_ns: int
     event: str
-    status: str                   # queued, handed, sent, digested, unconfirmed
+    status: str                   # queued, handed, sent, digested, unconfirmed, rejected
     attempts: int
     last_error: str | None
     next_ns: int                  # not tried before this

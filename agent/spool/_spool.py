@@ -459,6 +459,11 @@ class Spool:
         with self._transaction():
             _alerts.failed(self._conn, ids, error, next_ns)
 
+    def outbox_reject(self, ids: Sequence[int], error: str, now_ns: int) -> None:
+        """Never to be sent (the channel cannot make a message of it): kept with why."""
+        with self._transaction():
+            _alerts.reject(self._conn, ids, error, now_ns)
+
     def outbox_digest(self, ids: Sequence[int], into: NewNotification) -> int:
         """Replace queued notifications by one (a digest); returns its id."""
         with self._transaction():

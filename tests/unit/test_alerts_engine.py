@@ -498,3 +498,23 @@ def test_spool_status_and_the_status_line_show_undelivered_notifications(engine,
     line = status_line(Generation(e.config, [], contextlib.AsyncExitStack()), spool,
                        SchedulerCounters())
     assert line.endswith("; 1 notifications undelivered")
+
+
+def test_a_message_the_channel_cannot_make_is_set_aside_and_blocks_nothing(
+        engine, clock, tmp_path) -> None:
+    from linkwatch.agent.spool import NewNotification
+
+    script = tmp_path / "ok.sh"
+    script.write_text("#!/bin/sh\ncat >/dev/null\n")
+    script.chmod(0o755)
+    e, spool = engine(notify=f"notify:\n  command: [{{name: ticket, command: ['{script}']}}]\n")
+    spool.record_alerts([], [NewNotification("ticket", "", "broken", "x", "alert", clock.now,
+                                             "{not json")], [])
+    run_cycles(e, clock, 5, c1_router=0)
+    dispatcher = Dispatcher(e.config, spool, time_ns=clock)
+    channel = e.config.notify.named("ticket")
+    for _ in range(2):
+        asyncio.run(dispatcher.step(channel, Backoff()))
+    assert spool.outbox_waiting("ticket") == []
+    (stats,) = spool.channel_stats()
+    assert stats.sent == 1 and stats.last_error.startswith("JSONDecodeError")

@@ -23,7 +23,7 @@ def compose(channel: EmailChannel, message: Outgoing) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = channel.sender
     mail["To"] = ", ".join(channel.to)
-    mail["Subject"] = message.subject
+    mail["Subject"] = " ".join(message.subject.split())      # one line, whatever the names
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = f"<{message.dedupe_key}@{message.agent}.linkwatch>"
     mail["X-Linkwatch-Dedupe-Key"] = message.dedupe_key
