@@ -200,11 +200,10 @@ def _paint_availability(column: str, value: object, text: str) -> str:
 
 
 def _min_cycles(command: Callable) -> Callable:
-    from linkwatch.agent.query.availability import MIN_CYCLES
-
     return click.option(
-        "--min-cycles", type=click.IntRange(min=1), default=MIN_CYCLES, show_default=True,
-        help="Consecutive failed cycles that make an outage; shorter runs are flaps.",
+        "--min-cycles", type=click.IntRange(min=1), default=None,
+        help="Consecutive failed cycles that make an outage; shorter runs are flaps. "
+        "Default: the config's alerts.outage_cycles (3), the N the alerts use.",
     )(command)
 
 
@@ -247,7 +246,7 @@ def status(ctx: _Context, fmt: str) -> None:
 @query_options("7d")
 @_min_cycles
 @_with_context
-def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
+def uptime(ctx: _Context, fmt: str, min_cycles: int | None) -> None:
     """Availability per target and per site: availability %, coverage %, downtime,
     outages, flaps, MTTR and MTBF (definitions: docs/cli.md).
 
@@ -257,6 +256,7 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
       linkwatch uptime --since 2026-10-01 --until 2026-11-01 --site ngoc-vung
       linkwatch uptime --local --format csv > uptime.csv
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.uptime(ctx.config, ctx.backend, ctx.selection,
@@ -268,7 +268,7 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
 @query_options("7d")
 @_min_cycles
 @_with_context
-def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
+def outages(ctx: _Context, fmt: str, min_cycles: int | None) -> None:
     """Every outage: start, end (or ongoing), duration, site, target, its cause (power,
     radio or link, with the evidence) and whether it was charged to the parent site's link.
 
@@ -282,6 +282,7 @@ def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
       linkwatch outages --since 30d --site minh-chau
       linkwatch outages --since 2026-10-01 --min-cycles 5 --format json
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.outages(ctx.config, ctx.backend, ctx.selection,
@@ -330,7 +331,7 @@ def latency(ctx: _Context, fmt: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many links and sites to list.")
 @_with_context
-def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
+def top(ctx: _Context, fmt: str, min_cycles: int | None, limit: int) -> None:
     """The busiest links (p95 utilisation) and the worst sites (availability).
 
     \b
@@ -338,6 +339,7 @@ def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
       linkwatch top --since 30d
       linkwatch top --limit 5 --format json
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.top(ctx.config, ctx.backend, ctx.selection, limit=limit,

@@ -39,7 +39,9 @@ def uplink_queries(config: Config, sites: list[Site]) -> dict[str, UplinkQuery]:
 
 
 def build(config: Config, backend: Backend, sel: Selection, *,
-          min_cycles: int = availability.MIN_CYCLES) -> Report:
+          min_cycles: int | None = None) -> Report:
+    """The report of `sel`; `min_cycles` (N) defaults to the config's alerts.outage_cycles."""
+    min_cycles = min_cycles or config.alerts.outage_cycles
     tz = config.tz
     sites = [s for s in config.sites if sel.wants(s.name)]
     if not sites:
