@@ -256,27 +256,29 @@ class EmailChannel(Channel):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ZaloChannel(Channel):
-    """The Zalo Bot Platform's sendMessage, over HTTPS."""
-
-    kind: ClassVar[str] = "zalo"
+class BotChannel(Channel):
+    """A Bot API's sendMessage over HTTPS (Zalo's and Telegram's have the same shape)."""
 
     token: Secret = key(doc="the bot token; or token_file")
     chat_ids: tuple[str, ...] = key(doc="the chats (users or groups) to write to")
-    url: str = key("https://bot-api.zaloplatforms.com", doc="the Bot API's base URL")
+    url: str = key(doc="the Bot API's base URL")
     ca_file: Path | None = key(None, doc="CA bundle; default: the system's")
 
 
 @dataclass(frozen=True, kw_only=True)
-class TelegramChannel(Channel):
+class ZaloChannel(BotChannel):
+    """The Zalo Bot Platform's sendMessage: the messenger the district's staff read."""
+
+    kind: ClassVar[str] = "zalo"
+    url: str = key("https://bot-api.zaloplatforms.com", doc="the Bot API's base URL")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TelegramChannel(BotChannel):
     """Telegram's Bot API sendMessage. Telegram is blocked on Vietnamese ISPs: optional."""
 
     kind: ClassVar[str] = "telegram"
-
-    token: Secret = key(doc="the bot token; or token_file")
-    chat_ids: tuple[str, ...] = key(doc="the chats to write to")
     url: str = key("https://api.telegram.org", doc="the Bot API's base URL")
-    ca_file: Path | None = key(None, doc="CA bundle; default: the system's")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -110,13 +110,14 @@ def receivers(tmp_path: Path):
                           login=("linkwatch", "mail-secret")).start()
     smtps = SmtpServer(security="tls", certificates=certificates).start()
     zalo = BotApi(TOKEN, certificates)
+    telegram = BotApi("123456:telegram-token")       # the same request shape, plain HTTP
     webhook = JsonReceiver()
     stuck = JsonReceiver(mode="hang")
     yield {"certificates": certificates, "starttls": starttls, "smtps": smtps, "zalo": zalo,
-           "webhook": webhook, "stuck": stuck}
+           "telegram": telegram, "webhook": webhook, "stuck": stuck}
     for server in (starttls, smtps):
         server.stop()
-    for receiver in (zalo, webhook, stuck):
+    for receiver in (zalo, telegram, webhook, stuck):
         receiver.close()
 
 
@@ -160,6 +161,9 @@ def test_every_channel_delivers_the_documented_message(
           zalo:
             - {{name: it-zalo, token_file: zalo.token, chat_ids: [chat-a, chat-b],
                url: "{r["zalo"].url}", ca_file: {ca}}}
+          telegram:
+            - {{name: tg, token: "123456:telegram-token", chat_ids: ["-100200"],
+               url: "{r["telegram"].url}", language: en}}
           alertmanager:
             - {{name: am, url: "{alertmanager.url}"}}
           webhook:
@@ -188,7 +192,7 @@ def test_every_channel_delivers_the_documented_message(
     rows = drain(config, down, all_but_stuck)
     assert [s for c, _, s, *_ in rows if c == "stuck"] in (["queued"], ["handed"])
     assert sorted(c for c, _, s, *_ in rows if s == "sent") == sorted([
-        "mail-starttls", "mail-smtps", "it-zalo", "it-zalo", "am", "hook", "ticket",
+        "mail-starttls", "mail-smtps", "it-zalo", "it-zalo", "tg", "am", "hook", "ticket",
         "island-sms", "island-gammu"])
 
     mail = r["starttls"].messages()[0]
@@ -204,6 +208,11 @@ def test_every_channel_delivers_the_documented_message(
         (f"/bot{TOKEN}/sendMessage", "chat-a"), (f"/bot{TOKEN}/sendMessage", "chat-b")]
     assert zalo[0].body["text"].startswith("MẤT KẾT NỐI: minh-chau-router (minh-chau)")
     assert set(zalo[0].body) == {"chat_id", "text"}
+
+    (telegram,) = r["telegram"].received()
+    assert telegram.path == "/bot123456:telegram-token/sendMessage"
+    assert telegram.body["chat_id"] == "-100200"
+    assert telegram.body["text"].startswith("DOWN: minh-chau-router (minh-chau)")
 
     (hook,) = r["webhook"].received()
     assert hook.headers["Authorization"] == "Bearer hook-secret"

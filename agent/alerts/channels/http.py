@@ -10,6 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from linkwatch.agent.alerts.channels import Handed, Undelivered
+from linkwatch.agent.alerts.messages import Outgoing
+from linkwatch.agent.config.alerting import BotChannel
 
 USER_AGENT = "linkwatch-alerts"
 
@@ -66,6 +68,18 @@ def request(method: str, url: str, path: str, data: bytes | None, *, timeout: fl
         raise Undelivered(f"{where}: HTTP {response.status}: {_snippet(answer)}",
                           retry_after=float(retry) if retry and retry.isdigit() else None)
     return response.status, answer
+
+
+def bot_message(channel: BotChannel, message: Outgoing, recipient: str, handed: Handed, *,
+                max_text: int) -> None:
+    """A Bot API's `POST {url}/bot{token}/sendMessage` with `{"chat_id", "text"}` (Zalo's
+    and Telegram's); delivered when the answer is HTTP 200 with `{"ok": true, ...}`."""
+    text = message.text if len(message.text) <= max_text else message.text[:max_text - 1] + "…"
+    status, answer = post_json(
+        channel.url, f"/bot{channel.token.reveal()}/sendMessage",
+        {"chat_id": recipient, "text": text}, timeout=float(channel.timeout), handed=handed,
+        ca_file=channel.ca_file)
+    bot_answer(f"{channel.kind} {channel.name}", status, answer)
 
 
 def bot_answer(where: str, status: int, answer: bytes) -> None:

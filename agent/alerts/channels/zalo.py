@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from linkwatch.agent.alerts.channels import Handed
-from linkwatch.agent.alerts.channels.http import bot_answer, post_json
+from linkwatch.agent.alerts.channels.http import bot_message
 from linkwatch.agent.alerts.messages import Outgoing
 from linkwatch.agent.config.alerting import ZaloChannel
 
@@ -12,9 +12,4 @@ MAX_TEXT = 2000
 
 
 def send(channel: ZaloChannel, message: Outgoing, recipient: str, handed: Handed) -> None:
-    text = message.text if len(message.text) <= MAX_TEXT else message.text[:MAX_TEXT - 1] + "…"
-    status, answer = post_json(
-        channel.url, f"/bot{channel.token.reveal()}/sendMessage",
-        {"chat_id": recipient, "text": text}, timeout=float(channel.timeout), handed=handed,
-        ca_file=channel.ca_file)
-    bot_answer(f"zalo {channel.name}", status, answer)
+    bot_message(channel, message, recipient, handed, max_text=MAX_TEXT)
