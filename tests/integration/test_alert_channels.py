@@ -4,7 +4,8 @@ one target goes down and comes back, and each receiver must hold the documented 
 - email: aiosmtpd with STARTTLS and a login, and aiosmtpd speaking SMTPS, both with a test
   CA the channel is given as `ca_file`;
 - zalo: a loopback HTTPS implementation of the Zalo Bot Platform's documented sendMessage
-  (tests/servers/receivers.BotApi; no Zalo server can be reached from a test);
+  (tests/servers/receivers.BotApi; no Zalo server can be reached from a test), and the
+  same for Telegram's Bot API, which shares its shape;
 - alertmanager: Debian's prometheus-alertmanager (session fixture);
 - webhook and command: the JSON body, held to the example in docs/alerts.md;
 - sms: smstools' outgoing directory (files in UCS-2 parts of at most 70 characters) and
