@@ -115,9 +115,9 @@ class Engine:
         for check in config.checks.with_state():
             self._add_check(check)
         for watched in config.alerts.rules.uplink_down.interfaces:
-            check = config.checks.named("snmp", watched.device)
-            if check is not None:
-                self._add_interface(check, watched.interface, load=False)
+            device = config.checks.named("snmp", watched.device)
+            if device is not None:
+                self._add_interface(device, watched.interface, load=False)
 
     # -- the subjects -------------------------------------------------------------------
 

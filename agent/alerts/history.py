@@ -28,7 +28,7 @@ def now_local(config: Config, records: Iterable[AlertRecord], now_ns: int,
               tz: dt.tzinfo) -> list[dict[str, object]]:
     """This agent's alerts that are not ok, most urgent first."""
     words = Words(config.alerts.language, tz)
-    rows = []
+    rows: list[dict[str, object]] = []
     for r in records:
         if r.state not in ACTIVE:
             continue

@@ -25,21 +25,16 @@ def settings(alerts: AlertSettings, rule: str, site: str, check: str | None) -> 
     """The rule's settings for `check` at `site`: its defaults, then the overrides naming the
     site, then those naming the check (the most specific wins)."""
     base = alerts.rules.named(rule)
-    values = {"enabled": base.enabled, "severity": base.severity,
-              "for_s": float(base.for_),
-              "threshold_pct": getattr(base, "threshold_pct", None)}
+    enabled, severity, for_s = base.enabled, str(base.severity), float(base.for_)
+    threshold: float | None = getattr(base, "threshold_pct", None)
     applying = [o for o in alerts.overrides if o.rule == rule and _applies(o, site, check)]
     applying.sort(key=lambda o: o.check is not None)        # site ones first
     for o in applying:
-        if o.enabled is not None:
-            values["enabled"] = o.enabled
-        if o.severity is not None:
-            values["severity"] = o.severity
-        if o.for_ is not None:
-            values["for_s"] = float(o.for_)
-        if o.threshold_pct is not None:
-            values["threshold_pct"] = o.threshold_pct
-    return Settings(**values)
+        enabled = enabled if o.enabled is None else o.enabled
+        severity = severity if o.severity is None else o.severity
+        for_s = for_s if o.for_ is None else float(o.for_)
+        threshold = threshold if o.threshold_pct is None else o.threshold_pct
+    return Settings(enabled, severity, for_s, threshold)
 
 
 def _applies(o: Override, site: str, check: str | None) -> bool:

@@ -78,7 +78,7 @@ def decide(record: AlertRecord | None, condition: Condition, subject: Subject,
     notify = not quiet and want is not None and want != old_told
     if not changed and not notify:
         return None
-    told = want if notify else old_told
+    told = want if notify and want is not None else old_told
     if condition.state == OK:
         # a resolution reports the whole episode: from when it began to now
         since = record.since_ns if record else now_ns

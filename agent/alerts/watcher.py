@@ -41,7 +41,7 @@ def _site_down(config: Config, backend, site: str, now_ns: int) -> tuple[str, ..
     with recent data is; () when any answers or none has recent data."""
     parent = config.parents().get(site)
     sel = Selection(now_ns - int(STATE_LOOKBACK_S * 1e9), now_ns + 1,
-                    tuple(sorted({site, parent} - {None})))
+                    tuple(sorted(s for s in {site, parent} if s)))
     latest = [s for m in state_kinds(config) for s in backend.latest(m, sel)]
     rows = mark_unreachable(target_status(config, latest, now_ns), config.parents())
     known = [r for r in rows if r.site == site and r.state != "UNKNOWN"]

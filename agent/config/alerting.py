@@ -206,8 +206,8 @@ class AlertSettings:
                       "agent_silent on the central store")
     watch_every: Seconds = key(_MINUTE, doc="how often the watcher reads the store",
                                positive=True)
-    watch_output: str | None = key(None, doc="the output whose store the watcher reads; "
-                                   "default: the first")
+    watch_output: str | None = key(None, doc="the output (its name, queue name or url) whose "
+                                   "store the watcher reads", default_doc="the first output")
     flapping: Flapping = key(factory=Flapping, doc="flap damping")
     rules: Rules = key(factory=Rules, doc="the rules and their settings")
     overrides: tuple[Override, ...] = key((), doc="changes to one rule for one site or check")
@@ -223,16 +223,18 @@ class Channel:
     person: ClassVar[bool] = True      # read by people: digests, never twice after a crash
 
     name: str = key(doc="names the channel in logs, `spool status` and the outbox")
-    severities: tuple[Severity, ...] = key((), doc="only alerts of these severities; "
-                                           "empty: all")
-    sites: tuple[str, ...] = key((), doc="only alerts of these sites; empty: all")
-    rules: tuple[RuleName, ...] = key((), doc="only alerts of these rules; empty: all")
+    severities: tuple[Severity, ...] = key((), doc="only alerts of these severities "
+                                           "(critical, warning, info)", default_doc="all")
+    sites: tuple[str, ...] = key((), doc="only alerts of these sites", default_doc="all")
+    rules: tuple[RuleName, ...] = key((), doc="only alerts of these rules",
+                                      default_doc="all")
     resolved: bool = key(True, doc="also say when an alert is resolved")
-    repeat: Seconds | None = key(None, doc="say it again while still firing, this often; "
-                                 "default: never", positive=True)
+    repeat: Seconds | None = key(None, doc="say it again while still firing, this often",
+                                 default_doc="never", positive=True)
     max_per_hour: int | None = key(30, doc="at most this many messages in any hour; more "
                                    "wait (and go as a digest)", low=1)
-    language: Language | None = key(None, doc="default: alerts.language")
+    language: Language | None = key(None, doc="this channel's language",
+                                    default_doc="`alerts.language`")
     timeout: Seconds = key(_30_SECONDS, doc="one delivery attempt's limit", positive=True)
 
 
@@ -243,26 +245,26 @@ class EmailChannel(Channel):
     kind: ClassVar[str] = "email"
 
     server: str = key(doc="the SMTP server's host name or address")
-    port: int | None = key(None, doc="default: 587 (starttls), 465 (tls), 25 (none)",
-                           low=1, high=65535)
+    port: int | None = key(None, doc="the SMTP port", low=1, high=65535,
+                           default_doc="587 (starttls), 465 (tls), 25 (none)")
     security: Literal["starttls", "tls", "none"] = key(
         "starttls", doc="starttls, tls (SMTPS) or none (only on a trusted LAN)")
     username: str | None = key(None, doc="SMTP login")
-    password: Secret | None = key(None, doc="SMTP password; or password_file")
+    password: Secret | None = key(None, doc="SMTP password")
     sender: str = key(doc="the From: address")
     to: tuple[str, ...] = key(doc="recipients")
-    ca_file: Path | None = key(None, doc="CA bundle for the server's certificate; default: "
-                               "the system's")
+    ca_file: Path | None = key(None, doc="CA bundle the server's certificate is checked "
+                               "against", default_doc="the system's CAs")
 
 
 @dataclass(frozen=True, kw_only=True)
 class BotChannel(Channel):
     """A Bot API's sendMessage over HTTPS (Zalo's and Telegram's have the same shape)."""
 
-    token: Secret = key(doc="the bot token; or token_file")
+    token: Secret = key(doc="the bot token")
     chat_ids: tuple[str, ...] = key(doc="the chats (users or groups) to write to")
     url: str = key(doc="the Bot API's base URL")
-    ca_file: Path | None = key(None, doc="CA bundle; default: the system's")
+    ca_file: Path | None = key(None, doc="CA bundle", default_doc="the system's CAs")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,7 +293,8 @@ class SmsChannel(Channel):
     via: Literal["smstools", "gammu"] = key("smstools", doc="smstools or gammu")
     outgoing: Path = key(Path("/var/spool/sms/outgoing"), doc="smstools' outgoing directory")
     inject: str = key("gammu-smsd-inject", doc="gammu-smsd-inject's path (via: gammu)")
-    gammu_config: Path | None = key(None, doc="gammu-smsd's config (its -c); default: its own")
+    gammu_config: Path | None = key(None, doc="gammu-smsd's config, passed as -c",
+                                    default_doc="gammu-smsd's own")
     max_parts: int = key(3, doc="parts per message at most (70 characters each in UCS-2)",
                          low=1, high=9)
     max_per_hour: int | None = key(10, doc="at most this many messages in any hour", low=1)
@@ -308,8 +311,8 @@ class AlertmanagerChannel(Channel):
     repeat: Seconds | None = key(_MINUTE, doc="re-sent this often while firing (under the "
                                  "Alertmanager's resolve_timeout)", positive=True)
     max_per_hour: int | None = key(None, doc="at most this many requests in any hour", low=1)
-    token: Secret | None = key(None, doc="sent as `Authorization: Bearer`; or token_file")
-    ca_file: Path | None = key(None, doc="CA bundle; default: the system's")
+    token: Secret | None = key(None, doc="sent as `Authorization: Bearer`")
+    ca_file: Path | None = key(None, doc="CA bundle", default_doc="the system's CAs")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,8 +324,8 @@ class WebhookChannel(Channel):
 
     url: str = key(doc="where the JSON is posted")
     max_per_hour: int | None = key(None, doc="at most this many requests in any hour", low=1)
-    token: Secret | None = key(None, doc="sent as `Authorization: Bearer`; or token_file")
-    ca_file: Path | None = key(None, doc="CA bundle; default: the system's")
+    token: Secret | None = key(None, doc="sent as `Authorization: Bearer`")
+    ca_file: Path | None = key(None, doc="CA bundle", default_doc="the system's CAs")
 
 
 @dataclass(frozen=True, kw_only=True)

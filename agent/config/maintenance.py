@@ -40,8 +40,8 @@ class MaintenanceWindow:
                                   "with no sites and no checks: every one")
     start: str | None = key(None, doc="one-off: its start, local time (2026-12-05 08:00)")
     end: str | None = key(None, doc="one-off: its end, local time")
-    days: tuple[str, ...] = key((), doc="recurring: the days it starts on (mon … sun); "
-                                "empty: every day")
+    days: tuple[str, ...] = key((), doc="recurring: the days it starts on (mon … sun)",
+                                default_doc="every day")
     hours: str | None = key(None, doc="recurring: local start and end, e.g. 02:00-04:00 "
                             "(an end before the start crosses midnight)")
     description: str | None = key(None, doc="free text for people")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from linkwatch.agent.config.calendar import OfficeHours
 from linkwatch.agent.config.schema import Checks, Config
 from linkwatch.agent.config.units import written
-from linkwatch.collector.keys import declared
+from linkwatch.collector.keys import declared, key_name
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.registry import BUILTIN
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
@@ -63,8 +63,8 @@ def key_table(section: str, probes: tuple[ProbeKind, ...] = BUILTIN) -> str:
         if limits:
             meaning += f"; {limits}"
         if _plain(hint) is Secret:
-            meaning += f"; or `{f.name}_file:` with the path of a file holding it"
-        lines.append(_row(f.name, _type_name(hint, f.metadata.get("unit")),
+            meaning += f"; or `{key_name(f)}_file:` with the path of a file holding it"
+        lines.append(_row(key_name(f), _type_name(hint, f.metadata.get("unit")),
                           _default(f, hint), meaning))
     return "\n".join(lines) + "\n"
 
@@ -83,7 +83,8 @@ def _walk(path: str, cls: type, probes: tuple[ProbeKind, ...]) -> Iterator[tuple
             else (hint, "")
         if inner not in _TYPE_NAMES and (dataclasses.is_dataclass(inner) or inner is Checks):
             prefix = "" if path == TOP else f"{path}."
-            yield from _walk(f"{prefix}{f.name}{listed}", typing.cast(type, inner), probes)
+            yield from _walk(f"{prefix}{key_name(f)}{listed}", typing.cast(type, inner),
+                             probes)
 
 
 def _keys(cls: type) -> list[dataclasses.Field[Any]]:

@@ -243,9 +243,12 @@ class Config:
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew
     tz: dt.tzinfo = field(default=dt.UTC, metadata=INTERNAL)   # agent.timezone, else local
     # Alerting (agent/config/alerting.py, maintenance.py; docs/alerts.md):
-    alerts: AlertSettings = field(default_factory=AlertSettings)
-    notify: Notify = field(default_factory=Notify)
-    maintenance: tuple[MaintenanceWindow, ...] = ()
+    alerts: AlertSettings = key(factory=AlertSettings, doc="which alerts fire, in which "
+                                "language", default_doc="every rule on, with its defaults")
+    notify: Notify = key(factory=Notify, doc="who hears of the alerts, and how",
+                         default_doc="no channel")
+    maintenance: tuple[MaintenanceWindow, ...] = key(
+        (), doc="windows when nothing is alerted and availability leaves the time out")
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)

@@ -1,6 +1,6 @@
 """Every measurement linkwatch writes, as one table: the probes' tables (collector/metrics.py)
 and the agent's own (agent/daemon/metrics.csv: the tags every point carries, and the
-`linkwatch` health measurement)."""
+`linkwatch` health measurement; agent/alerts/metrics.csv: the `alert` measurement)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from linkwatch.collector.registry import BUILTIN
 # Read as a file: the daemon writes these points, and a lower layer may read its table
 # but not import its code.
 AGENT_TABLE = ("linkwatch.agent.daemon", "metrics.csv")
+ALERT_TABLE = ("linkwatch.agent.alerts", "metrics.csv")
 
 
 def data_model(probes: tuple[ProbeKind, ...] = BUILTIN) -> MetricsTable:
@@ -22,4 +23,4 @@ def data_model(probes: tuple[ProbeKind, ...] = BUILTIN) -> MetricsTable:
     table = every
     for probe in probes:
         table += probe_metrics(probe)
-    return (table + own).complete()
+    return (table + own + load_table(*ALERT_TABLE)).complete()

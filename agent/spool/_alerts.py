@@ -50,9 +50,9 @@ def waiting(conn: sqlite3.Connection, channel: str) -> list[Notification]:
 
 
 def next_try_ns(conn: sqlite3.Connection, channel: str) -> int | None:
-    row = conn.execute("SELECT min(next_ns) FROM notification WHERE channel = ? AND "
-                       "status = 'queued'", (channel,)).fetchone()
-    return row[0]
+    (found,) = conn.execute("SELECT min(next_ns) FROM notification WHERE channel = ? AND "
+                            "status = 'queued'", (channel,)).fetchone()
+    return None if found is None else int(found)
 
 
 def hand(conn: sqlite3.Connection, ids: Sequence[int], now_ns: int) -> None:
@@ -95,9 +95,10 @@ def digest(conn: sqlite3.Connection, ids: Sequence[int], into: NewNotification) 
 
 def sent_since(conn: sqlite3.Connection, channel: str, since_ns: int) -> int:
     """Messages the channel delivered (or may have: handed, unconfirmed) since `since_ns`."""
-    return conn.execute("SELECT count(*) FROM notification WHERE channel = ? AND status IN "
-                        "('sent', 'handed', 'unconfirmed') AND coalesce(done_ns, handed_ns) "
-                        ">= ?", (channel, since_ns)).fetchone()[0]
+    (found,) = conn.execute("SELECT count(*) FROM notification WHERE channel = ? AND status "
+                            "IN ('sent', 'handed', 'unconfirmed') AND coalesce(done_ns, "
+                            "handed_ns) >= ?", (channel, since_ns)).fetchone()
+    return int(found)
 
 
 def recover(conn: sqlite3.Connection, person_channels: Iterable[str]) -> tuple[int, int]:
@@ -116,9 +117,9 @@ def recover(conn: sqlite3.Connection, person_channels: Iterable[str]) -> tuple[i
 
 def last_created_ns(conn: sqlite3.Connection, alert_key: str, channel: str) -> int | None:
     """When the newest notification about `alert_key` was queued for `channel`."""
-    row = conn.execute("SELECT max(created_ns) FROM notification WHERE alert_key = ? AND "
-                       "channel = ?", (alert_key, channel)).fetchone()
-    return row[0]
+    (found,) = conn.execute("SELECT max(created_ns) FROM notification WHERE alert_key = ? AND "
+                            "channel = ?", (alert_key, channel)).fetchone()
+    return None if found is None else int(found)
 
 
 def channel_stats(conn: sqlite3.Connection) -> list[ChannelStats]:

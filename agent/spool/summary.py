@@ -31,7 +31,7 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *,
     now_ns = time.time_ns() if now_ns is None else now_ns
     stats = spool.stats()
     rates = _rates(spool, stats, now_ns, sample_s)
-    rows: list[dict] = [
+    rows: list[dict[str, object]] = [
         {
             "output": o.output,
             "queued": o.queued,

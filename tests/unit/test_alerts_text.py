@@ -1,5 +1,6 @@
 """The words of alerts (both languages, the same keys), SMS parts, maintenance windows in
-the config's time zone, the alerting config's keys and errors, and the spool's migration."""
+the config's time zone, the `for` key, the `alert` points' table, and the spool's
+migration."""
 
 from __future__ import annotations
 
@@ -132,22 +133,6 @@ def test_maintenance_is_left_out_of_availability_and_cuts_an_outage() -> None:
 
 # -- config ---------------------------------------------------------------------------------
 
-def test_every_alerting_key_is_documented() -> None:
-    from linkwatch.agent.config import alerting
-    from linkwatch.collector.keys import key_name
-
-    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    classes = [c for c in vars(alerting).values()
-               if isinstance(c, type) and dataclasses.is_dataclass(c)
-               and c.__module__ == alerting.__name__]
-    classes.append(MaintenanceWindow)
-    missing = [f"{cls.__name__}.{key_name(f)}" for cls in classes
-               for f in dataclasses.fields(cls) if f"| `{key_name(f)}` |" not in doc]
-    assert missing == []
-    for section in ("## alerts", "## notify", "## maintenance"):
-        assert section in doc
-
-
 def test_for_is_written_for(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(textwrap.dedent("""\
@@ -190,7 +175,9 @@ def test_a_version_1_spool_is_brought_up_to_date_with_its_queue(tmp_path: Path) 
 
 
 def test_alert_points_hold_to_the_data_model() -> None:
-    from tests.integration.test_data_model import assert_documented
+    from linkwatch.agent.datamodel.measurements import data_model
+    from linkwatch.collector.metrics import EVERY
+    from tests.contract.breaches import assert_holds
 
     points = [event().point("m"),
               event(value=93.5, limit=90.0, unit="%", subject=Subject(
@@ -198,4 +185,4 @@ def test_alert_points_hold_to_the_data_model() -> None:
               event(subject=Subject("agent_silent", "agent", "hub-agent", "hub")).point("m"),
               event(subject=Subject("backlog", "self", "district", "lan"),
                     state="resolved").point("m")]
-    assert_documented(points, "alert", complete=True)
+    assert_holds(points, data_model(), ["alert", EVERY])

@@ -27,7 +27,7 @@ def test_each_probe_kind_has_a_table_of_the_measurements_it_declares(probe):
 def test_the_data_model_holds_every_probe_then_the_agents_own():
     assert data_model().measurements() == (
         EVERY, "ping", "path", "interface", "device", "snmp", "radio", "power", "sensor",
-        "host", "host_net", "linkwatch")
+        "host", "host_net", "linkwatch", "alert")
 
 
 @pytest.mark.parametrize(("rows", "says"), [
