@@ -3,10 +3,13 @@
 Each probe package exports one `PROBE = ProbeKind(...)`; `collector.registry` lists them. The
 config loader builds `checks.<kind>` from `check`, the daemon imports `module` only when a
 config uses the kind, and `status`, `uptime`, completion and the health line find the
-targets through `state`.
+targets through `state`. `metrics` names the tables of what its points hold
+(collector/metrics.py), from which the docs are generated and to which tests/contract holds
+every point.
 
     PROBE = ProbeKind(kind="ping", check=PingCheck, module="linkwatch.collector.ping.probe",
-                      title="ping target", state=StateRule("ping", "target", links=True))
+                      title="ping target", measurements=("ping",), metrics=("metrics.csv",),
+                      state=StateRule("ping", "target", links=True))
 """
 
 from __future__ import annotations
@@ -38,3 +41,5 @@ class ProbeKind:
     measurements: tuple[str, ...] = () # what its samples are written as
     many: bool = True                  # a list of checks (`- {...}`), or one mapping
     state: StateRule | None = None     # None: the kind has no targets that go up or down
+    metrics: tuple[str, ...] = ()      # its metrics tables: files in the package of
+                                       # `module`, or `package:file` (collector/metrics.py)

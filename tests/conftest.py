@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.servers.victoria",
     "tests.servers.snmpd",
     "tests.servers.snmpsim",
+    "tests.servers.alertmanager",
+    "tests.servers.smtp",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from linkwatch.agent.cli import carry, install, path, query, report, run, spool
+from linkwatch.agent.cli import alerts, carry, install, path, query, report, run, spool
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -24,7 +24,11 @@ def main() -> None:
       linkwatch status --local                  every target now (from this agent's spool)
       linkwatch uptime --since 30d              availability, coverage, outages, MTTR, MTBF
       linkwatch bandwidth --site quan-lan       mean, p95, max and utilisation per link
+      linkwatch outages --since 30d             each outage, its cause: power, radio or link
+      linkwatch radio --site quan-lan           radio signal, noise, CCQ, minutes degraded
+      linkwatch power --since 30d               time on battery, power events per site
       linkwatch report --period 2026-10 -o r.html   the planners' monthly report
+      linkwatch alerts                          what fires now (alerts test: try the channels)
       linkwatch spool status                    what is queued, dropped or dead-lettered
 
     Every command has --help with examples.
@@ -43,8 +47,11 @@ main.add_command(query.outages)
 main.add_command(query.bandwidth)
 main.add_command(query.latency)
 main.add_command(query.top)
+main.add_command(query.radio)
+main.add_command(query.power)
 spool.spool.add_command(carry.export_command)
 spool.spool.add_command(carry.import_command)
+main.add_command(alerts.alerts)
 main.add_command(report.report)
 main.add_command(report.demo)
 main.add_command(path.trace)

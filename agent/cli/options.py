@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+if TYPE_CHECKING:
+    from linkwatch.agent.query.errors import QueryFailed
+
 EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+# Why a store could not answer (agent.query.errors) → exit status, and what to try.
+_FAILURES: dict[str, tuple[int, str | None]] = {
+    "unreachable": (EXIT_UNREACHABLE, "try --local to read this agent's own history"),
+    "no_database": (EXIT_USAGE, "check `database:` (or `bucket:`) of the output, or use "
+                                "--local"),
+    "bad_request": (EXIT_UNREACHABLE, None),
+    "no_spool": (EXIT_NO_DATA, "run `linkwatch agent run --once -c CONFIG` first, or "
+                               "check -c"),
+    "no_output": (EXIT_USAGE, None),
+}
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -69,6 +84,12 @@ def load(config_path: Path | None, *, secrets: bool = True):
         click.echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
 
+
+def fail(error: QueryFailed) -> NoReturn:
+    """Say why the store could not answer, with what to try, and exit with its status."""
+    status, hint = _FAILURES[error.kind]
+    click.echo(f"{error}\n{hint}" if hint else str(error), err=True)
+    sys.exit(status)
 
 
 def open_local_spool(config, *, read_only: bool = True):

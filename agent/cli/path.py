@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -50,7 +51,7 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
 
     try:
         found = socket.getaddrinfo(target, None, type=socket.SOCK_DGRAM)
-        address = next(info[4][0] for info in found
+        address = next(str(info[4][0]) for info in found
                        if info[0] in (socket.AF_INET, socket.AF_INET6))
     except (OSError, StopIteration) as e:
         _fail(f"cannot resolve {target!r} to an IP address: {e}")
@@ -117,10 +118,15 @@ def _trace_rows(result) -> list[dict[str, object]]:
               type=Duration(0.1, 30), help="How long to wait for ARP and SNMP answers.")
 @click.option("--config-snippet", is_flag=True,
               help="Print the `checks:` YAML for what was found, instead of the table.")
+@click.option("--profiles", "profile_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A directory of your own device profiles (as agent.snmp_profiles), "
+              "considered beside the shipped ones.")
 @_FORMAT
 def discover(subnet: str, interface: str | None, communities: tuple[str, ...], rate: float,
-             timeout_s: float, config_snippet: bool, fmt: str) -> None:
-    """Find the hosts of a LAN: an ARP sweep, then SNMP sysName/sysDescr where they answer.
+             timeout_s: float, config_snippet: bool, profile_dir: Path | None,
+             fmt: str) -> None:
+    """Find the hosts of a LAN: an ARP sweep, then SNMP sysName/sysDescr/sysObjectID where
+    they answer, and the device profile each SNMP device would get (docs/profiles.md).
 
     Needs CAP_NET_RAW (run as root). Sends `--rate` ARP requests per second (a /24 takes
     about 3 s at the default) with a progress bar on a terminal, then asks every host
@@ -131,6 +137,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
       linkwatch discover --subnet 192.168.10.0/24
       linkwatch discover --subnet 10.5.0.0/22 --snmp-community public \\
           --snmp-community dept-ro --config-snippet >> found.yaml
+      linkwatch discover --subnet 10.20.7.0/24 --profiles /etc/linkwatch/profiles
     """
     import asyncio
 
@@ -138,7 +145,13 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     from linkwatch.collector.path.arp import SweepError, find_interface, parse_subnet, sweep
     from linkwatch.collector.path.identify import identify
     from linkwatch.collector.path.snippet import config_snippet as snippet
+    from linkwatch.collector.path.snippet import profile_of
+    from linkwatch.collector.snmp.profiles import ProfilesInvalid, load_catalog
 
+    try:
+        catalog = load_catalog(profile_dir)
+    except ProfilesInvalid as e:
+        _fail(f"the device profiles cannot be read:\n{e}")
     try:
         network = parse_subnet(subnet)
         iface = find_interface(network, interface)
@@ -154,7 +167,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     identities = asyncio.run(identify([n.address for n in neighbours], communities,
                                       timeout_s=timeout_s)) if communities else {}
     if config_snippet:
-        click.echo(snippet(neighbours, identities), nl=False)
+        click.echo(snippet(neighbours, identities, profiles=catalog), nl=False)
         return
     rows = []
     for n in neighbours:
@@ -162,9 +175,11 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
         if (found := identities.get(n.address)) is not None:
             descr = " ".join((found.sys_descr or "").split())[:50]
             row |= {"sys_name": found.sys_name, "sys_descr": descr or None,
-                    "sys_object_id": found.sys_object_id}
+                    "sys_object_id": found.sys_object_id,
+                    "profile": profile_of(found, catalog)}
         rows.append(row)
-    click.echo(render(rows, fmt, ["address", "mac", "sys_name", "sys_descr", "sys_object_id"]))
+    click.echo(render(rows, fmt, ["address", "mac", "sys_name", "sys_descr", "sys_object_id",
+                                  "profile"]))
     if fmt == "table":
         click.echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
                    f"{len(identities)} answered SNMP", err=True)

@@ -1,4 +1,4 @@
-"""The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top.
+"""The IT staff's query verbs: status, uptime, outages, bandwidth, latency, top, radio, power.
 
 Thin on purpose: options are parsed here, the answers come from agent.query.answers (and
 agent.query.status), and the rows are printed by agent.cli.table. Everything heavy is
@@ -12,18 +12,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from linkwatch.agent.cli.options import (
     EXIT_NO_DATA,
     EXIT_OK,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
     check_names,
     config_option,
     demo_option,
+    fail,
     format_option,
     load,
     output_option,
@@ -31,7 +30,12 @@ from linkwatch.agent.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from linkwatch.agent.query.errors import QueryFailed
+    import datetime as dt
+
+    from linkwatch.agent.cli.progress import Progress
+    from linkwatch.agent.config import Config
+    from linkwatch.agent.query.backend import Backend
+    from linkwatch.agent.query.selection import Selection
 
 _COLOURS = {"UP": "green", "DOWN": "red", "UNREACHABLE": "yellow", "UNKNOWN": "bright_black"}
 
@@ -101,7 +105,8 @@ def query_options(default_since: str) -> Callable:
 class _Context:
     """The loaded config, the period and the backend of one invocation."""
 
-    def __init__(self, config, selection, backend, tz, progress) -> None:
+    def __init__(self, config: Config, selection: Selection, backend: Backend,
+                 tz: dt.tzinfo, progress: Progress) -> None:
         self.config, self.selection, self.backend, self.tz = config, selection, backend, tz
         self._progress = progress
 
@@ -112,7 +117,7 @@ class _Context:
 
 def _prepare(config_path: Path | None, since: str, until: str | None, sites: tuple[str, ...],
              targets: tuple[str, ...], local: bool, output_name: str | None,
-             demo: bool) -> _Context:
+             demo: bool = False) -> _Context:
     import time
 
     from linkwatch.agent.cli.progress import Progress
@@ -134,21 +139,6 @@ def _prepare(config_path: Path | None, since: str, until: str | None, sites: tup
     except QueryFailed as e:
         fail(e)
     return _Context(config, selection, backend, config.tz, progress)
-
-
-def fail(e: QueryFailed) -> NoReturn:
-    """Say why the store could not answer, with what to try, and exit with its status."""
-    hints = {
-        "unreachable": "try --local to read this agent's own history",
-        "no_database": "check `database:` (or `bucket:`) of the output, or use --local",
-        "no_spool": "run `linkwatch agent run --once -c CONFIG` first, or check -c",
-    }
-    hint = hints.get(e.kind)
-    click.echo(f"{e}\n{hint}" if hint else str(e), err=True)
-    if e.kind == "no_output":
-        sys.exit(EXIT_USAGE)
-    sys.exit({"no_spool": EXIT_NO_DATA, "no_database": EXIT_USAGE}.get(e.kind,
-                                                                       EXIT_UNREACHABLE))
 
 
 def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
@@ -187,6 +177,14 @@ def _paint_state(column: str, value: object, text: str) -> str:
 def _paint_outage(column: str, value: object, text: str) -> str:
     if column == "ended_by" and value == "ongoing":
         return click.style(text, fg="red")
+    if column == "cause" and value in ("power", "radio"):
+        return click.style(text, fg="yellow")
+    return text
+
+
+def _paint_radio(column: str, value: object, text: str) -> str:
+    if column == "minutes_degraded" and isinstance(value, int) and value > 0:
+        return click.style(text, fg="yellow")
     return text
 
 
@@ -212,11 +210,10 @@ def _paint_availability(column: str, value: object, text: str) -> str:
 
 
 def _min_cycles(command: Callable) -> Callable:
-    from linkwatch.agent.query.availability import MIN_CYCLES
-
     return click.option(
-        "--min-cycles", type=click.IntRange(min=1), default=MIN_CYCLES, show_default=True,
-        help="Consecutive failed cycles that make an outage; shorter runs are flaps.",
+        "--min-cycles", type=click.IntRange(min=1), default=None,
+        help="Consecutive failed cycles that make an outage; shorter runs are flaps. "
+        "Default: the config's alerts.outage_cycles (3), the N the alerts use.",
     )(command)
 
 
@@ -260,7 +257,7 @@ def status(ctx: _Context, fmt: str) -> None:
 @query_options("7d")
 @_min_cycles
 @_with_context
-def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
+def uptime(ctx: _Context, fmt: str, min_cycles: int | None) -> None:
     """Availability per target and per site: availability %, coverage %, downtime,
     outages, flaps, MTTR and MTBF (definitions: docs/cli.md).
 
@@ -270,6 +267,7 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
       linkwatch uptime --since 2026-10-01 --until 2026-11-01 --site ngoc-vung
       linkwatch uptime --local --format csv > uptime.csv
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.uptime(ctx.config, ctx.backend, ctx.selection,
@@ -281,15 +279,21 @@ def uptime(ctx: _Context, fmt: str, min_cycles: int) -> None:
 @query_options("7d")
 @_min_cycles
 @_with_context
-def outages(ctx: _Context, fmt: str, min_cycles: int) -> None:
-    """Every outage: start, end (or ongoing), duration, site, target, and whether it was
-    charged to the parent site's link.
+def outages(ctx: _Context, fmt: str, min_cycles: int | None) -> None:
+    """Every outage: start, end (or ongoing), duration, site, target, its cause (power,
+    radio or link, with the evidence) and whether it was charged to the parent site's link.
+
+    \b
+    Cause (docs/cli.md): power when a UPS of the site (or its parent) was on battery, or
+    went silent with the site after running on battery, during the outage; radio when a
+    radio link of the site was degraded in the 15 minutes before; link otherwise.
 
     \b
     Examples:
       linkwatch outages --since 30d --site minh-chau
       linkwatch outages --since 2026-10-01 --min-cycles 5 --format json
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.outages(ctx.config, ctx.backend, ctx.selection,
@@ -338,7 +342,7 @@ def latency(ctx: _Context, fmt: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many links and sites to list.")
 @_with_context
-def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
+def top(ctx: _Context, fmt: str, min_cycles: int | None, limit: int) -> None:
     """The busiest links (p95 utilisation) and the worst sites (availability).
 
     \b
@@ -346,7 +350,49 @@ def top(ctx: _Context, fmt: str, min_cycles: int, limit: int) -> None:
       linkwatch top --since 30d
       linkwatch top --limit 5 --format json
     """
+    min_cycles = min_cycles or ctx.config.alerts.outage_cycles
     from linkwatch.agent.query import answers
 
     _answer(ctx, lambda: answers.top(ctx.config, ctx.backend, ctx.selection, limit=limit,
                                 min_cycles=min_cycles), fmt, answers.TOP_COLUMNS)
+
+
+@click.command()
+@query_options("7d")
+@_with_context
+def radio(ctx: _Context, fmt: str) -> None:
+    """Per radio link (device and radio/station, from device profiles): signal, noise, CCQ
+    and rates (median, p5 and worst of the 5-minute means), and minutes degraded.
+
+    A 5-minute window is degraded when its mean signal is below the site's
+    `radio_floor_dbm` (default -75 dBm) or its mean CCQ below `radio_min_ccq_pct` (70 %).
+
+    \b
+    Examples:
+      linkwatch radio --since 30d --site quan-lan
+      linkwatch radio --device quan-lan-ap --format json
+      linkwatch radio --local --format csv > radio.csv
+    """
+    from linkwatch.agent.query import answers
+
+    _answer(ctx, lambda: answers.radio_rows(ctx.config, ctx.backend, ctx.selection), fmt,
+            answers.RADIO_COLUMNS, _paint_radio)
+
+
+@click.command()
+@query_options("30d")
+@_with_context
+def power(ctx: _Context, fmt: str) -> None:
+    """Per site with a UPS (from device profiles): minutes on battery, power events, the
+    longest run on battery, the lowest battery charge, and how often the battery ran flat
+    (the UPS went silent with the whole site after running on battery).
+
+    \b
+    Examples:
+      linkwatch power --since 30d
+      linkwatch power --site quan-lan --local --format json
+    """
+    from linkwatch.agent.query import answers
+
+    _answer(ctx, lambda: answers.power_rows(ctx.config, ctx.backend, ctx.selection), fmt,
+            answers.POWER_COLUMNS)

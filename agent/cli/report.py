@@ -15,6 +15,7 @@ from linkwatch.agent.cli.options import (
     check_names,
     config_option,
     demo_option,
+    fail,
     load,
     output_option,
     pick_output,
@@ -65,7 +66,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         if period is not None:
             month = Month.parse(period, config.tz)
             since_ns, until_ns = month.since_ns, month.until_ns
-        else:
+        elif since is not None:
             span = TimeRange.parse(since, until, tz=config.tz, now_ns=time.time_ns())
             since_ns, until_ns = span.since_ns, span.until_ns
     except (ValueError, TimeRangeError) as e:
@@ -81,7 +82,6 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         click.echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
     from linkwatch.agent.cli.progress import Progress
-    from linkwatch.agent.cli.query import fail
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
     from linkwatch.agent.report.generate import write_report

@@ -25,7 +25,8 @@ def spool() -> None:
 @config_option
 @format_option
 def spool_status(config_path: Path | None, fmt: str) -> None:
-    """Per output: points queued, age of the oldest unsent one, dead letters, last error.
+    """Per output: points queued, age of the oldest unsent one, dead letters, last error;
+    per notification channel (rows notify:NAME): messages undelivered, sent, errors.
 
     \b
     Example:

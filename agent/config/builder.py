@@ -36,6 +36,7 @@ from linkwatch.agent.config.document import position
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
 from linkwatch.agent.config.interpolation import MalformedReference, UnsetVariable, expand
 from linkwatch.agent.config.schema import Checks
+from linkwatch.collector.keys import key_name
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
@@ -87,7 +88,7 @@ class Builder:
             return self._mapping(node, args[1], at)
         if hint is Checks:
             return self._checks(node, at)
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return self.build_dataclass(node, hint, at)
         if hint is Secret:
             return self._secret(node, at)
@@ -117,15 +118,17 @@ class Builder:
             keys = ", ".join(_keys(cls))
             raise self._fail(node, at, f"expected a mapping with keys {keys}, got {_kind(node)}")
         hints = self._hints.get(cls) or self._hints.setdefault(cls, typing.get_type_hints(cls))
-        fields = {f.name: f for f in dataclasses.fields(cls) if _is_key(f)}
-        file_keys = {f"{n}_file": n for n in fields if _is_secret(hints[n])}
+        # by the key as written (a field may be spelled differently: `for` is a keyword)
+        fields = {key_name(f): f for f in dataclasses.fields(cls) if _is_key(f)}
+        hint_of = {name: hints[f.name] for name, f in fields.items()}
+        file_keys = {f"{n}_file": n for n in fields if _is_secret(hint_of[n])}
         values: dict[str, Any] = {}
         for key_node, value_node in _last_of_each_key(node):
             key = key_node.value if isinstance(key_node, ScalarNode) else None
             if key is not None and key.startswith("x-"):
                 continue              # free for YAML anchors: `x-snmp: &snmp {...}`
             name = key if key in fields else file_keys.get(key or "")
-            if name is None:
+            if key is None or name is None:
                 self._unknown_key(key_node, key, [*fields, *file_keys], at)
                 continue
             if name in values or (*at, name) in self.failed:
@@ -134,12 +137,12 @@ class Builder:
                     f"keep one: '{name}' inline or '{name}_file' with its path"))
                 continue
             if key == name and _is_null(value_node) and _has_default(fields[name]) \
-                    and not _is_optional(hints[name]):
+                    and not _is_optional(hint_of[name]):
                 continue              # `checks:` with everything under it commented out
             self.key_marks[(*at, name)] = position(key_node)
             try:
                 if key == name:
-                    values[name] = self.build(value_node, hints[name], (*at, name))
+                    values[name] = self.build(value_node, hint_of[name], (*at, name))
                 else:
                     values[name] = self._secret_file(value_node, (*at, key))
             except _Invalid:
@@ -158,16 +161,16 @@ class Builder:
                     f"add `{name}:` to this mapping"))
                 missing = True
             elif f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(
-                    hints[name]):
+                    hint_of[name]):
                 # build defaults through the same path, so their relative paths resolve too
-                values[name] = self.build_dataclass(_empty_mapping(node), hints[name],
+                values[name] = self.build_dataclass(_empty_mapping(node), hint_of[name],
                                                     (*at, name))
-            elif hints[name] is Path and isinstance(f.default, Path):
+            elif hint_of[name] is Path and isinstance(f.default, Path):
                 values[name] = self._path(f.default)
         if missing:
             raise _Invalid
         try:
-            built = cls(**values)
+            built = cls(**{fields[name].name: value for name, value in values.items()})
         except (TypeError, ValueError) as e:
             if any((*at, name) in self.failed for name in fields):
                 raise _Invalid from e     # most likely a consequence of what was reported
@@ -197,7 +200,8 @@ class Builder:
                 self._unknown_key(key_node, key, list(by_kind), at)
                 continue
             self.key_marks[(*at, probe.kind)] = position(key_node)
-            hint = tuple[probe.check, ...] if probe.many else probe.check | None
+            hint = (types.GenericAlias(tuple, (probe.check, ...)) if probe.many
+                    else probe.check | None)     # tuple[Check, ...] or Check | None
             try:
                 value = self.build(value_node, hint, (*at, probe.kind))
             except _Invalid:
@@ -344,7 +348,7 @@ def _is_key(f: dataclasses.Field[Any]) -> bool:
 
 
 def _keys(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if _is_key(f)]
+    return [key_name(f) for f in dataclasses.fields(cls) if _is_key(f)]
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from linkwatch.agent.config.builder import Builder
 from linkwatch.agent.config.document import read_document
 from linkwatch.agent.config.errors import ConfigError, Problem
+from linkwatch.agent.config.profiles import load_profiles
 from linkwatch.agent.config.resolve import resolve
 from linkwatch.agent.config.schema import Config
 from linkwatch.agent.config.validation import validate
@@ -37,9 +38,13 @@ def load_config(path: Path, *, environ: Mapping[str, str] | None = None,
                       secrets_required=secrets, probes=probes)
     config: Config | None = builder.build_root(root, Config)
     problems += builder.problems
+    catalog = None
     if config is not None:
         problems += validate(config, source=path, marks=builder.marks,
                              failed=builder.failed, where=builder.where)
+        catalog, found = load_profiles(config, source=path, where=builder.where,
+                                       marks=builder.marks)
+        problems += found
     if problems or config is None:
         raise ConfigError(problems)
-    return resolve(config, source=path.absolute(), probes=probes)
+    return resolve(config, source=path.absolute(), probes=probes, profiles=catalog)

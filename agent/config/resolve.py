@@ -15,12 +15,16 @@ from typing import Any
 from linkwatch.agent.config.calendar import zone_named
 from linkwatch.agent.config.schema import Check, Checks, Config, Site, Uplink
 from linkwatch.collector.kind import ProbeKind
+from linkwatch.collector.snmp.check import SnmpCheck
+from linkwatch.collector.snmp.profiles import Catalog
 
 
-def resolve(config: Config, *, source: Path, probes: tuple[ProbeKind, ...]) -> Config:
-    """`config` with its internal fields filled in; `config` must have passed validation."""
+def resolve(config: Config, *, source: Path, probes: tuple[ProbeKind, ...],
+            profiles: Catalog | None = None) -> Config:
+    """`config` with its internal fields filled in; `config` must have passed validation.
+    `profiles`: the device profiles its SNMP checks use (agent/config/profiles.py)."""
     by_kind = {p.kind: p for p in probes}
-    checks = tuple(_check(by_kind[kind], spec, config)
+    checks = tuple(_check(by_kind[kind], spec, config, profiles)
                    for kind, spec in _written(config.checks))
     return dataclasses.replace(
         config, source=source, probes=probes, tz=zone_named(config.agent.timezone),
@@ -33,11 +37,13 @@ def _written(checks: Checks) -> Iterator[tuple[str, Any]]:
             yield kind, spec
 
 
-def _check(probe: ProbeKind, spec: Any, config: Config) -> Check:
+def _check(probe: ProbeKind, spec: Any, config: Config, profiles: Catalog | None) -> Check:
     site = getattr(spec, "site", None) or config.agent.site
     uplink = _uplink(spec, site, config.site(site))
     if hasattr(spec, "site"):
         changes: dict[str, Any] = {"site": site}
+        if isinstance(spec, SnmpCheck) and profiles is not None:
+            changes["profiles"] = profiles
         if uplink is not None:
             # the probe computes utilisation with these: the resolved capacities
             changes |= {"capacity_down": uplink.capacity_bps["in"],

@@ -1,7 +1,9 @@
 """The configuration as typed, frozen dataclasses: parsed once, never re-read as dicts.
 
-Every field here is a config key of the same name (docs/configuration.md documents each),
-except those marked `internal`: the loader fills them in after validation (agent/config/
+Every field here is a config key of the same name, declared with collector.keys.key(): its
+doc, unit and limits live beside it, the loader enforces the limits, and the key tables of
+docs/configuration.md are generated from it (agent/config/reference.py). The exceptions are
+the fields marked `internal`: the loader fills them in after validation (agent/config/
 resolve.py) with what follows from the rest of the file, so no reader derives it again:
 each check's site, address, interval and uplink (`Check`), the time zone, the probe kinds.
 Check dataclasses belong to their probe in `collector/<kind>/check.py`.
@@ -15,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from linkwatch.agent.config.alerting import AlertSettings, Notify
 from linkwatch.agent.config.calendar import OfficeHours
+from linkwatch.agent.config.maintenance import MaintenanceWindow
 from linkwatch.collector.keys import key
 from linkwatch.collector.kind import ProbeKind
 from linkwatch.collector.snmp.check import UPLINK_TAGS, names_interface
@@ -37,39 +41,66 @@ _OFFICE_HOURS = OfficeHours.parse("07:30-17:00")
 
 @dataclass(frozen=True)
 class SpoolSettings:
-    path: Path = Path("./var/spool.db")   # relative: to the config file's directory
-    max_size: Bytes = _256_MIB
-    history: Seconds = _30_DAYS
+    """The local store of measurements (docs/store-and-forward.md)."""
+
+    path: Path = key(Path("./var/spool.db"), doc="SQLite file; relative to the config "
+                     "file's directory")
+    max_size: Bytes = key(_256_MIB, doc="the limit of the file on disk", low=2**20)
+    history: Seconds = key(_30_DAYS, doc="how long sent measurements are kept for local "
+                           "queries and reports", positive=True)
 
 
 @dataclass(frozen=True)
 class AgentSettings:
-    name: str
-    site: str
-    spool: SpoolSettings = field(default_factory=SpoolSettings)
-    timezone: str | None = None       # IANA name for dates in queries; default: the system's
+    """Who this agent is, and its spool."""
+
+    name: str = key(doc="tag `agent` on every point")
+    site: str = key(doc="tag `site` of every check that sets none; when `sites` are "
+                    "declared it must be one of them")
+    spool: SpoolSettings = key(factory=SpoolSettings, doc="the local store of measurements",
+                               default_doc="see below")
+    timezone: str | None = key(None, doc="IANA time zone for dates in queries and reports, "
+                               "e.g. `Asia/Ho_Chi_Minh`", default_doc="the system's")
+    snmp_profiles: Path | None = key(None, doc="a directory of the site's own device profiles "
+                                     "(`*.yaml`), read beside the shipped ones; a site "
+                                     "profile with a shipped profile's name replaces it "
+                                     "(docs/profiles.md). Relative to the config file's "
+                                     "directory")
 
 
 @dataclass(frozen=True)
 class InfluxOutput:
     """An InfluxDB v1 `/write` or v2 `/api/v2/write` endpoint (victoria-metrics too)."""
 
-    type: Literal["influxdb"]
-    url: str
-    name: str | None = None           # names the send queue; default influxdb:<bucket|database>
-    version: Literal["auto", "1", "2"] = "auto"
-    database: str = "linkwatch"       # v1
-    retention_policy: str | None = None
-    username: str | None = None       # v1
-    password: Secret | None = None    # v1
-    bucket: str | None = None         # v2
-    org: str | None = None            # v2
-    token: Secret | None = None       # v2, and the v1-compatible API of 2.x
-    batch_size: int = 5000
-    timeout: Seconds = _10_SECONDS
-    gzip: bool = True
-    create_database: bool = key(True, doc="create the database (v1) or bucket (v2) when "
-                                "the server answers 404 and the credentials allow it")
+    type: Literal["influxdb"] = key(doc="the kind of output")
+    url: str = key(doc="`http://` or `https://`, host and port, e.g. "
+                   "`http://127.0.0.1:8086`")
+    name: str | None = key(None, doc="names the send queue; two outputs may not share one. "
+                           "The url is not part of it, so moving the server (a new url) "
+                           "keeps the backlog; a removed output's queue is dropped",
+                           default_doc="`influxdb:<bucket or database>`")
+    version: Literal["auto", "1", "2"] = key("auto", doc="the write API: `1` is `/write`, "
+                                             "`2` is `/api/v2/write`; `auto` reads the "
+                                             "server's version from `/ping`")
+    database: str = key("linkwatch", doc="v1 database (also used by the v1-compatible "
+                        "query API)")
+    retention_policy: str | None = key(None, doc="v1 retention policy",
+                                       default_doc="the database's default")
+    username: str | None = key(None, doc="v1 user")
+    password: Secret | None = key(None, doc="v1 password")
+    bucket: str | None = key(None, doc="v2 bucket; required with `version: 2`")
+    org: str | None = key(None, doc="v2 organisation; required with `version: 2`")
+    token: Secret | None = key(None, doc="v2 token (also accepted by the v1-compatible API "
+                               "of InfluxDB 2.x); required with `version: 2`")
+    batch_size: int = key(5000, doc="points per write request", low=1, high=100_000)
+    timeout: Seconds = key(_10_SECONDS, doc="one write request's limit", positive=True)
+    gzip: bool = key(True, doc="compress request bodies")
+    create_database: bool = key(True, doc="when the server answers 404 (no such database "
+                                "or bucket), create it where the credentials allow "
+                                "(InfluxDB 1.x: an admin user; 2.x: a token that may create "
+                                "buckets) and send again; `false`, or credentials that may "
+                                "not: the log says the step to take by hand "
+                                "([operations.md](operations.md#the-database))")
 
     @property
     def queue_name(self) -> str:
@@ -81,8 +112,8 @@ class InfluxOutput:
 class Capacity:
     """A link's contracted capacity per direction, seen from the site."""
 
-    down: BitsPerSecond
-    up: BitsPerSecond
+    down: BitsPerSecond = key(doc="towards the site (download)", positive=True)
+    up: BitsPerSecond = key(doc="from the site (upload)", positive=True)
 
 
 @dataclass(frozen=True)
@@ -94,26 +125,51 @@ class SiteRequirements:
     ≤ 400 ms, so 800 ms round trip) and Y.1541 classes 0-1 (loss ≤ 1%, jitter ≤ 50 ms).
     """
 
-    availability_pct: float = 99.0        # target for availability over the period
-    video_conferences: int = 0            # declared concurrent HD video conferences
-    video_conference_rate: BitsPerSecond = _2_MBPS   # each, in each direction
-    baseline_down: BitsPerSecond = _0_BPS  # other declared traffic (public services, mail)
-    baseline_up: BitsPerSecond = _0_BPS
-    warn_pct: float = 70.0                # p95 utilisation above this: warn
-    upgrade_pct: float = 80.0             # p95 utilisation above this: upgrade
-    max_rtt: Seconds = _800_MS            # round trip, p95
-    max_loss_pct: float = 1.0             # mean loss while up
-    max_jitter: Seconds = _50_MS          # p95
-    office_hours: OfficeHours = _OFFICE_HOURS   # local time, Monday to Friday
+    availability_pct: float = key(99.0, doc="availability target over the report's period",
+                                  unit="%", low=0, high=100)
+    video_conferences: int = key(0, doc="concurrent HD video conferences the site must hold "
+                                 "(e.g. online meetings with the province)", low=0)
+    video_conference_rate: BitsPerSecond = key(_2_MBPS, doc="what one video conference "
+                                               "needs, in each direction")
+    baseline_down: BitsPerSecond = key(_0_BPS, doc="other declared traffic towards the site "
+                                       "(online public services, mail, updates)")
+    baseline_up: BitsPerSecond = key(_0_BPS, doc="other declared traffic from the site")
+    warn_pct: float = key(70.0, doc="p95 utilisation above this is a warning (planning "
+                          "threshold)", unit="%", positive=True)
+    upgrade_pct: float = key(80.0, doc="p95 utilisation above this calls for an upgrade; "
+                             "also the headroom used to size one", unit="%", positive=True)
+    max_rtt: Seconds = key(_800_MS, doc="p95 round-trip time limit (ITU-T G.114: one-way "
+                           "delay ≤ 400 ms)", positive=True)
+    max_loss_pct: float = key(1.0, doc="mean packet loss limit while the link is up (ITU-T "
+                              "Y.1541 classes 0-1)", unit="%", low=0, high=100)
+    max_jitter: Seconds = key(_50_MS, doc="p95 jitter limit (ITU-T Y.1541 classes 0-1)",
+                              positive=True)
+    office_hours: OfficeHours = key(_OFFICE_HOURS, doc="office hours, local time, Monday to "
+                                    "Friday: hours above 70/80% are counted within them")
+    radio_floor_dbm: float = key(-75.0, doc="a radio link of the site whose 5-minute mean "
+                                 "signal is below this is degraded (docs/cli.md \"Radio "
+                                 "degradation\")", unit="dBm", low=-120, high=0)
+    radio_min_ccq_pct: float = key(70.0, doc="a radio link whose 5-minute mean CCQ is below "
+                                   "this is degraded", unit="%", low=0, high=100)
 
 
 @dataclass(frozen=True)
 class Site:
-    name: str
-    parent: str | None = None         # the site whose link this one's traffic crosses
-    capacity: Capacity | None = None
-    description: str | None = None
-    requirements: SiteRequirements = field(default_factory=SiteRequirements)
+    """A place of the network, and the link its traffic crosses."""
+
+    name: str = key(doc="the `site` tag; unique")
+    parent: str | None = key(None, doc="the site whose link this site's traffic crosses. "
+                             "When the parent's link is down, checks of this site are "
+                             "UNREACHABLE, not DOWN. Must name a declared site; parents may "
+                             "not form a loop")
+    capacity: Capacity | None = key(None, doc="the contracted link capacity, see below; "
+                                    "without it, utilisation uses the interface speed the "
+                                    "device reports")
+    description: str | None = key(None, doc="free text for people and reports (full names, "
+                                  "what the link is)")
+    requirements: SiteRequirements = key(factory=SiteRequirements, doc="what the site's link "
+                                         "must deliver; the yardstick of `linkwatch report`, "
+                                         "see below", default_doc="the defaults below")
 
 
 DIRECTIONS = ("in", "out")        # an interface's directions: in = towards the device
@@ -180,14 +236,25 @@ class Checks:
 
 @dataclass(frozen=True)
 class Config:
-    agent: AgentSettings
-    outputs: tuple[InfluxOutput, ...] = ()
-    sites: tuple[Site, ...] = ()
-    checks: Checks = field(default_factory=Checks)
+    """The whole file."""
+
+    agent: AgentSettings = key(doc="who this agent is, and its spool")
+    outputs: tuple[InfluxOutput, ...] = key((), doc="where measurements are sent",
+                                            default_doc="none: they stay in the local spool")
+    sites: tuple[Site, ...] = key((), doc="the places of the network and the links between "
+                                  "them")
+    checks: Checks = key(factory=Checks, doc="what is measured, by kind", default_doc="none")
     # Filled in by the loader, never keys (`internal` keeps them out of the YAML):
     source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew
     tz: dt.tzinfo = field(default=dt.UTC, metadata=INTERNAL)   # agent.timezone, else local
+    # Alerting (agent/config/alerting.py, maintenance.py; docs/alerts.md):
+    alerts: AlertSettings = key(factory=AlertSettings, doc="which alerts fire, in which "
+                                "language", default_doc="every rule on, with its defaults")
+    notify: Notify = key(factory=Notify, doc="who hears of the alerts, and how",
+                         default_doc="no channel")
+    maintenance: tuple[MaintenanceWindow, ...] = key(
+        (), doc="windows when nothing is alerted and availability leaves the time out")
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)

@@ -114,6 +114,46 @@ def parse_rate(text: str) -> BitsPerSecond:
     raise UnitError(expected, hint)
 
 
+def written(kind: type, value: object) -> str:
+    """`value` as a config file writes a value of type `kind`: `60s`, `5m`, `256MiB`, `2Mbps`.
+
+    >>> written(Bytes, 2**20)
+    '1MiB'
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, int | float):
+        return str(value)
+    if issubclass(kind, Seconds):
+        return _written_duration(float(value))
+    if issubclass(kind, Bytes):
+        return _written_with(int(value), ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"),
+                                          (2**10, "KiB")), "B")
+    if issubclass(kind, BitsPerSecond):
+        return _written_with(value, ((10**12, "Tbps"), (10**9, "Gbps"), (10**6, "Mbps"),
+                                     (10**3, "kbps")), "bps")
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _written_duration(seconds: float) -> str:
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds <= 60 or seconds % 60:
+        return f"{seconds:g}s"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _written_with(value: float, units: tuple[tuple[int, str], ...], base: str) -> str:
+    """In the largest unit that holds the value exactly."""
+    for size, unit in units:
+        if value and value % size == 0:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}{base}"
+
+
 def _is_number(s: str) -> bool:
     return re.fullmatch(_NUMBER, s) is not None
 

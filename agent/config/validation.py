@@ -18,40 +18,9 @@ from urllib.parse import urlsplit
 
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
 from linkwatch.agent.config.schema import Config, Site
+from linkwatch.agent.config.units import written
+from linkwatch.collector.keys import declared, key_name
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
-
-Limit = Callable[[Any], str | None]     # the value → what is wrong with it, or None
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 else "must be more than zero"
-
-
-def _between(low: int, high: int) -> Limit:
-    return lambda value: None if low <= value <= high else f"must be from {low} to {high}"
-
-
-def _at_least(low: int, shown: str) -> Limit:
-    return lambda value: None if value >= low else f"must be at least {shown}"
-
-
-# Field name → its limit, for fields not yet declared with collector.keys.key(); a field
-# declared with key() has its own limits (low=, high=, positive=) and is never looked up here.
-LIMITS: dict[str, Limit] = {
-    "interval": _positive,
-    "timeout": _positive,
-    "request_timeout": _positive,
-    "metadata_refresh": _positive,
-    "history": _positive,
-    "count": _between(1, 100),        # ping echoes per cycle
-    "port": _between(1, 65535),
-    "batch_size": _between(1, 100_000),
-    "max_size": _at_least(2**20, "1MiB"),
-    "down": _positive,                # contracted capacity
-    "up": _positive,
-    "capacity_down": _positive,
-    "capacity_up": _positive,
-}
 
 
 def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, int]],
@@ -60,12 +29,16 @@ def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, in
     report = _Report(source, marks, failed, where)
     for obj, at in _dataclasses(config, report):
         _check_limits(obj, at, report)
-        _check_timeout(obj, at, report)
+    for check, at in _checks(config, report):
+        _check_schedule(check, at, report)
     _check_sites(config, report)
     _check_site_references(config, report)
     _check_check_names(config, report)
     _check_outputs(config, report)
     _check_timezone(config, report)
+    from linkwatch.agent.config.alerting_validation import check_alerting
+
+    check_alerting(config, report)
     return report.problems
 
 
@@ -116,36 +89,42 @@ def _dataclasses(obj: Any, report: _Report) -> Iterator[tuple[Any, KeyPath]]:
 
 
 def _check_limits(obj: Any, at: KeyPath, report: _Report) -> None:
+    """The limits each field declares with collector.keys.key(low=, high=, positive=)."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        check = _declared_limit(f.metadata) if "doc" in f.metadata else LIMITS.get(f.name)
-        wrong = check(value) if check else None
+        wrong = _outside_limits(f.metadata, value)
         if wrong:
-            report.add((*at, f.name), f"{f.name} {wrong}, got {show(value)}")
+            report.add((*at, key_name(f)), f"{key_name(f)} {wrong}, got {show(value)}")
 
 
-def _declared_limit(metadata: Mapping[str, Any]) -> Limit | None:
-    """The limit a field declares with collector.keys.key(low=, high=, positive=)."""
-    low, high, positive = metadata.get("low"), metadata.get("high"), metadata.get("positive")
-    if positive:
-        return _positive
-    if low is not None and high is not None:
-        return _between(low, high)
-    if low is not None:
-        return _at_least(low, show_number(low))
-    if high is not None:
-        return lambda value: None if value <= high else f"must be at most {show_number(high)}"
+def _outside_limits(metadata: Mapping[str, Any], value: float) -> str | None:
+    """What is wrong with `value` by a field's declared limits, or None."""
+    low, high = metadata.get("low"), metadata.get("high")
+    if metadata.get("positive") and not value > 0:
+        return "must be more than zero"
+    if low is not None and high is not None and not low <= value <= high:
+        return f"must be from {written(type(value), low)} to {written(type(value), high)}"
+    if low is not None and value < low:
+        return f"must be at least {written(type(value), low)}"
+    if high is not None and value > high:
+        return f"must be at most {written(type(value), high)}"
     return None
 
 
-def show_number(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _check_timeout(obj: Any, at: KeyPath, report: _Report) -> None:
-    interval, timeout = getattr(obj, "interval", None), getattr(obj, "timeout", None)
+def _check_schedule(check: Any, at: KeyPath, report: _Report) -> None:
+    """What the scheduler needs of every check, whatever its kind: an interval and a timeout
+    more than zero, and a cycle that ends before the next starts. Built-in checks declare
+    the first two on their fields; a check of another package's kind may not have, and the
+    scheduler reads these two keys of every check (agent/config/resolve.py)."""
+    fields = {f.name: f for f in dataclasses.fields(check)}
+    for name in ("interval", "timeout"):
+        value = getattr(check, name, None)
+        if name in fields and not declared(fields[name].metadata) and value is not None \
+                and not value > 0:
+            report.add((*at, name), f"{name} must be more than zero, got {show(value)}")
+    interval, timeout = getattr(check, "interval", None), getattr(check, "timeout", None)
     if interval and timeout and timeout > interval:
         report.add((*at, "timeout"),
                    f"timeout {show(timeout)} is longer than the interval {show(interval)}",

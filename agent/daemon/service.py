@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from linkwatch.agent.alerts.evaluate import Engine
+from linkwatch.agent.alerts.outbox import Dispatcher, recover
 from linkwatch.agent.config.schema import Config, InfluxOutput
 from linkwatch.agent.config.secrets import collect_secrets
 from linkwatch.agent.daemon import sdnotify
@@ -37,6 +39,7 @@ STATUS_INTERVAL_S = 30.0      # how often systemd's STATUS= line is refreshed at
 STATUS_MIN_GAP_S = 1.0        # targets changing state together give one STATUS= update
 SHIPPER_GRACE_S = 2.0         # on stop, how long an in-flight request may still finish
 ONCE_FLUSH_S = 15.0           # `--once`: how long delivery may take before giving up
+ALERT_TICK_S = 2.0            # maintenance windows opening and closing, repeats
 
 
 @dataclass
@@ -48,18 +51,21 @@ class Generation:
     exit_stack: contextlib.AsyncExitStack
     stop_shipping: asyncio.Event = field(default_factory=asyncio.Event)
     check_tasks: list[asyncio.Task] = field(default_factory=list)
-    shipper_tasks: list[asyncio.Task] = field(default_factory=list)
+    shipper_tasks: list[asyncio.Task] = field(default_factory=list)   # and notifications
     wakes: list[asyncio.Event] = field(default_factory=list)
     sink: SpoolSink | None = None
+    alerts: Engine | None = None
+    alert_jobs: list[asyncio.Task] = field(default_factory=list)   # tick, watcher
 
     async def close(self) -> None:
-        for task in self.check_tasks:
+        for task in self.check_tasks + self.alert_jobs:
             task.cancel()
         self.stop_shipping.set()
-        await asyncio.gather(*self.check_tasks, return_exceptions=True)
+        await asyncio.gather(*self.check_tasks, *self.alert_jobs, return_exceptions=True)
         if self.sink is not None:
             self.sink.flush()
         if self.shipper_tasks:
+            # an in-flight write or notification may finish (and be recorded) for a moment
             _, pending = await asyncio.wait(self.shipper_tasks, timeout=SHIPPER_GRACE_S + 0.5)
             for task in pending:
                 task.cancel()
@@ -96,12 +102,16 @@ def health_interval(config: Config) -> float:
 
 
 def status_line(generation: Generation, spool: Spool, counters: SchedulerCounters) -> str:
-    """One line for `systemctl status`: checks failing and the send queue."""
+    """One line for `systemctl status`: checks failing, the send queue, the outbox."""
     failing = sum(1 for h in counters.checks.values() if h.last_error is not None)
     down = _targets_down(generation.config, spool)
     queued = sum(o.queued for o in spool.stats().outputs)
-    return (f"{len(generation.checks)} checks, {failing} failing, {down} targets down; "
+    line = (f"{len(generation.checks)} checks, {failing} failing, {down} targets down; "
             f"{queued} points queued")
+    undelivered = sum(c.undelivered for c in spool.channel_stats())
+    if undelivered:
+        line += f"; {undelivered} notifications undelivered"
+    return line
 
 
 def _targets_down(config: Config, spool: Spool) -> int:
@@ -123,7 +133,11 @@ async def start_generation(
     if not schedule:
         return generation
     generation.wakes = [asyncio.Event() for _ in config.outputs]
-    generation.sink = SpoolSink(spool, generation.wakes, on_state_change)
+    dispatcher = Dispatcher(config, spool)
+    generation.alerts = Engine(config, spool, wake=dispatcher.wake)
+    generation.alerts.start()
+    generation.sink = SpoolSink(spool, generation.wakes, on_state_change,
+                                committed=generation.alerts.observe)
     sink = generation.sink
     rng = random.Random()
     generation.check_tasks = [
@@ -134,8 +148,40 @@ async def start_generation(
         asyncio.create_task(_ship(spool, output, generation.stop_shipping, wake))
         for output, wake in zip(config.outputs, generation.wakes, strict=True)
     ]
+    generation.shipper_tasks.append(
+        asyncio.create_task(dispatcher.run(generation.stop_shipping), name="notifications"))
+    generation.alert_jobs = [asyncio.create_task(_every(lambda: ALERT_TICK_S,
+                                                        generation.alerts.tick))]
+    if config.alerts.watch:
+        generation.alert_jobs.append(asyncio.create_task(_watch(config, generation.alerts)))
     log.info("started %d checks and %d outputs", len(checks), len(config.outputs))
     return generation
+
+
+async def _watch(config: Config, engine: Engine) -> None:
+    """The watcher (`alerts.watch: true`): agent_silent on the central store, each
+    `alerts.watch_every`. The store is asked in a thread: a slow one never holds the loop."""
+    from linkwatch.agent.alerts.watcher import silences
+    from linkwatch.agent.query.errors import QueryFailed
+    from linkwatch.collector.blocking import in_daemon_thread
+
+    failing = False
+    while True:
+        try:
+            found = await in_daemon_thread(silences, config, time.time_ns())
+        except QueryFailed as e:
+            if not failing:
+                log.warning("the watcher cannot read the central store (%s); agent_silent "
+                            "is not judged until it can", e)
+            failing = True
+        except Exception:
+            log.exception("the watcher failed")
+        else:
+            if failing:
+                log.info("the watcher reads the central store again")
+            failing = False
+            engine.watch(found)
+        await asyncio.sleep(float(config.alerts.watch_every))
 
 
 async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
@@ -217,6 +263,8 @@ class Running:
 
     def write_health(self) -> None:
         self.spool.append([health_sample(self.generation.config, self.spool, self.counters)])
+        if self.generation.alerts is not None:
+            self.generation.alerts.health(self.spool.stats())
 
     def status_line(self) -> str:
         return status_line(self.generation, self.spool, self.counters)
@@ -232,6 +280,7 @@ async def _run_forever(
     loop.add_signal_handler(signal.SIGHUP, reload.set)
     notifier = sdnotify.Notifier.from_environment()
     status_due = asyncio.Event()
+    recover(config, spool)        # what the last stop left in mid-send (docs/alerts.md)
     generation = await start_generation(config, spool, counters, on_state_change=status_due.set)
     running = Running(spool, generation, counters, redactor, status_due)
     jobs = [
@@ -268,6 +317,9 @@ async def _reload(running: Running) -> None:
     from linkwatch.agent.config import ConfigError, load_config
 
     old = running.generation.config
+    if old.source is None:     # only a config built in code, never the agent's own
+        log.error("config reload failed: the running config was not read from a file")
+        return
     try:
         new = load_config(old.source)
     except ConfigError as e:

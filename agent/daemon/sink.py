@@ -9,11 +9,14 @@ fsync) and one wake-up of the shippers per group, instead of one per check, is w
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from linkwatch.agent.spool import Spool
 from linkwatch.collector import Sample
+
+log = logging.getLogger("linkwatch.agent")
 
 LINGER_S = 0.5          # how long a sample may wait for others before the commit
 MAX_PENDING = 5000      # commit at once when this many are waiting
@@ -24,6 +27,7 @@ class SpoolSink:
     spool: Spool
     wakes: Sequence[asyncio.Event] = ()
     on_state_change: Callable[[], None] | None = None   # a target's `up` changed
+    committed: Callable[[list[Sample]], None] | None = None   # after each commit: alerts
     linger_s: float = LINGER_S
     pending: list[Sample] = field(default_factory=list)
     _timer: asyncio.TimerHandle | None = None
@@ -47,6 +51,11 @@ class SpoolSink:
         self.spool.append(samples)
         for wake in self.wakes:
             wake.set()
+        if self.committed is not None:
+            try:
+                self.committed(samples)
+            except Exception:  # alerting must never stop collection: the samples are in
+                log.exception("alert evaluation failed on %d committed samples", len(samples))
         if self.on_state_change is not None and self._up_changed(samples):
             self.on_state_change()
 

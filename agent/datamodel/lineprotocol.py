@@ -315,8 +315,9 @@ class FieldReader:
             key, eq, raw = part.partition("=")
             if not key or not eq:
                 return self._slowly(text)
-            number = cache.get(raw, self)
-            if number is self:
+            if raw in cache:
+                number = cache[raw]
+            else:
                 number = _number(raw)
                 if len(cache) < _VALUE_CACHE:
                     cache[raw] = number

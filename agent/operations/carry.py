@@ -36,10 +36,14 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.spool import Spool
+
+if TYPE_CHECKING:     # imported when used: a carry export needs no HTTP client
+    from linkwatch.agent.outputs.result import Writer, WriteResult
+    from linkwatch.agent.outputs.shipper import Pacing
 
 FORMAT = "linkwatch-export/1"
 MANIFEST = "manifest.json"
@@ -337,11 +341,11 @@ class Delivery:
 class _Watched:
     """A writer that remembers the class of its last answer (to stop on a fatal one)."""
 
-    def __init__(self, writer) -> None:
+    def __init__(self, writer: Writer) -> None:
         self._writer = writer
-        self.last = None
+        self.last: WriteResult | None = None
 
-    def write(self, body: bytes):
+    def write(self, body: bytes) -> WriteResult:
         self.last = self._writer.write(body)
         return self.last
 
@@ -350,7 +354,8 @@ class _Watched:
 
 
 async def deliver(path: Path, manifest: Manifest, output: InfluxOutput, *,
-                  give_up_after: float = 600.0, pacing=None, writer=None) -> Delivery:
+                  give_up_after: float = 600.0, pacing: Pacing | None = None,
+                  writer: Writer | None = None) -> Delivery:
     """Ship the export at `path` to `output` through the agent's shipper.
 
     Retries (5xx, 429, timeouts, resets) go on for `give_up_after` seconds; an answer that

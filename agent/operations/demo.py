@@ -33,11 +33,15 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from linkwatch.agent.config.schema import Config, InfluxOutput, Site, Uplink
 from linkwatch.agent.query.timerange import Month
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.units import Seconds
+
+if TYPE_CHECKING:
+    from linkwatch.agent.spool import Spool
 
 SEED = 20261001
 _NS = 1_000_000_000
@@ -156,14 +160,15 @@ class _Plan:
     def down(self, site: str, t: int) -> bool:
         """The site's link (or one on its way to the district) is down at t."""
         seen = set()
-        while site and site not in seen:
-            seen.add(site)
-            if site in self.scenario.no_link:
+        current: str | None = site
+        while current and current not in seen:
+            seen.add(current)
+            if current in self.scenario.no_link:
                 return True
-            if any(a <= t < b for a, b in self.outages.get(site, ())):
+            if any(a <= t < b for a, b in self.outages.get(current, ())):
                 return True
-            parent = self.sites.get(site)
-            site = parent.parent if parent else None
+            parent = self.sites.get(current)
+            current = parent.parent if parent else None
         return False
 
 
@@ -316,7 +321,7 @@ def _interface(plan: _Plan, agent: str, uplink: Uplink, interval_s: float
             "in_errors": 0, "out_errors": 0, "in_discards": 0, "out_discards": 0}, t)
 
 
-def seed_spool(spool, config: Config, month: Month, *, batch: int = 20_000,
+def seed_spool(spool: Spool, config: Config, month: Month, *, batch: int = 20_000,
                progress: Progress | None = None) -> int:
     """Appends the month to a spool in large transactions; returns the sample count."""
     total, expected = 0, expected_samples(config, month)

@@ -18,6 +18,7 @@ run, or before that, from the source tree or the running installation.
 
 from __future__ import annotations
 
+import functools
 import grp
 import json
 import os
@@ -306,7 +307,7 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     for name in REPORT_UNITS:
         origin = shipped_file(Path("systemd") / name, prefix=layout.prefix)
         yield Step(f"install -m 0644 {origin} {layout.systemd_dir / name}",
-                   lambda name=name: _write_report_unit(layout, name))
+                   functools.partial(_write_report_unit, layout, name))
     yield Step(f"{layout.program} config check -c {layout.config}",
                lambda: _run([str(layout.program), "config", "check", "-c",
                              str(layout.config)]))
@@ -402,10 +403,10 @@ def _installed_version(layout: Layout) -> str | None:
 def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
     """The changes that remove the agent; config and spool stay unless `purge`."""
     if systemd_running():
-        for unit in (UNIT_NAME, "linkwatch-report.timer"):
-            yield Step(f"systemctl disable --now {unit}",
-                       lambda unit=unit: _run(["systemctl", "disable", "--now", unit],
-                                              check=False))
+        for enabled in (UNIT_NAME, "linkwatch-report.timer"):
+            yield Step(f"systemctl disable --now {enabled}",
+                       functools.partial(_run, ["systemctl", "disable", "--now", enabled],
+                                         check=False))
     for unit in layout.units:
         if unit.exists():
             yield Step(f"rm {unit}", unit.unlink)

@@ -165,6 +165,6 @@ def server_message(headers: http.client.HTTPMessage, data: bytes) -> str:
     if isinstance(decoded, dict):
         # 1.x says {"error": ...}; 2.x says {"code": ..., "message": ...}
         for key in ("error", "message"):
-            if isinstance(decoded.get(key), str):
-                return decoded[key][:MESSAGE_LIMIT]
+            if isinstance(value := decoded.get(key), str):
+                return value[:MESSAGE_LIMIT]
     return text[:MESSAGE_LIMIT]

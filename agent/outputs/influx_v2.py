@@ -9,6 +9,8 @@ batching and retry machinery stays off (`retries=False`).
 from __future__ import annotations
 
 import http.client
+import typing
+from collections.abc import Mapping
 
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.outputs.influx_v1 import Endpoint
@@ -31,7 +33,7 @@ class V2Writer:
 
         self._client = InfluxDBClient(
             url=output.url,
-            token=output.token.reveal() if output.token is not None else None,
+            token=output.token.reveal() if output.token is not None else "",  # "": no header
             org=output.org or "",
             timeout=int(float(output.timeout) * 1000),
             enable_gzip=output.gzip,
@@ -40,7 +42,8 @@ class V2Writer:
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         self._bucket = output.bucket or output.database
         self._org = output.org or ""
-        self._precision = WritePrecision.NS
+        # The client's stubs type `write_precision` as WritePrecision, whose NS is a str.
+        self._precision = typing.cast(WritePrecision, WritePrecision.NS)
         self._api_error = ApiException
         self._transport_error = HTTPError
 
@@ -51,7 +54,7 @@ class V2Writer:
                 write_precision=self._precision,
             )
         except self._api_error as e:
-            headers = e.headers or {}
+            headers: Mapping[str, str] = e.headers or {}
             return from_answer(
                 int(e.status or 0), _message(e.body), headers.get("Retry-After")
             )
@@ -96,6 +99,6 @@ def _message(body: object) -> str:
         return body.strip()
     if isinstance(decoded, dict):
         for key in ("message", "error"):
-            if isinstance(decoded.get(key), str):
-                return decoded[key]
+            if isinstance(value := decoded.get(key), str):
+                return value
     return body.strip()

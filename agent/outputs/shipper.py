@@ -51,9 +51,13 @@ from linkwatch.collector.blocking import in_daemon_thread
 log = logging.getLogger("linkwatch.outputs")
 
 
+
 class Batch(Protocol):
-    ids: tuple[int, ...]
-    lines: tuple[bytes, ...]
+    @property
+    def ids(self) -> tuple[int, ...]: ...
+
+    @property
+    def lines(self) -> tuple[bytes, ...]: ...
 
 
 class Queue(Protocol):
@@ -210,6 +214,7 @@ class _Shipper:
             fresh = self.spool.next_batch(self.name, limit, after_id=self._fresh_after)
             if fresh is not None:
                 return fresh
+        batch: Batch | None
         if ahead is not None:
             batch = ahead
         else:
@@ -304,7 +309,8 @@ class _Shipper:
             in_flight()
         stopping = asyncio.ensure_future(self.stop.wait())
         try:
-            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {request, stopping}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
         if not request.done():

@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from linkwatch.agent.config.maintenance import windows_for
 from linkwatch.agent.config.schema import Check, Config
-from linkwatch.agent.query import availability, bandwidth
+from linkwatch.agent.query import availability, bandwidth, causes, power, radio
 from linkwatch.agent.query.backend import Backend
-from linkwatch.agent.query.bandwidth import Bandwidth
+from linkwatch.agent.query.bandwidth import WINDOW_S, Bandwidth
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.states import UpSeries
 from linkwatch.agent.query.timerange import iso
+from linkwatch.collector.kind import StateRule
 from linkwatch.collector.sample import Sample
 
 UPTIME_COLUMNS = ("site", "target", "availability_pct", "coverage_pct", "downtime_s",
-                  "outages", "flaps", "mttr_s", "mtbf_s")
-OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "ended_by", "charged_to",
-                  "path")
+                  "outages", "flaps", "mttr_s", "mtbf_s", "maintenance_s")
+OUTAGE_COLUMNS = ("site", "target", "start", "end", "duration_s", "cause", "ended_by",
+                  "charged_to", "path")
 LATENCY_COLUMNS = ("site", "target", "rtt_median_ms", "rtt_p95_ms", "loss_pct", "jitter_ms",
                    "samples")
 BANDWIDTH_COLUMNS = ("site", "device", "if_name", "direction", "mean_bps", "p95_bps",
                      "max_bps", "capacity_bps", "util_p95_pct", "minutes_above_70",
                      "minutes_above_80", "coverage_pct", "insufficient")
 TOP_COLUMNS = ("rank", "kind", "site", "name", "value", "measure", "coverage_pct")
+RADIO_COLUMNS = radio.COLUMNS
+POWER_COLUMNS = power.COLUMNS
 
 
 def link_checks(config: Config) -> tuple[Check, ...]:
@@ -37,11 +43,17 @@ def link_checks(config: Config) -> tuple[Check, ...]:
     return tuple(c for c in config.checks.all if c.probe.state and c.probe.state.links)
 
 
+def link_rules(config: Config) -> list[StateRule]:
+    """The state rules of every kind whose targets stand for links (read even when the
+    config no longer has such checks: the data may)."""
+    return [p.state for p in config.probes if p.state is not None and p.state.links]
+
+
 def intervals(checks: Sequence[Check]) -> dict[str, float]:
     return {c.name: c.interval_s for c in checks}
 
 
-def _fetch_scope(config: Config, sel: Selection) -> Selection:
+def fetch_scope(config: Config, sel: Selection) -> Selection:
     """The selection widened to the parents of the chosen sites (whose downtime makes a
     target UNREACHABLE), with the target filter applied only after the analysis."""
     if not sel.sites and not sel.targets:
@@ -54,20 +66,31 @@ def _fetch_scope(config: Config, sel: Selection) -> Selection:
         sites.add(by_name[target])
     tree = config.parents()
     for site in list(sites):
-        if tree.get(site):
-            sites.add(tree[site])
+        if parent := tree.get(site):
+            sites.add(parent)
     return Selection(sel.since_ns, sel.until_ns, tuple(sorted(sites)))
 
 
-def analysis(config: Config, backend: Backend, sel: Selection, *,
-             min_cycles: int = availability.MIN_CYCLES) -> availability.Report:
-    scope = _fetch_scope(config, sel)
+def link_series(config: Config, backend: Backend, scope: Selection) -> list[UpSeries]:
+    """The up/down series of every link target in `scope` (a fetch scope: fetch_scope)."""
+    known = intervals(link_checks(config))
     series = []
-    for rule in {c.probe.state for c in link_checks(config)} or _link_rules(config):
+    for rule in link_rules(config):
         series += backend.up_series(scope, measurement=rule.measurement, tag=rule.tag,
-                                    intervals=intervals(link_checks(config)))
+                                    intervals=known)
+    return series
+
+
+def analysis(config: Config, backend: Backend, sel: Selection, *,
+             min_cycles: int = availability.MIN_CYCLES,
+             series: list[UpSeries] | None = None) -> availability.Report:
+    """Uptime and outages of the link targets `sel` wants; `series`: link_series() of the
+    fetch scope, when the caller has it already."""
+    if series is None:
+        series = link_series(config, backend, fetch_scope(config, sel))
     report = availability.analyse(series, parents=config.parents(),
-                                  period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles)
+                                  period_ns=(sel.since_ns, sel.until_ns), min_cycles=min_cycles,
+                                  maintenance=maintenance_of(config, sel))
     targets = [u for u in report.targets if sel.wants(u.site, u.target)]
     return availability.Report(
         targets=targets,
@@ -76,35 +99,113 @@ def analysis(config: Config, backend: Backend, sel: Selection, *,
     )
 
 
+def maintenance_of(config: Config, sel: Selection) -> availability.Maintenance | None:
+    """Each target's maintenance windows within the selection's period (config
+    `maintenance:`), in the config's time zone; None when none is declared."""
+    if not config.maintenance:
+        return None
+    windows = config.maintenance
+
+    def of(site: str, target: str) -> list[tuple[int, int]]:
+        return windows_for(windows, site, target, sel.since_ns, sel.until_ns, config.tz)
+
+    return of
+
+
 def uptime(config: Config, backend: Backend, sel: Selection, *,
            min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
     """Per target, then one roll-up row per site (target null)."""
     report = analysis(config, backend, sel, min_cycles=min_cycles)
-    rows = []
+    rows: list[dict[str, object]] = []
     for site in report.sites:
         rows.extend(t.row() for t in report.targets if t.site == site.site)
         rows.append(site.row())
     return rows
 
 
-def _link_rules(config: Config) -> set:
-    """With no link checks configured, the data may still hold some: every kind's rule."""
-    return {p.state for p in config.probes if p.state is not None and p.state.links}
-
-
 def outages(config: Config, backend: Backend, sel: Selection, *,
             min_cycles: int = availability.MIN_CYCLES,
             tz: dt.tzinfo | None = None) -> list[dict[str, object]]:
-    report = analysis(config, backend, sel, min_cycles=min_cycles)
+    scope = fetch_scope(config, sel)
+    series = link_series(config, backend, scope)
+    report = analysis(config, backend, sel, min_cycles=min_cycles, series=series)
     traces = backend.points("path", sel) if report.outages else []
-    return [{
-        "site": o.site, "target": o.target, "start": iso(o.start_ns, tz),
-        "end": iso(o.end_ns, tz) if o.end_ns is not None else None,
-        "duration_s": round(o.duration_s, 3), "ended_by": o.ended_by,
-        "charged_to_parent": o.charged_to is not None, "charged_to": o.charged_to,
-        "parent_down_s": round(o.parent_down_s, 3), "cycles": o.cycles,
-        "path": _break_during(traces, o.target, o.start_ns, o.end_ns),
-    } for o in report.outages]
+    found = power_and_radio(config, backend, scope, series) if report.outages else None
+    rows: list[dict[str, object]] = []
+    for o in report.outages:
+        cause = found.cause(o, config) if found else causes.Cause("link")
+        rows.append({
+            "site": o.site, "target": o.target, "start": iso(o.start_ns, tz),
+            "end": iso(o.end_ns, tz) if o.end_ns is not None else None,
+            "duration_s": round(o.duration_s, 3), "cause": cause.cause,
+            "evidence": "; ".join(e.text(tz) for e in cause.evidence) or None,
+            "ended_by": o.ended_by,
+            "charged_to_parent": o.charged_to is not None, "charged_to": o.charged_to,
+            "parent_down_s": round(o.parent_down_s, 3), "cycles": o.cycles,
+            "path": _break_during(traces, o.target, o.start_ns, o.end_ns),
+        })
+    return rows
+
+
+@dataclass(frozen=True)
+class PowerAndRadio:
+    """What the sites' UPSs and radios said over a fetch scope: the evidence for causes."""
+
+    power: dict[str, power.SitePower]
+    radio: list[radio.RadioLink]
+
+    def cause(self, outage: availability.Outage, config: Config) -> causes.Cause:
+        return causes.attribute(outage, parents=config.parents(), power=self.power,
+                                radio=self.radio)
+
+
+def power_and_radio(config: Config, backend: Backend, scope: Selection,
+                    links: list[UpSeries]) -> PowerAndRadio:
+    """The sites' power runs and radio links over `scope`, the radio windows from 15
+    minutes earlier (a fade just before the first outage of the period counts).
+    `links`: link_series() of the same scope (who else at a site stopped answering)."""
+    devices = _device_intervals(config)
+    battery = backend.up_series(scope, measurement=power.MEASUREMENT, tag="device",
+                                intervals=devices, field=power.ON_BATTERY)
+    sites = {}
+    if battery:
+        rule = _device_rule(config)
+        status = backend.up_series(scope, measurement=rule.measurement, tag=rule.tag,
+                                   intervals=devices)
+        charge = backend.windows(power.MEASUREMENT, (power.CHARGE,), scope, window_s=WINDOW_S)
+        sites = power.site_power(battery, status, links, charge)
+    early = Selection(scope.since_ns - causes.LOOKBACK_S * 10**9, scope.until_ns, scope.sites)
+    windows = backend.windows(radio.MEASUREMENT, radio.FIELDS, early, window_s=WINDOW_S)
+    return PowerAndRadio(sites, radio.links(config, windows, early))
+
+
+def _device_intervals(config: Config) -> dict[str, float]:
+    return {c.name: c.interval_s for c in config.checks.with_state()
+            if c.probe.state is not None and not c.probe.state.links}
+
+
+def _device_rule(config: Config) -> StateRule:
+    """How SNMP devices go up and down (the `device` measurement): the first kind whose
+    targets are devices, not links."""
+    return next((p.state for p in config.probes if p.state is not None and not p.state.links),
+                StateRule("device", "device"))
+
+
+def radio_rows(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:
+    """Per radio link: signal, noise, CCQ and rates (median, p5, worst), minutes degraded."""
+    windows = backend.windows(radio.MEASUREMENT, radio.FIELDS, sel, window_s=WINDOW_S)
+    return [link.row() for link in radio.links(config, windows, sel)]
+
+
+def power_rows(config: Config, backend: Backend, sel: Selection) -> list[dict[str, object]]:
+    """Per site with a UPS: minutes on battery, power events, longest run, lowest charge."""
+    scope = fetch_scope(config, Selection(sel.since_ns, sel.until_ns, sel.sites))
+    found = power_and_radio(config, backend, scope, link_series(config, backend, scope))
+    wanted = {site: p for site, p in found.power.items() if sel.wants(site)}
+    if sel.targets:
+        wanted = {site: p.only(sel.targets) for site, p in wanted.items()
+                  if set(p.devices) & set(sel.targets)}
+    return power.rows(wanted)
 
 
 def _break_during(traces: Sequence[Sample], target: str, start_ns: int,
@@ -154,20 +255,20 @@ def bandwidth_rows(config: Config, backend: Backend, sel: Selection) -> list[dic
 def top(config: Config, backend: Backend, sel: Selection, *, limit: int = 10,
         min_cycles: int = availability.MIN_CYCLES) -> list[dict[str, object]]:
     """The busiest links (p95 utilisation) and the worst sites (availability)."""
-    links = [b.row() for b in traffic(config, backend, sel)]
-    links = [r for r in links if r["util_p95_pct"] is not None]
-    links.sort(key=lambda r: -float(r["util_p95_pct"]))
+    links = [(util, r) for r in (b.row() for b in traffic(config, backend, sel))
+             if isinstance(util := r["util_p95_pct"], int | float)]
+    links.sort(key=lambda pair: -pair[0])
     rows: list[dict[str, object]] = []
-    for rank, r in enumerate(links[:limit], 1):
+    for rank, (_, r) in enumerate(links[:limit], 1):
         rows.append({"rank": rank, "kind": "link", "site": r["site"],
                      "name": f"{r['device']} {r['if_name'] or r['if_index']} {r['direction']}",
                      "value": r["util_p95_pct"], "measure": "util_p95_pct",
                      "coverage_pct": r["coverage_pct"]})
     report = analysis(config, backend, sel, min_cycles=min_cycles)
-    sites = [s for s in report.sites if s.availability_pct is not None]
-    sites.sort(key=lambda s: (s.availability_pct, s.site))
-    for rank, s in enumerate(sites[:limit], 1):
+    sites = sorted(((s.availability_pct, s) for s in report.sites
+                    if s.availability_pct is not None), key=lambda p: (p[0], p[1].site))
+    for rank, (pct, s) in enumerate(sites[:limit], 1):
         rows.append({"rank": rank, "kind": "site", "site": s.site, "name": s.site,
-                     "value": round(s.availability_pct, 4), "measure": "availability_pct",
+                     "value": round(pct, 4), "measure": "availability_pct",
                      "coverage_pct": round(s.coverage_pct or 0.0, 4)})
     return rows

@@ -4,7 +4,12 @@
 - A failed cycle (up = 0) is UNREACHABLE when, at that moment, every target of the site's
   parent site had failed too (the parent's link was down), else DOWN.
 - availability = up ÷ (up + down): UNKNOWN and UNREACHABLE time are left out, because the
-  target could not be judged then; coverage = time with samples ÷ period.
+  target could not be judged then; coverage = time with samples ÷ (period − maintenance).
+- Maintenance windows (config `maintenance:`) are left out like UNKNOWN time and shown apart
+  as `maintenance_s`: the cycles inside a window are neither up, down nor unreachable, and
+  a window cuts a run as a data gap does (a DOWN run reaching it ends there, "maintenance").
+  A parent site's downtime is taken over all its time, windows included, so its children
+  stay UNREACHABLE while it is in maintenance.
 - An outage is a run of at least `min_cycles` consecutive failed cycles; it starts at the
   first failed cycle and ends at the first success. Shorter runs are flaps. A data gap ends
   a run (the time after it is UNKNOWN, not down). An outage wholly inside the parent's
@@ -17,14 +22,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from linkwatch.agent.query.states import GAP_INTERVALS, UpSeries, runs
+from linkwatch.agent.query.states import GAP_INTERVALS, Run, UpSeries, runs
 
 MIN_CYCLES = 3                 # consecutive failed cycles that make an outage (N)
 POOR_PCT = 95.0                # availability shown as poor (red), below any usual target
 Interval = tuple[int, int]
+# (site, target) → the maintenance windows covering it within the period, sorted, disjoint
+Maintenance = Callable[[str, str], Sequence[Interval]]
+
+
+def is_outage(run: Run, min_cycles: int = MIN_CYCLES) -> bool:
+    """The one definition: a DOWN run of at least N cycles (shorter ones are flaps)."""
+    return not run.up and run.cycles >= min_cycles
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,8 @@ class Outage:
     end_ns: int | None          # the first success; None while ongoing
     duration_s: float           # to the end, or to the end of the data while ongoing
     cycles: int
-    ended_by: str               # "recovery", "data gap" (no sample after it) or "ongoing"
+    ended_by: str               # "recovery", "data gap" (no sample after it), "maintenance"
+                                # (a window began) or "ongoing"
     charged_to: str | None      # the parent site, when the parent's link was down throughout
     parent_down_s: float        # how much of it the parent's link was down
 
@@ -53,6 +66,7 @@ class Uptime:
     flaps: int
     outage_s: float             # total duration of the counted outages
     samples: int
+    maintenance_s: float = 0.0  # time inside maintenance windows, left out like UNKNOWN
 
     @property
     def judged_s(self) -> float:
@@ -65,7 +79,8 @@ class Uptime:
     @property
     def coverage_pct(self) -> float | None:
         known = self.up_s + self.down_s + self.unreachable_s
-        return 100.0 * known / self.period_s if self.period_s > 0 else None
+        expected = self.period_s - self.maintenance_s
+        return 100.0 * known / expected if expected > 0 else None
 
     @property
     def mttr_s(self) -> float | None:
@@ -83,7 +98,8 @@ class Uptime:
             "downtime_s": round(self.down_s, 3), "outages": self.outages, "flaps": self.flaps,
             "mttr_s": _round(self.mttr_s, 3), "mtbf_s": _round(self.mtbf_s, 3),
             "up_s": round(self.up_s, 3), "unreachable_s": round(self.unreachable_s, 3),
-            "unknown_s": round(self.unknown_s, 3), "samples": self.samples,
+            "unknown_s": round(self.unknown_s, 3),
+            "maintenance_s": round(self.maintenance_s, 3), "samples": self.samples,
         }
 
 
@@ -99,8 +115,10 @@ class Report:
 
 
 def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
-            period_ns: tuple[int, int], min_cycles: int = MIN_CYCLES) -> Report:
-    """Uptime per target and per site, and every outage, over the period [since, until)."""
+            period_ns: tuple[int, int], min_cycles: int = MIN_CYCLES,
+            maintenance: Maintenance | None = None) -> Report:
+    """Uptime per target and per site, and every outage, over the period [since, until);
+    `maintenance` gives each target's windows, left out of availability."""
     since, until = period_ns
     period_s = (until - since) / 1e9
     runs_of = {(s.site, s.target): runs(s) for s in series}
@@ -108,23 +126,30 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
     for s in series:
         failed_by_site[s.site].append(
             [(r.start_ns, r.end_ns) for r in runs_of[(s.site, s.target)] if not r.up])
-    site_down = {site: _intersect_all(lists) for site, lists in failed_by_site.items()}
+    site_down = {site: intersect_all(lists) for site, lists in failed_by_site.items()}
 
     targets, outages = [], []
     for s in series:
         parent = parents.get(s.site)
         parent_down = site_down.get(parent, []) if parent else []
         step = s.interval_s
+        windows = list(maintenance(s.site, s.target)) if maintenance else []
+        own_runs = runs_of[(s.site, s.target)]
+        in_window = {True: 0, False: 0}          # cycles inside windows, by state
+        if windows:
+            for run in own_runs:
+                in_window[run.up] += _cycles_within(run, windows, s.interval_ns)
+            own_runs = _outside(own_runs, windows, s.interval_ns)
         unreachable_cycles = 0
         counted, flaps, outage_s = 0, 0, 0.0
-        for run in runs_of[(s.site, s.target)]:
+        for run in own_runs:
             if run.up:
                 continue
-            overlap_ns = _overlap(run.start_ns, run.end_ns, parent_down)
+            overlap_ns = overlap(run.start_ns, run.end_ns, parent_down)
             charged_cycles = min(run.cycles, round(overlap_ns / 1e9 / step))
             unreachable_cycles += charged_cycles
             wholly_parent = charged_cycles == run.cycles
-            if run.cycles < min_cycles:
+            if not is_outage(run, min_cycles):
                 flaps += 0 if wholly_parent else 1
                 continue
             # the data runs to the end of the period: nothing says it has ended
@@ -134,8 +159,7 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
                 site=s.site, target=s.target, start_ns=run.start_ns,
                 end_ns=run.end_ns if run.end_kind == "change" else None,
                 duration_s=(run.end_ns - run.start_ns) / 1e9, cycles=run.cycles,
-                ended_by="recovery" if run.end_kind == "change"
-                else ("ongoing" if ongoing else "data gap"),
+                ended_by=_ENDED_BY.get(run.end_kind, "ongoing" if ongoing else "data gap"),
                 charged_to=parent if wholly_parent else None,
                 parent_down_s=overlap_ns / 1e9,
             )
@@ -143,18 +167,54 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
             if not wholly_parent:
                 counted += 1
                 outage_s += outage.duration_s
-        failed_s = (s.count - s.up_count) * step
+        up_cycles = max(0, s.up_count - in_window[True])
+        failed_cycles = max(0, s.count - s.up_count - in_window[False])
         unreachable_s = unreachable_cycles * step
-        up_s = s.up_count * step
+        maintenance_s = sum(b - a for a, b in windows) / 1e9
         targets.append(Uptime(
-            site=s.site, target=s.target, period_s=period_s, up_s=up_s,
-            down_s=failed_s - unreachable_s, unreachable_s=unreachable_s,
-            unknown_s=max(0.0, period_s - s.count * step), outages=counted, flaps=flaps,
-            outage_s=outage_s, samples=s.count,
+            site=s.site, target=s.target, period_s=period_s, up_s=up_cycles * step,
+            down_s=failed_cycles * step - unreachable_s, unreachable_s=unreachable_s,
+            unknown_s=max(0.0, period_s - maintenance_s - (up_cycles + failed_cycles) * step),
+            outages=counted, flaps=flaps, outage_s=outage_s, samples=s.count,
+            maintenance_s=maintenance_s,
         ))
     targets.sort(key=lambda u: (u.site, u.target or ""))
     outages.sort(key=lambda o: (o.start_ns, o.site, o.target))
     return Report(targets, roll_up(targets), outages)
+
+
+_ENDED_BY = {"change": "recovery", "maintenance": "maintenance"}
+
+
+def _cycles_within(run: Run, windows: Sequence[Interval], step_ns: int) -> int:
+    """The run's cycles that start inside a window (its samples at start + k × step)."""
+    found = 0
+    for a, b in windows:
+        first = max(0, -((run.start_ns - a) // step_ns))          # ceil((a - start) / step)
+        last = min(run.cycles, -((run.start_ns - b) // step_ns))  # ceil((b - start) / step)
+        found += max(0, last - first)
+    return found
+
+
+def _outside(found: Sequence[Run], windows: Sequence[Interval], step_ns: int) -> list[Run]:
+    """The runs with the windows' time cut out: a run a window starts in ends there
+    ("maintenance"), and the part after a window starts where the window ends."""
+    out = []
+    for run in found:
+        start = run.start_ns
+        for a, b in windows:
+            if b <= start or a >= run.end_ns:
+                continue
+            if a > start:
+                out.append(_piece(run, start, a, "maintenance", step_ns))
+            start = max(start, b)
+        if start < run.end_ns:
+            out.append(_piece(run, start, run.end_ns, run.end_kind, step_ns))
+    return [r for r in out if r.cycles > 0]
+
+
+def _piece(run: Run, start: int, end: int, kind: str, step_ns: int) -> Run:
+    return Run(run.up, start, end, kind, round((end - start) / step_ns))
 
 
 def roll_up(targets: Iterable[Uptime]) -> list[Uptime]:
@@ -170,12 +230,13 @@ def roll_up(targets: Iterable[Uptime]) -> list[Uptime]:
             unknown_s=sum(t.unknown_s for t in group), outages=sum(t.outages for t in group),
             flaps=sum(t.flaps for t in group), outage_s=sum(t.outage_s for t in group),
             samples=sum(t.samples for t in group),
+            maintenance_s=sum(t.maintenance_s for t in group),
         )
         for site, group in sorted(by_site.items())
     ]
 
 
-def _intersect_all(lists: list[list[Interval]]) -> list[Interval]:
+def intersect_all(lists: list[list[Interval]]) -> list[Interval]:
     """The times inside an interval of every list (each list sorted and disjoint)."""
     if not lists:
         return []
@@ -198,5 +259,5 @@ def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
     return out
 
 
-def _overlap(start: int, end: int, intervals: list[Interval]) -> int:
+def overlap(start: int, end: int, intervals: list[Interval]) -> int:
     return sum(max(0, min(end, e) - max(start, s)) for s, e in intervals)

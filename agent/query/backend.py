@@ -8,9 +8,9 @@
         backend.close()
 
 A backend answers with the reduced forms the definitions start from (UpSeries, Latency,
-Traffic, UplinkUsage, samples), never with rows for people: agent.query.answers and the
-report turn those into figures, the same way for every store. A third store (PromQL) is a
-class with these methods and one more branch in `open_backend`.
+Traffic, UplinkUsage, WindowSeries, samples), never with rows for people: agent.query.answers
+and the report turn those into figures, the same way for every store. A third store (PromQL)
+is a class with these methods and one more branch in `open_backend`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from linkwatch.agent.query.latency import Latency
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.query.windows import WindowSeries
 from linkwatch.collector.sample import Sample
 
 # progress(what, done, total): how far a long read has come
@@ -43,7 +44,10 @@ class Backend(Protocol):
         ...
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]: ...
+                  intervals: Mapping[str, float], field: str = "up") -> list[UpSeries]:
+        """Per (site, value of `tag`): the transitions of the 0/1 field `field` (`up`; or
+        a UPS's `on_battery`)."""
+        ...
 
     def latency(self, sel: Selection) -> list[Latency]: ...
 
@@ -53,6 +57,11 @@ class Backend(Protocol):
     def latest(self, measurement: str, sel: Selection) -> list[Sample]: ...
 
     def points(self, measurement: str, sel: Selection) -> list[Sample]: ...
+
+    def windows(self, measurement: str, fields: Sequence[str], sel: Selection, *,
+                window_s: int) -> list[WindowSeries]:
+        """Per series and window: count, mean, lowest and highest of each field."""
+        ...
 
     def uplink_usage(self, sel: Selection, uplinks: Sequence[UplinkQuery],
                      above_pct: float) -> dict[tuple[str, str], UplinkUsage]:

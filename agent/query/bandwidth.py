@@ -108,13 +108,15 @@ def from_windows(key: tuple[str, ...], direction: str, windows: Iterable[Window]
 
 
 def summary(key: tuple[str, ...], direction: str, means: list[float], utils: list[float],
-            max_bps: float, speed_bps: float | None) -> Traffic | None:
+            max_bps: float | None, speed_bps: float | None) -> Traffic | None:
     """The figures from the valid windows' mean rates and mean utilisations (time order)
     and the highest rate in them."""
     if not means:
         return None
+    site, device, if_index, if_name, if_alias = key       # INTERFACE_KEYS
     return Traffic(
-        *key, direction=direction, windows=len(means), mean_bps=sum(means) / len(means),
+        site, device, if_index, if_name, if_alias, direction=direction, windows=len(means),
+        mean_bps=sum(means) / len(means),
         p95_bps=percentile(means, 95), max_bps=max_bps, util_p95_pct=percentile(utils, 95),
         above=tuple(sum(1 for u in utils if u > th) for th in THRESHOLDS), speed_bps=speed_bps,
     )

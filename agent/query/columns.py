@@ -19,6 +19,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from linkwatch.agent.datamodel.lineprotocol import FieldReader
 from linkwatch.agent.spool import Spool
@@ -26,6 +27,7 @@ from linkwatch.agent.spool import Spool
 # progress(what, done, total), called while points are read
 Progress = Callable[[str, int, int], None]
 _REPORT_EVERY = 20_000
+_K = TypeVar("_K", bound=Hashable)
 
 
 @dataclass
@@ -33,10 +35,10 @@ class Series:
     """One tag set's points in time order: `times` (ns) and a column per field."""
 
     tags: Mapping[str, str]
-    times: array = field(default_factory=lambda: array("q"))
-    columns: dict[str, array] = field(default_factory=dict)
+    times: array[int] = field(default_factory=lambda: array("q"))
+    columns: dict[str, array[float]] = field(default_factory=dict)
 
-    def values(self, name: str) -> array:
+    def values(self, name: str) -> array[float]:
         """The field's value at each time; NaN where the point lacks it."""
         return self.columns[name]
 
@@ -53,7 +55,7 @@ def read(spool: Spool, measurement: str, since_ns: int, until_ns: int, *,
     total = spool.count_between(since_ns, until_ns, measurement) if progress else 0
     parse = FieldReader(fields)
     # series key → the Series and its columns in field order; None: not a wanted site
-    found: dict[str, tuple[Series, list[array]] | None] = {}
+    found: dict[str, tuple[Series, list[array[float]]] | None] = {}
     seen = 0
     for time_ns, line in spool.lines(measurement, since_ns, until_ns,
                                       {"site": sites[0]} if len(sites) == 1 else None):
@@ -86,11 +88,11 @@ def read(spool: Spool, measurement: str, since_ns: int, until_ns: int, *,
     return [entry[0] for entry in found.values() if entry is not None]
 
 
-def group(found: Iterable[Series], key: Callable[[Mapping[str, str]], Hashable]
-          ) -> dict[Hashable, Series]:
+def group(found: Iterable[Series], key: Callable[[Mapping[str, str]], _K]
+          ) -> dict[_K, Series]:
     """The series merged by `key(tags)` (e.g. site and target, whatever the address was),
     in time order; where two hold the same time, the later one wins."""
-    groups: dict[Hashable, list[Series]] = {}
+    groups: dict[_K, list[Series]] = {}
     for series in found:
         groups.setdefault(key(series.tags), []).append(series)
     return {k: members[0] if len(members) == 1 else _merged(members)

@@ -13,6 +13,7 @@ Every name from the command line enters a statement through quote_ident/quote_st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from linkwatch.agent.config.schema import DIRECTIONS as _DIRECTIONS
 from linkwatch.agent.config.schema import InfluxOutput
@@ -28,6 +29,7 @@ from linkwatch.agent.query.latency import Latency, loss_pct
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import Event, UpSeries, events_of
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.query.windows import Window, WindowSeries
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.snmp.check import UPLINK_TAGS
 
@@ -90,7 +92,7 @@ class InfluxBackend:
     # -- up/down ----------------------------------------------------------------------------
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]:
+                  intervals: Mapping[str, float], field: str = "up") -> list[UpSeries]:
         """Per target: count/sum, first and last point, and the points where up changed or a
         gap ended.
 
@@ -103,11 +105,11 @@ class InfluxBackend:
         aggregate, and the events are computed from the points exactly as from the whole
         series: a gap of more than two intervals costs its hour at least one cycle.
         """
-        m, t = quote_ident(measurement), quote_ident(tag)
+        m, t, f = quote_ident(measurement), quote_ident(tag), quote_ident(field)
         group = f"GROUP BY time({HOUR_S}s), {quote_ident('site')}, {t} fill(none)"
         where = _where(sel, tag)
-        counts, sums = self._run([f"SELECT count(up) FROM {m} WHERE {where} {group}",
-                                  f"SELECT sum(up) FROM {m} WHERE {where} {group}"],
+        counts, sums = self._run([f"SELECT count({f}) FROM {m} WHERE {where} {group}",
+                                  f"SELECT sum({f}) FROM {m} WHERE {where} {group}"],
                                  per_request=1)
         hours: dict[tuple[str, str], dict[int, list[int]]] = {}
         for series in counts:
@@ -125,7 +127,7 @@ class InfluxBackend:
         unknown = [key for key in names if key not in interval]
         if unknown:
             inferred = self._run([
-                f"SELECT median(e) FROM (SELECT elapsed(up, 1ms) AS e FROM {m} WHERE "
+                f"SELECT median(e) FROM (SELECT elapsed({f}, 1ms) AS e FROM {m} WHERE "
                 f"{_where(sel, None)} AND {where_of[key]})" for key in unknown])
             for key, result in zip(unknown, inferred, strict=True):
                 value = result[0].values[0][1] if result and result[0].values else None
@@ -135,10 +137,11 @@ class InfluxBackend:
         for key in names:
             for a, b in spans[key]:
                 lo, hi = max(a, sel.since_ns), min(b, sel.until_ns)
-                statements.append(f"SELECT up FROM {m} WHERE time >= {lo} AND time < {hi} "
+                statements.append(f"SELECT {f} FROM {m} WHERE time >= {lo} AND time < {hi} "
                                   f"AND {where_of[key]}")
                 owners.append((key, a))
-        points: dict[tuple[str, str], list[tuple[int, list[list]]]] = {k: [] for k in names}
+        points: dict[tuple[str, str], list[tuple[int, list[list[Any]]]]] = {
+            k: [] for k in names}
         for (key, a), result in zip(owners, self._run(statements), strict=True):
             points[key].append((a, _values(result)))
         found = []
@@ -153,10 +156,10 @@ class InfluxBackend:
             first, last = _first_last(points[key])
             if first is None or last is None:
                 continue
-            by_hour = hours[key].values()
+            counted = hours[key].values()
             found.append(UpSeries(
                 site=key[0], target=key[1], interval_s=interval[key],
-                count=sum(c for c, _ in by_hour), up_count=sum(s for _, s in by_hour),
+                count=sum(c for c, _ in counted), up_count=sum(s for _, s in counted),
                 first_ns=first[0], first_up=first[1], last_ns=last[0], last_up=last[1],
                 events=tuple(events)))
         return found
@@ -173,7 +176,7 @@ class InfluxBackend:
             f"SELECT count(rtt_avg_ms) AS rtt_samples, median(rtt_avg_ms) AS median, "
             f"percentile(rtt_avg_ms, 95) AS p95 {where}",
             f"SELECT mean(jitter_ms) AS jitter {where}"], per_request=1)
-        columns: dict[tuple[str, str], dict[str, object]] = {}
+        columns: dict[tuple[str, str], dict[str, Any]] = {}
         for result in parts:
             for s in result:
                 row = columns.setdefault((s.tags.get("site", ""), s.tags.get("target", "")), {})
@@ -223,7 +226,7 @@ class InfluxBackend:
         # window starts and point times in seconds: smaller answers, and 5-minute windows
         # start on whole seconds
         results = self._run(statements, epoch="s")
-        valid: dict[tuple[int, int], list[list]] = {}
+        valid: dict[tuple[int, int], list[list[Any]]] = {}
         missing = []
         for i, key in enumerate(interfaces):
             rows = _values(results[per * i])
@@ -269,6 +272,34 @@ class InfluxBackend:
     def points(self, measurement: str, sel: Selection) -> list[Sample]:
         """Every point of a sparse measurement (`path`) in the period, oldest first."""
         return sorted(self._samples(measurement, sel, ""), key=lambda s: s.time_ns)
+
+    def windows(self, measurement: str, fields: Sequence[str], sel: Selection, *,
+                window_s: int) -> list[WindowSeries]:
+        """count, mean, min and max of each field per window and series: one statement per
+        field, sent at once (InfluxDB runs the aggregates of a statement one by one)."""
+        m = quote_ident(measurement)
+        results = self._run([
+            f"SELECT count({f}), mean({f}), min({f}), max({f}) FROM {m} WHERE "
+            f"{_where(sel, None)} GROUP BY time({int(window_s)}s), * fill(none)"
+            for f in map(quote_ident, fields)], per_request=1)
+        by_series: dict[tuple[tuple[str, str], ...],
+                        dict[int, dict[str, tuple[int, float, float, float]]]] = {}
+        for name, result in zip(fields, results, strict=True):
+            for series in result:
+                # GROUP BY * names every tag key of the measurement, "" where a series has none
+                key = tuple(sorted((k, v) for k, v in series.tags.items() if v))
+                for start, count, mean, low, high in series.values:
+                    if count:
+                        by_series.setdefault(key, {}).setdefault(int(start), {})[name] = (
+                            int(count), float(mean), float(low), float(high))
+        found = []
+        for key, starts in sorted(by_series.items()):
+            found.append(WindowSeries(dict(key), tuple(
+                Window(start, {f: v[0] for f, v in got.items()},
+                       {f: v[1] for f, v in got.items()}, {f: v[2] for f, v in got.items()},
+                       {f: v[3] for f, v in got.items()})
+                for start, got in sorted(starts.items()))))
+        return found
 
     def _samples(self, measurement: str, sel: Selection, tail: str) -> list[Sample]:
         (result,) = self._run([
@@ -346,14 +377,13 @@ def _event_spans(hours: Mapping[int, Sequence[int]], interval_s: float) -> list[
     def state(i: int) -> int:
         return hours[first + i * HOUR_NS][1]
 
-    wanted = set()
+    wanted: set[int] = set()
     for i in range(n):
         if (i in (0, n - 1) or not clean(i) or not clean(i - 1)
                 or (state(i) == 0) != (state(i - 1) == 0)):
             wanted.update((i - 1, i, i + 1))
-    wanted = sorted(i for i in wanted if 0 <= i < n)
     spans: list[list[int]] = []
-    for i in wanted:
+    for i in sorted(i for i in wanted if 0 <= i < n):
         if spans and spans[-1][1] == i:
             spans[-1][1] = i + 1
         else:
@@ -361,7 +391,8 @@ def _event_spans(hours: Mapping[int, Sequence[int]], interval_s: float) -> list[
     return [(first + (a - 1) * HOUR_NS, first + b * HOUR_NS) for a, b in spans]
 
 
-def _first_last(spans: Sequence[tuple[int, list[list]]]) -> tuple:
+def _first_last(spans: Sequence[tuple[int, list[list[Any]]]],
+                ) -> tuple[tuple[int, int], tuple[int, int]] | tuple[None, None]:
     rows = [r for _, found in spans for r in found if r[1] is not None]
     if not rows:
         return None, None
@@ -369,11 +400,11 @@ def _first_last(spans: Sequence[tuple[int, list[list]]]) -> tuple:
     return (int(first[0]), int(first[1])), (int(last[0]), int(last[1]))
 
 
-def _window_of(time_s: object) -> int:
+def _window_of(time_s: int) -> int:
     return int(time_s) // WINDOW_S * WINDOW_S
 
 
-def _values(result: list[Series]) -> list[list]:
+def _values(result: list[Series]) -> list[list[Any]]:
     return [v for series in result for v in series.values]
 
 

@@ -8,6 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from linkwatch.agent.config.schema import InfluxOutput
 from linkwatch.agent.query.errors import FailureKind, QueryFailed
@@ -18,9 +19,10 @@ class Series:
     name: str
     tags: dict[str, str]
     columns: list[str]
-    values: list[list[object]]
+    # JSON as the server sent it: per column numbers, strings or null; readers convert
+    values: list[list[Any]]
 
-    def rows(self) -> list[dict[str, object]]:
+    def rows(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, v, strict=True)) for v in self.values]
 
 
@@ -79,6 +81,6 @@ def _kind_of(error: str) -> FailureKind:
 
 def _error_text(error: urllib.error.HTTPError) -> str:
     try:
-        return json.loads(error.read()).get("error", error.reason)
+        return str(json.loads(error.read()).get("error", error.reason))
     except (ValueError, AttributeError):
         return str(error.reason)

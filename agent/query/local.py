@@ -10,15 +10,16 @@ loss share one reading of `ping`, its bandwidth and uplink hours one of `interfa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from linkwatch.agent.query import bandwidth, columns, latency, uplinks
+from linkwatch.agent.query import bandwidth, columns, latency, uplinks, windows
 from linkwatch.agent.query.bandwidth import Traffic
 from linkwatch.agent.query.columns import Progress, Series
 from linkwatch.agent.query.latency import Latency
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.states import UpSeries, events_of, median_spacing_s
 from linkwatch.agent.query.uplinks import UplinkQuery, UplinkUsage
+from linkwatch.agent.query.windows import WindowSeries
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
 
@@ -37,7 +38,8 @@ class LocalBackend:
     def __init__(self, spool: Spool, *, progress: Progress | None = None) -> None:
         self.spool = spool
         self._progress = progress
-        self._read: dict[tuple[str, int, int, tuple[str, ...]], list[Series]] = {}
+        self._read: dict[tuple[str, int, int, tuple[str, ...], tuple[str, ...]],
+                         list[Series]] = {}
 
     @property
     def description(self) -> str:
@@ -51,28 +53,45 @@ class LocalBackend:
         self._read.clear()
         self.spool.close()
 
-    def _series(self, measurement: str, sel: Selection) -> list[Series]:
-        """The period's series of `measurement` (of the selected sites), read once."""
-        key = (measurement, sel.since_ns, sel.until_ns, tuple(sorted(sel.sites)))
+    def _series(self, measurement: str, sel: Selection, field: str | None = None
+                ) -> list[Series]:
+        """The period's series of `measurement` (of the selected sites), read once with
+        every field the summaries take from it (and `field`)."""
+        fields = tuple(dict.fromkeys((*_FIELDS.get(measurement, ("up",)),
+                                      *((field,) if field else ()))))
+        key = (measurement, sel.since_ns, sel.until_ns, tuple(sorted(sel.sites)), fields)
         if key not in self._read:
             self._read[key] = columns.read(
-                self.spool, measurement, sel.since_ns, sel.until_ns,
-                fields=_FIELDS.get(measurement, ("up",)), sites=key[3],
-                progress=self._progress)
+                self.spool, measurement, sel.since_ns, sel.until_ns, fields=fields,
+                sites=key[3], progress=self._progress)
         return self._read[key]
 
-    def _targets(self, measurement: str, sel: Selection, tag: str
+    def _samples(self, measurement: str, sel: Selection, tag: str | None,
+                 fields: tuple[str, ...]) -> Iterator[Sample]:
+        tags = {"site": sel.sites[0]} if len(sel.sites) == 1 else None
+        # only the fields a summary reads are decoded: most of the time goes into decoding
+        for s in self.spool.history(measurement, sel.since_ns, sel.until_ns, tags,
+                                    fields=fields):
+            site = s.tags.get("site", "")
+            if sel.sites and site not in sel.sites:
+                continue
+            if tag and sel.targets and s.tags.get(tag, "") not in sel.targets:
+                continue
+            yield s
+
+    def _targets(self, measurement: str, sel: Selection, tag: str, field: str | None = None
                  ) -> dict[tuple[str, str], Series]:
         """(site, target) → its points, for the selected targets."""
-        found = columns.group(self._series(measurement, sel),
+        found = columns.group(self._series(measurement, sel, field),
                               lambda tags: (tags.get("site", ""), tags.get(tag, "")))
         return {k: s for k, s in found.items() if not sel.targets or k[1] in sel.targets}
 
     def up_series(self, sel: Selection, *, measurement: str, tag: str,
-                  intervals: Mapping[str, float]) -> list[UpSeries]:
+                  intervals: Mapping[str, float], field: str = "up") -> list[UpSeries]:
         found = []
-        for (site, target), series in sorted(self._targets(measurement, sel, tag).items()):
-            pairs = [(t, int(up)) for t, up in zip(series.times, series.values("up"),
+        targets = self._targets(measurement, sel, tag, field)
+        for (site, target), series in sorted(targets.items()):
+            pairs = [(t, int(up)) for t, up in zip(series.times, series.values(field),
                                                    strict=True) if up == up]
             if not pairs:
                 continue
@@ -104,6 +123,11 @@ class LocalBackend:
         """Every point of a sparse measurement (`path`) in the period, oldest first."""
         return [s for s in self.spool.history(measurement, sel.since_ns, sel.until_ns + 1)
                 if not sel.sites or s.tags.get("site", "") in sel.sites]
+
+    def windows(self, measurement: str, fields: Sequence[str], sel: Selection, *,
+                window_s: int) -> list[WindowSeries]:
+        return windows.from_samples(self._samples(measurement, sel, None, tuple(fields)),
+                                    fields, window_s)
 
     def uplink_usage(self, sel: Selection, queries: Sequence[UplinkQuery],
                      above_pct: float) -> dict[tuple[str, str], UplinkUsage]:

@@ -62,25 +62,56 @@ class Run:
     cycles: int
 
 
+@dataclass(frozen=True, slots=True)
+class OpenRun:
+    """The run a target is in: its state, its first sample and its newest one. The alerts
+    keep one per target and extend it sample by sample, by the same rule `runs()` uses."""
+
+    up: bool
+    start_ns: int
+    last_ns: int
+
+    def cycles(self, interval_ns: int) -> int:
+        """Cycles from the first sample to the end of the newest one's cycle."""
+        return max(1, round((self.last_ns + interval_ns - self.start_ns) / interval_ns))
+
+    def close(self, end_ns: int, end_kind: str, interval_ns: int) -> Run:
+        return Run(self.up, self.start_ns, end_ns, end_kind,
+                   max(1, round((end_ns - self.start_ns) / interval_ns)))
+
+
+def advance(run: OpenRun | None, time_ns: int, up: bool,
+            interval_ns: int) -> tuple[OpenRun, Run | None]:
+    """The run after one more sample, and the run that sample ended, if it ended one: a
+    change of state ends a run at the new sample; a spacing of more than GAP_INTERVALS
+    intervals ends it at the end of its newest cycle (the time between is a data gap)."""
+    if run is None:
+        return OpenRun(up, time_ns, time_ns), None
+    if time_ns - run.last_ns > GAP_INTERVALS * interval_ns:
+        return OpenRun(up, time_ns, time_ns), run.close(run.last_ns + interval_ns, "gap",
+                                                        interval_ns)
+    if up != run.up:
+        return OpenRun(up, time_ns, time_ns), run.close(time_ns, "change", interval_ns)
+    return OpenRun(run.up, run.start_ns, max(run.last_ns, time_ns)), None
+
+
 def runs(series: UpSeries) -> list[Run]:
     """The UP and DOWN runs of `series`, in time order; data gaps lie between them."""
     step = series.interval_ns
     found: list[Run] = []
-    state, start = series.first_up, series.first_ns
-
-    def close(end: int, kind: str) -> None:
-        found.append(Run(bool(state), start, end, kind, max(1, round((end - start) / step))))
-
+    run = OpenRun(bool(series.first_up), series.first_ns, series.first_ns)
+    state = series.first_up
     for event in series.events:
         if event.time_ns <= series.first_ns:
             continue
-        if event.elapsed_ns > GAP_INTERVALS * step:
-            close(event.time_ns - event.elapsed_ns + step, "gap")
-            state, start = state + event.delta, event.time_ns
-        elif event.delta:
-            close(event.time_ns, "change")
-            state, start = state + event.delta, event.time_ns
-    close(series.last_ns + step, "end")
+        # the samples between events continue the run: the newest is the one before this
+        run = OpenRun(run.up, run.start_ns, event.time_ns - event.elapsed_ns)
+        state += event.delta
+        run, ended = advance(run, event.time_ns, bool(state), step)
+        if ended is not None:
+            found.append(ended)
+    found.append(OpenRun(run.up, run.start_ns, series.last_ns).close(
+        series.last_ns + step, "end", step))
     return found
 
 

@@ -51,13 +51,13 @@ def target_status(
     configured = {(c.kind, c.name): c for c in config.checks.with_state()}
     rules = state_kinds(config)
     newest: dict[tuple[str, str], Sample] = {}
-    for sample in latest:
-        probe, rule = rules.get(sample.measurement, (None, None))
-        if probe is None or rule is None or rule.tag not in sample.tags:
+    for point in latest:
+        probe, rule = rules.get(point.measurement, (None, None))
+        if probe is None or rule is None or rule.tag not in point.tags:
             continue
-        key = (probe.kind, sample.tags[rule.tag])
-        if key not in newest or sample.time_ns > newest[key].time_ns:
-            newest[key] = sample
+        key = (probe.kind, point.tags[rule.tag])
+        if key not in newest or point.time_ns > newest[key].time_ns:
+            newest[key] = point
     rows = []
     for key in sorted(set(configured) | set(newest)):
         kind, name = key
@@ -123,9 +123,9 @@ def current_status(config: Config, backend: Backend, sel: Selection, now_ns: int
     history = {}
     for measurement, (probe, rule) in rules.items():
         intervals = {c.name: c.interval_s for c in config.checks.of(probe.kind)}
-        for series in backend.up_series(sel, measurement=measurement, tag=rule.tag,
-                                        intervals=intervals):
-            history[(probe.kind, series.target)] = series
+        for found in backend.up_series(sel, measurement=measurement, tag=rule.tag,
+                                       intervals=intervals):
+            history[(probe.kind, found.target)] = found
     uplinks = _uplink_utilisation(config, backend.latest("interface", sel))
     breaks = path_breaks(backend.latest("path", sel))
     traced = {p.kind for p in config.probes if "path" in p.measurements}

@@ -6,11 +6,17 @@ diacritics, draws it; hours with no data are masked, so a gap shows as a blank c
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
+from collections import defaultdict
 
+from linkwatch.agent.query.power import SitePower
+from linkwatch.agent.query.radio import SIGNAL, RadioLink
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import HeatMap, SiteReport
+
+_HOUR_NS = 3600 * 10**9
 
 _FONTS = ["Noto Sans", "DejaVu Sans", "sans-serif"]
 
@@ -81,6 +87,70 @@ def availability_bars(sites: list[SiteReport], lang: Lang) -> str:
     ax.set_xlabel(lang.t("availability") + (" (%)"))
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(lang.t("avail_chart"), loc="left", fontsize=10)
+    return _svg(fig)
+
+
+def hourly_signal(link: RadioLink) -> dict[int, float]:
+    """Hour start (ns) → mean signal over the hour's windows, weighted by their samples."""
+    sums: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for w in link.windows:
+        if SIGNAL in w.mean:
+            bucket = sums[w.start_ns // _HOUR_NS * _HOUR_NS]
+            bucket[0] += w.mean[SIGNAL] * w.count[SIGNAL]
+            bucket[1] += w.count[SIGNAL]
+    return {hour: total / n for hour, (total, n) in sorted(sums.items())}
+
+
+def radio_signal(links: list[RadioLink], since_ns: int, until_ns: int, tz: dt.tzinfo,
+                 lang: Lang, title: str) -> str:
+    """Each link's hourly mean signal over the period, the site's floor as a dashed line; an
+    hour without data breaks the line (a gap, never a value)."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 2.4))
+    hours = np.arange(since_ns // _HOUR_NS * _HOUR_NS, until_ns, _HOUR_NS)
+    x = [dt.datetime.fromtimestamp(h / 1e9, tz) for h in hours]
+    for link in links:
+        by_hour = hourly_signal(link)
+        y = np.array([by_hour.get(int(h), np.nan) for h in hours])
+        ax.plot(x, y, linewidth=0.9, label=f"{link.device} {link.link}".strip())
+    floor = links[0].floor_dbm
+    ax.axhline(floor, color="#c0392b", linestyle="--", linewidth=1.0)
+    ax.set_ylabel("dBm")
+    ax.set_title(title, loc="left", fontsize=10)
+    if len(links) > 1:
+        ax.legend(loc="lower left", fontsize=7)
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+def power_daily(power: SitePower, since_ns: int, until_ns: int, tz: dt.tzinfo, lang: Lang,
+                title: str) -> str:
+    """Hours on battery per local day of the period."""
+    first = dt.datetime.fromtimestamp(since_ns / 1e9, tz).date()
+    last = dt.datetime.fromtimestamp((until_ns - 1) / 1e9, tz).date()
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    hours = dict.fromkeys(days, 0.0)
+    for run in power.runs:
+        if run.kind != "on_battery":
+            continue
+        at = max(run.start_ns, since_ns)
+        while at < min(run.end_ns, until_ns):
+            local = dt.datetime.fromtimestamp(at / 1e9, tz)
+            midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(),
+                                           tzinfo=tz)
+            step_end = min(run.end_ns, until_ns, int(midnight.timestamp() * 1e9))
+            if local.date() in hours:
+                hours[local.date()] += (step_end - at) / 3.6e12
+            at = step_end
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 1.8))
+    ax.bar([lang.date(d)[:5] if lang.code == "vi" else d.isoformat()[5:] for d in days],
+           [hours[d] for d in days], color="#e6a100")
+    ax.set_ylabel(lang.t("hours_unit"))
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=90, labelsize=6)
     return _svg(fig)
 
 

@@ -14,7 +14,14 @@ from linkwatch.agent.query.backend import Backend
 from linkwatch.agent.query.bandwidth import MIN_COVERAGE_PCT, Bandwidth, min_samples
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.uplinks import UplinkQuery
-from linkwatch.agent.report.model import DirectionReport, HeatMap, Quality, Report, SiteReport
+from linkwatch.agent.report.model import (
+    CauseSplit,
+    DirectionReport,
+    HeatMap,
+    Quality,
+    Report,
+    SiteReport,
+)
 from linkwatch.agent.report.uplink_charts import heat_cells, office_minutes_above
 from linkwatch.agent.report.verdicts import judge
 
@@ -32,13 +39,18 @@ def uplink_queries(config: Config, sites: list[Site]) -> dict[str, UplinkQuery]:
 
 
 def build(config: Config, backend: Backend, sel: Selection, *,
-          min_cycles: int = availability.MIN_CYCLES) -> Report:
+          min_cycles: int | None = None) -> Report:
+    """The report of `sel`; `min_cycles` (N) defaults to the config's alerts.outage_cycles."""
+    min_cycles = min_cycles or config.alerts.outage_cycles
     tz = config.tz
     sites = [s for s in config.sites if sel.wants(s.name)]
     if not sites:
         # a config without declared sites: the agent's own site
         sites = [Site(name=config.agent.site)]
-    analysis = answers.analysis(config, backend, sel, min_cycles=min_cycles)
+    scope = answers.fetch_scope(config, sel)
+    series = answers.link_series(config, backend, scope)
+    analysis = answers.analysis(config, backend, sel, min_cycles=min_cycles, series=series)
+    evidence = answers.power_and_radio(config, backend, scope, series)
     traffic = answers.traffic(config, backend, sel)
     latency = backend.latency(sel)
     links = uplink_queries(config, sites)
@@ -76,13 +88,20 @@ def build(config: Config, backend: Backend, sel: Selection, *,
         site_loss = [(loss[(x.site, x.target)]) for x in lat if (x.site, x.target) in loss]
         quality = Quality(lat, max(site_loss) if site_loss else None) if lat else None
         uptime = site_rows.get(site.name)
-        verdicts, score = judge(req, uptime, directions["down"], directions["up"], quality)
+        outages = tuple(o for o in analysis.outages if o.site == site.name)
+        causes = tuple(evidence.cause(o, config) for o in outages)
+        split = CauseSplit.of(outages, causes)
+        radio = tuple(r.within(sel.since_ns, sel.until_ns) for r in evidence.radio
+                      if r.site == site.name)
+        power = evidence.power.get(site.name)
+        verdicts, score = judge(req, uptime, directions["down"], directions["up"], quality,
+                                split=split, radio=radio, power=power)
         reports.append(SiteReport(
             site=site, requirements=req, uptime=uptime,
             targets=tuple(t for t in analysis.targets if t.site == site.name),
-            outages=tuple(o for o in analysis.outages if o.site == site.name),
-            down=directions["down"], up=directions["up"], quality=quality,
+            outages=outages, down=directions["down"], up=directions["up"], quality=quality,
             uplink=f"{link.uplink.device} {link.uplink.interface}" if link else None,
+            causes=causes, split=split, radio=radio, power=power,
             verdicts=tuple(verdicts), score=score))
     reports.sort(key=lambda r: (-r.score, r.name))
     district = availability.roll_up(
@@ -110,6 +129,9 @@ def _bandwidth(traffic: list[Bandwidth], uplink: Uplink, direction: str) -> Band
 def _exclusions(reports: list[SiteReport]) -> tuple[tuple[str, dict[str, object]], ...]:
     notes: list[tuple[str, dict[str, object]]] = [("excl_unknown", {}), ("excl_gaps", {})]
     for r in reports:
+        if r.uptime is not None and r.uptime.maintenance_s:
+            notes.append(("excl_maintenance", {"site": r.name,
+                                               "maintenance_s": r.uptime.maintenance_s}))
         charged = [o for o in r.outages if o.charged_to]
         if charged:
             notes.append(("excl_parent", {"site": r.name, "count": len(charged),

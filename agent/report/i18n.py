@@ -30,6 +30,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "coverage": {"vi": "Độ phủ dữ liệu", "en": "Coverage"},
     "downtime": {"vi": "Thời gian gián đoạn", "en": "Downtime"},
     "outages": {"vi": "Số lần mất kết nối", "en": "Outages"},
+    "maintenance": {"vi": "Bảo trì (không tính)", "en": "Maintenance (left out)"},
     "flaps": {"vi": "Chập chờn", "en": "Flaps"},
     "mttr": {"vi": "MTTR (thời gian khôi phục TB)", "en": "MTTR (mean time to repair)"},
     "mtbf": {"vi": "MTBF (thời gian giữa hai sự cố TB)",
@@ -42,6 +43,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "charged_to": {"vi": "Tính cho", "en": "Charged to"},
     "ongoing": {"vi": "đang diễn ra", "en": "ongoing"},
     "data_gap": {"vi": "mất dữ liệu", "en": "data gap"},
+    "maintenance_began": {"vi": "vào giờ bảo trì", "en": "maintenance began"},
     "no_outage": {"vi": "Không có sự cố.", "en": "No outage."},
     "bandwidth": {"vi": "Băng thông", "en": "Bandwidth"},
     "direction": {"vi": "Chiều", "en": "Direction"},
@@ -59,6 +61,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "heat_title": {"vi": "Mức sử dụng {direction} theo giờ và ngày (%)",
                    "en": "{direction} utilisation by hour and day (%)"},
     "hour": {"vi": "Giờ trong ngày", "en": "Hour of day"},
+    "hours_unit": {"vi": "giờ", "en": "hours"},
     "day": {"vi": "Ngày", "en": "Day"},
     "gap_legend": {"vi": "Ô trắng: không có dữ liệu", "en": "White: no data"},
     "no_uplink": {"vi": "Không đo băng thông: chưa khai báo cổng uplink cho điểm này.",
@@ -79,6 +82,35 @@ STRINGS: dict[str, dict[str, str]] = {
     "excluded": {"vi": "Dữ liệu bị loại trừ và lý do", "en": "What was excluded and why"},
     "uplink": {"vi": "Cổng đo", "en": "Measured on"},
     "description": {"vi": "Mô tả", "en": "Description"},
+    "cause": {"vi": "Nguyên nhân", "en": "Cause"},
+    "cause_power": {"vi": "mất điện", "en": "power cut"},
+    "cause_radio": {"vi": "suy giảm vô tuyến", "en": "radio fade"},
+    "cause_link": {"vi": "đường truyền", "en": "link"},
+    "ev_on_battery": {"vi": "{device} chạy ắc quy {start} – {end}",
+                      "en": "{device} on battery {start} – {end}"},
+    "ev_silent": {"vi": "{device} ngừng trả lời cùng cả điểm sau khi chạy ắc quy {start} – {end}",
+                  "en": "{device} silent with the site after running on battery {start} – {end}"},
+    "ev_signal": {"vi": "{device} {link}: tín hiệu {value} dưới ngưỡng {limit} {start} – {end}",
+                  "en": "{device} {link}: signal {value} below the {limit} floor {start} – {end}"},
+    "ev_ccq": {"vi": "{device} {link}: CCQ {value} dưới {limit} {start} – {end}",
+               "en": "{device} {link}: CCQ {value} below {limit} {start} – {end}"},
+    "by_cause": {"vi": "Thời gian gián đoạn theo nguyên nhân", "en": "Downtime by cause"},
+    "radio_panel": {"vi": "Vô tuyến", "en": "Radio"},
+    "radio_link": {"vi": "Liên kết", "en": "Link"},
+    "signal_median": {"vi": "Tín hiệu (trung vị)", "en": "Signal (median)"},
+    "signal_p5": {"vi": "Tín hiệu (p5)", "en": "Signal (p5)"},
+    "signal_worst": {"vi": "Tín hiệu thấp nhất", "en": "Worst signal"},
+    "ccq_median": {"vi": "CCQ (trung vị)", "en": "CCQ (median)"},
+    "degraded": {"vi": "Thời gian suy giảm", "en": "Time degraded"},
+    "radio_chart": {"vi": "Tín hiệu theo giờ (dBm); đường đứt nét: ngưỡng {floor}",
+                    "en": "Signal by hour (dBm); dashed line: the {floor} floor"},
+    "power_panel": {"vi": "Nguồn điện", "en": "Power"},
+    "on_battery": {"vi": "Thời gian chạy ắc quy", "en": "Time on battery"},
+    "power_events": {"vi": "Số lần mất điện", "en": "Power events"},
+    "longest_on_battery": {"vi": "Lần chạy ắc quy dài nhất", "en": "Longest on battery"},
+    "lowest_charge": {"vi": "Mức pin thấp nhất", "en": "Lowest charge"},
+    "ran_flat": {"vi": "Số lần ắc quy cạn", "en": "Battery ran flat"},
+    "power_chart": {"vi": "Số giờ chạy ắc quy mỗi ngày", "en": "Hours on battery per day"},
     # verdicts
     "v_ok": {"vi": "Đạt yêu cầu: độ sẵn sàng {availability} (mục tiêu {target}).",
              "en": "Meets its requirements: availability {availability} (target {target})."},
@@ -115,6 +147,30 @@ STRINGS: dict[str, dict[str, str]] = {
                     "en": "High loss: {value} while up, limit {limit}."},
     "v_jitter_high": {"vi": "Jitter cao: {value}, giới hạn {limit}.",
                       "en": "High jitter: {value}, limit {limit}."},
+    "v_power_remedy": {
+        "vi": "Điện: {power} trong tổng {downtime} gián đoạn là do mất điện; ắc quy UPS cạn "
+              "{flat} lần → cần ắc quy dung lượng lớn hơn hoặc điện mặt trời.",
+        "en": "Power: {power} of the {downtime} downtime were power cuts; the battery ran "
+              "flat {flat} times → a larger battery or solar."},
+    "v_power_held": {
+        "vi": "Điện: UPS giữ điểm hoạt động qua {events} lần mất điện ({on_battery} chạy ắc "
+              "quy, mức pin thấp nhất {charge}).",
+        "en": "Power: the UPS carried the site through {events} power cuts ({on_battery} on "
+              "battery, lowest charge {charge})."},
+    "v_radio_remedy": {
+        "vi": "Vô tuyến: tín hiệu dưới {floor} trong {share} thời gian đo ({device}); {radio} "
+              "trong tổng {downtime} gián đoạn xảy ra sau khi tín hiệu suy giảm → cân chỉnh "
+              "lại hoặc thay ăng-ten lớn hơn.",
+        "en": "Radio: signal below {floor} for {share} of the time measured ({device}); "
+              "{radio} of the {downtime} downtime followed a fade → realign the antennas or "
+              "fit larger ones."},
+    "v_link_remedy": {
+        "vi": "Đường truyền: {link} trong tổng {downtime} gián đoạn không do mất điện hay suy "
+              "giảm vô tuyến → lỗi đường truyền của nhà cung cấp: làm việc với nhà cung cấp "
+              "hoặc bổ sung đường dự phòng.",
+        "en": "Link: {link} of the {downtime} downtime had neither a power cut nor a radio "
+              "fade behind it → the provider's line: take it up with the provider or add a "
+              "backup link."},
     # methods
     "d_states": {
         "vi": "Mỗi chu kỳ đo của một đối tượng là LÊN, XUỐNG, KHÔNG TỚI ĐƯỢC (đường truyền cấp "
@@ -131,12 +187,14 @@ STRINGS: dict[str, dict[str, str]] = {
               "first success. Shorter runs are flaps, counted apart. An outage wholly inside "
               "the parent's downtime is charged to the parent."},
     "d_availability": {
-        "vi": "Độ sẵn sàng = thời gian lên ÷ (thời gian lên + xuống); thời gian KHÔNG RÕ và "
-              "KHÔNG TỚI ĐƯỢC bị loại. Độ phủ = thời gian có dữ liệu ÷ kỳ báo cáo. MTTR = tổng "
-              "thời lượng sự cố ÷ số sự cố; MTBF = thời gian lên ÷ số sự cố.",
-        "en": "Availability = up time ÷ (up + down time); UNKNOWN and UNREACHABLE time are "
-              "left out. Coverage = time with data ÷ period. MTTR = total outage duration ÷ "
-              "outages; MTBF = up time ÷ outages."},
+        "vi": "Độ sẵn sàng = thời gian lên ÷ (thời gian lên + xuống); thời gian KHÔNG RÕ, "
+              "KHÔNG TỚI ĐƯỢC và thời gian bảo trì đã khai báo bị loại. Độ phủ = thời gian có "
+              "dữ liệu ÷ (kỳ báo cáo − bảo trì). MTTR = tổng thời lượng sự cố ÷ số sự cố; "
+              "MTBF = thời gian lên ÷ số sự cố.",
+        "en": "Availability = up time ÷ (up + down time); UNKNOWN and UNREACHABLE time and "
+              "declared maintenance windows are left out. Coverage = time with data ÷ (period "
+              "− maintenance). MTTR = total outage duration ÷ outages; MTBF = up time ÷ "
+              "outages."},
     "d_bandwidth": {
         "vi": "Băng thông: trung bình 5 phút của tốc độ hợp lệ (tính từ bộ đếm); một cửa sổ "
               "hợp lệ khi có đủ mẫu cho nửa cửa sổ. Phân vị 95 (xếp hạng gần nhất) trên các "
@@ -166,6 +224,30 @@ STRINGS: dict[str, dict[str, str]] = {
               "the cycles while up; mean jitter. Default limits from ITU-T G.114 / Y.1541: "
               "one-way delay ≤ 400 ms (800 ms round trip), loss ≤ 1%, jitter ≤ 50 ms. Where a "
               "site has several targets, the worst is shown."},
+    "d_radio": {
+        "vi": "Suy giảm vô tuyến: một cửa sổ 5 phút có tín hiệu trung bình dưới ngưỡng của "
+              "điểm (mặc định −75 dBm) hoặc CCQ trung bình dưới 70 %. Trung vị và p5 tính "
+              "trên trung bình các cửa sổ; giá trị xấu nhất là lần đo xấu nhất.",
+        "en": "Radio degradation: a 5-minute window whose mean signal is below the site's "
+              "floor (default −75 dBm) or whose mean CCQ is below 70 %. Median and p5 are "
+              "over the windows' means; the worst is the worst single poll."},
+    "d_power": {
+        "vi": "Sự kiện mất điện: UPS chạy ắc quy, hoặc UPS ngừng trả lời cùng mọi thiết bị "
+              "khác của điểm ngay sau khi đang chạy ắc quy (ắc quy cạn). UPS im lặng cùng "
+              "điểm khi đang chạy điện lưới là dấu hiệu đứt đường truyền, không phải mất điện.",
+        "en": "Power event: a UPS on battery, or a UPS that stops answering together with "
+              "every other device of its site right after running on battery (the battery "
+              "ran flat). A UPS that falls silent with its site while on mains is what a cut "
+              "link looks like, not a power cut."},
+    "d_cause": {
+        "vi": "Nguyên nhân sự cố: mất điện khi sự cố trùng một sự kiện mất điện tại điểm hoặc "
+              "điểm cấp trên; suy giảm vô tuyến khi vô tuyến của điểm suy giảm trong 15 phút "
+              "trước sự cố; còn lại là đường truyền. Mọi bằng chứng đều được liệt kê, không "
+              "bằng chứng nào bị bỏ qua.",
+        "en": "Outage cause: power when the outage overlaps a power event at its site or its "
+              "parent; radio when the site's radio was degraded in the 15 minutes before it "
+              "began; link otherwise. Every piece of evidence found is listed, none is "
+              "guessed away."},
     "excl_unknown": {
         "vi": "Thời gian KHÔNG RÕ (không có mẫu) bị loại khỏi độ sẵn sàng và làm giảm độ phủ.",
         "en": "UNKNOWN time (no sample) is left out of availability and lowers coverage."},
@@ -179,6 +261,11 @@ STRINGS: dict[str, dict[str, str]] = {
               "cho {parent}.",
         "en": "{site}: {count} outages while the parent {parent} was down are charged to "
               "{parent}."},
+    "excl_maintenance": {
+        "vi": "{site}: {duration} trong các khung giờ bảo trì đã khai báo không tính vào độ "
+              "sẵn sàng.",
+        "en": "{site}: {duration} inside declared maintenance windows is left out of "
+              "availability."},
     "excl_no_uplink": {"vi": "{site}: chưa khai báo cổng uplink, không đo băng thông.",
                        "en": "{site}: no uplink declared, bandwidth not measured."},
     "excl_insufficient": {
@@ -221,6 +308,9 @@ class Lang:
         if bps >= 1e6:
             return f"{self.number(bps / 1e6, 1)} Mbit/s"
         return f"{self.number(bps / 1e3, 0)} kbit/s"
+
+    def dbm(self, value: float | None) -> str:
+        return "—" if value is None else f"{self.number(value, 1)} dBm"
 
     def ms(self, value: float | None) -> str:
         return "—" if value is None else f"{self.number(value, 1)} ms"

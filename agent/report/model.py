@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from linkwatch.agent.config.schema import Site, SiteRequirements
 from linkwatch.agent.query.availability import Outage, Uptime
 from linkwatch.agent.query.bandwidth import Bandwidth
+from linkwatch.agent.query.causes import CAUSES, Cause, outage_end_ns
 from linkwatch.agent.query.latency import Latency
+from linkwatch.agent.query.power import SitePower
+from linkwatch.agent.query.radio import RadioLink
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,36 @@ class Quality:
 
 
 @dataclass(frozen=True)
+class CauseSplit:
+    """A site's outage time by cause: its counted outages (not those charged to a parent)."""
+
+    seconds: dict[str, float]
+    outages: dict[str, int]
+
+    @classmethod
+    def of(cls, outages: tuple[Outage, ...], causes: tuple[Cause, ...]) -> CauseSplit:
+        seconds = dict.fromkeys(CAUSES, 0.0)
+        counts = dict.fromkeys(CAUSES, 0)
+        for o, c in zip(outages, causes, strict=True):
+            if o.charged_to is None:
+                seconds[c.cause] += (outage_end_ns(o) - o.start_ns) / 1e9
+                counts[c.cause] += 1
+        return cls(seconds, counts)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seconds.values())
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One finding: a message key of agent.report.i18n and its numbers."""
 
-    kind: str            # "availability", "coverage", "bandwidth", "capacity", "quality", "ok"
+    kind: str            # "availability", "coverage", "bandwidth", "capacity", "quality",
+                         # "power", "radio", "link", "ok"
     severity: int        # 0 fine, 1 warn, 2 gap
     key: str
-    values: dict[str, object] = field(default_factory=dict)
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,10 @@ class SiteReport:
     up: DirectionReport | None
     quality: Quality | None
     uplink: str | None                        # "device/interface" measured, if any
+    causes: tuple[Cause, ...] = ()            # of each outage, in the same order
+    split: CauseSplit = field(default_factory=lambda: CauseSplit({}, {}))
+    radio: tuple[RadioLink, ...] = ()         # the site's radio links over the period
+    power: SitePower | None = None            # its UPSs, if any
     verdicts: tuple[Verdict, ...] = ()
     score: float = 0.0                        # for ranking: larger = bigger gap
 

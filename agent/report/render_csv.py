@@ -1,6 +1,7 @@
 """The report as CSV: one tidy table per section, in a zip (summary, availability, outages,
-bandwidth, heatmap, quality, verdicts). Numbers are plain (dot decimal, bit/s, seconds,
-ISO 8601 times) whatever the language; headers and verdict sentences follow the language."""
+causes, bandwidth, heatmap, quality, radio, power, verdicts). Numbers are plain (dot
+decimal, bit/s, seconds, ISO 8601 times) whatever the language; headers and verdict
+sentences follow the language."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 import io
 import zipfile
 
+from linkwatch.agent.query.causes import CAUSES, Cause
 from linkwatch.agent.query.timerange import iso
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report
@@ -16,7 +18,8 @@ from linkwatch.agent.report.render_html import verdict_text
 
 def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:
     out: dict[str, list[dict[str, object]]] = {k: [] for k in (
-        "summary", "availability", "outages", "bandwidth", "heatmap", "quality", "verdicts")}
+        "summary", "availability", "outages", "causes", "bandwidth", "heatmap", "quality",
+        "radio", "power", "verdicts")}
     for rank, s in enumerate(report.sites, 1):
         u = s.uptime
         out["summary"].append({
@@ -31,11 +34,21 @@ def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:
             out["availability"].append({"site": s.name, **{
                 k: v for k, v in u.row().items() if k not in ("site", "target")},
                 "target_pct": s.requirements.availability_pct})
-        for o in s.outages:
+        causes: tuple[Cause | None, ...] = s.causes or tuple(None for _ in s.outages)
+        for o, c in zip(s.outages, causes, strict=True):
             out["outages"].append({
                 "site": o.site, "target": o.target, "start": iso(o.start_ns, report.tz),
                 "end": iso(o.end_ns, report.tz), "duration_s": round(o.duration_s, 3),
+                "cause": c.cause if c else "",
+                "evidence": "; ".join(e.text(report.tz) for e in c.evidence) if c else "",
                 "ended_by": o.ended_by, "charged_to": o.charged_to or ""})
+        for cause in CAUSES:
+            out["causes"].append({"site": s.name, "cause": cause,
+                                  "downtime_s": round(s.split.seconds.get(cause, 0.0), 3),
+                                  "outages": s.split.outages.get(cause, 0)})
+        out["radio"] += [link.row() for link in s.radio]
+        if s.power is not None:
+            out["power"].append(s.power.row())
         for d in (s.down, s.up):
             if d is None:
                 continue

@@ -7,6 +7,7 @@ import datetime as dt
 from html import escape
 
 from linkwatch.agent.query.bandwidth import MIN_COVERAGE_PCT
+from linkwatch.agent.query.causes import CAUSES, Cause, Evidence
 from linkwatch.agent.report import charts
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report, SiteReport, Verdict
@@ -63,27 +64,37 @@ def verdict_text(v: Verdict, lang: Lang) -> str:
     x = v.values
     fmt: dict[str, object] = {}
     for key, value in x.items():
-        if key in ("availability", "target", "coverage", "util", "warn", "upgrade"):
-            fmt[key] = lang.pct(value, 2 if key in ("availability", "target", "coverage")
-                                else 0)  # type: ignore[arg-type]
+        if key in ("availability", "target", "coverage", "util", "warn", "upgrade", "share",
+                   "charge"):
+            fmt[key] = lang.pct(_number(value), 2 if key in ("availability", "target",
+                                                             "coverage")
+                                else 0 if key in ("util", "warn", "upgrade") else 1)
         elif key.endswith("_bps"):
-            fmt[key.removesuffix("_bps")] = lang.rate(value)  # type: ignore[arg-type]
-        elif key == "downtime_s":
-            fmt["downtime"] = lang.duration(value)  # type: ignore[arg-type]
+            fmt[key.removesuffix("_bps")] = lang.rate(_number(value))
+        elif key.endswith("_s"):
+            fmt[key.removesuffix("_s")] = lang.duration(_number(value))
+        elif key == "floor":
+            fmt[key] = f"{lang.number(_number(value), 0)} dBm"
         elif key.startswith("hours_"):
-            fmt[key] = lang.hours(value)  # type: ignore[arg-type]
+            fmt[key] = lang.hours(_number(value))
         elif key == "direction":
             fmt[key] = lang.t(str(value) if value in ("down", "up") else
                               ("down" if value == "in" else "up"))
         else:
             fmt[key] = value
     if v.key in ("rtt_high", "jitter_high"):
-        fmt["value"], fmt["limit"] = lang.ms(x["value"]), lang.ms(x["limit"])  # type: ignore
+        fmt["value"], fmt["limit"] = lang.ms(_number(x["value"])), lang.ms(_number(x["limit"]))
     elif v.key == "loss_high":
-        fmt["value"], fmt["limit"] = lang.pct(x["value"]), lang.pct(x["limit"])  # type: ignore
+        fmt["value"] = lang.pct(_number(x["value"]))
+        fmt["limit"] = lang.pct(_number(x["limit"]))
     if "conference_bps" in x:
-        fmt["conference"] = lang.rate(x["conference_bps"])  # type: ignore[arg-type]
+        fmt["conference"] = lang.rate(_number(x["conference_bps"]))
     return lang.t("v_" + v.key, **fmt)
+
+
+def _number(value: object) -> float | None:
+    """A verdict's number (its values are numbers, a direction's name, or None)."""
+    return value if isinstance(value, int | float) else None
 
 
 def _verdicts(site: SiteReport, lang: Lang) -> str:
@@ -138,20 +149,31 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
                  (t("downtime"), lang.duration(u.down_s)),
                  (t("outages"), str(u.outages)), (t("flaps"), str(u.flaps)),
                  (t("mttr"), lang.duration(u.mttr_s)), (t("mtbf"), lang.duration(u.mtbf_s))]
+        if u.maintenance_s:
+            cells.append((t("maintenance"), lang.duration(u.maintenance_s)))
         out.append("<table><tr>" + "".join(f"<th>{escape(k)}</th>" for k, _ in cells) +
                    "</tr><tr>" + "".join(f"<td class=n>{v}</td>" for _, v in cells) +
                    "</tr></table>")
     out.append(f"<h3>{escape(t('outage_list'))}</h3>")
     if site.outages:
+        causes: tuple[Cause | None, ...] = site.causes or tuple(None for _ in site.outages)
         rows = "".join(
             f"<tr><td>{escape(o.target)}</td><td>{lang.datetime(o.start_ns, report.tz)}</td>"
             f"<td>{_outage_end(o, report, lang)}</td><td class=n>{lang.duration(o.duration_s)}</td>"
-            f"<td>{escape(o.charged_to or site.name)}</td></tr>" for o in site.outages)
+            f"<td>{_cause_cell(c, report, lang)}</td>"
+            f"<td>{escape(o.charged_to or site.name)}</td></tr>"
+            for o, c in zip(site.outages, causes, strict=True))
         out.append(f"<table><tr><th>{escape(t('probe'))}</th><th>{escape(t('start'))}</th>"
                    f"<th>{escape(t('end'))}</th><th>{escape(t('duration'))}</th>"
+                   f"<th>{escape(t('cause'))}</th>"
                    f"<th>{escape(t('charged_to'))}</th></tr>{rows}</table>")
+        out.append(_by_cause(site, lang))
     else:
         out.append(f"<p>{escape(t('no_outage'))}</p>")
+    if site.radio:
+        out.append(_radio_panel(site, report, lang))
+    if site.power is not None:
+        out.append(_power_panel(site, report, lang))
     out.append(f"<h3>{escape(t('bandwidth'))}</h3>")
     if site.down is None and site.up is None:
         out.append(f"<p>{escape(t('no_uplink'))}</p>")
@@ -170,10 +192,83 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
     return "\n".join(out)
 
 
+def evidence_text(e: Evidence, tz, lang: Lang) -> str:
+    """One piece of evidence in the report's language."""
+    values: dict[str, object] = {"device": e.device, "link": e.link,
+                                 "start": lang.datetime(e.start_ns, tz),
+                                 "end": lang.datetime(e.end_ns, tz)}
+    if e.kind == "signal":
+        values |= {"value": lang.dbm(e.value), "limit": lang.dbm(e.limit)}
+    elif e.kind == "ccq":
+        values |= {"value": lang.pct(e.value, 0), "limit": lang.pct(e.limit, 0)}
+    return lang.t("ev_" + e.kind, **values)
+
+
+def _cause_cell(cause: Cause | None, report: Report, lang: Lang) -> str:
+    if cause is None:
+        return "—"
+    detail = "".join(f"<br><span class=note>{escape(evidence_text(e, report.tz, lang))}</span>"
+                     for e in cause.evidence)
+    return escape(lang.t("cause_" + cause.cause)) + detail
+
+
+def _by_cause(site: SiteReport, lang: Lang) -> str:
+    t = lang.t
+    rows = "".join(
+        f"<tr><td>{escape(t('cause_' + cause))}</td>"
+        f"<td class=n>{lang.duration(site.split.seconds.get(cause, 0.0))}</td>"
+        f"<td class=n>{site.split.outages.get(cause, 0)}</td></tr>" for cause in CAUSES)
+    return (f"<h3>{escape(t('by_cause'))}</h3><table><tr><th>{escape(t('cause'))}</th>"
+            f"<th>{escape(t('downtime'))}</th><th>{escape(t('outages'))}</th></tr>{rows}"
+            "</table>")
+
+
+def _radio_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+    t = lang.t
+    rows = []
+    for link in site.radio:
+        r = link.row()
+        rows.append(
+            f"<tr><td>{escape(link.device)}<br><span class=note>{escape(link.link)}</span></td>"
+            f"<td class=n>{lang.dbm(r['signal_median_dbm'])}</td>"  # type: ignore[arg-type]
+            f"<td class=n>{lang.dbm(r['signal_p5_dbm'])}</td>"  # type: ignore[arg-type]
+            f"<td class=n>{lang.dbm(r['signal_worst_dbm'])}</td>"  # type: ignore[arg-type]
+            f"<td class=n>{lang.pct(r['ccq_median_pct'], 0)}</td>"  # type: ignore[arg-type]
+            f"<td class=n>{lang.duration(link.minutes_degraded * 60)} "
+            f"({lang.pct(link.degraded_pct, 1)})</td></tr>")
+    head = [t("radio_link"), t("signal_median"), t("signal_p5"), t("signal_worst"),
+            t("ccq_median"), t("degraded")]
+    floor = site.radio[0].floor_dbm
+    svg = charts.radio_signal(list(site.radio), report.since_ns, report.until_ns, report.tz,
+                              lang, t("radio_chart", floor=f"{lang.number(floor, 0)} dBm"))
+    return (f"<h3>{escape(t('radio_panel'))}</h3><table><tr>"
+            + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>" + "".join(rows)
+            + f'</table><div class="chart">{charts.strip_ids(svg, site.name + "-radio-")}</div>')
+
+
+def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+    t = lang.t
+    p = site.power
+    assert p is not None
+    cells = [(t("on_battery"), lang.duration(p.on_battery_s)),
+             (t("power_events"), str(len(p.events))),
+             (t("longest_on_battery"), lang.duration(p.longest_on_battery_s)),
+             (t("lowest_charge"), lang.pct(p.lowest_charge_pct, 0)),
+             (t("ran_flat"), str(p.ran_flat))]
+    svg = charts.power_daily(p, report.since_ns, report.until_ns, report.tz, lang,
+                             t("power_chart"))
+    return (f"<h3>{escape(t('power_panel'))}</h3><p class=note>{escape(', '.join(p.devices))}"
+            "</p><table><tr>" + "".join(f"<th>{escape(k)}</th>" for k, _ in cells)
+            + "</tr><tr>" + "".join(f"<td class=n>{v}</td>" for _, v in cells)
+            + f'</tr></table><div class="chart">{charts.strip_ids(svg, site.name + "-power-")}'
+            "</div>")
+
+
 def _outage_end(o, report: Report, lang: Lang) -> str:
     if o.end_ns is not None:
         return lang.datetime(o.end_ns, report.tz)
-    return escape(lang.t("ongoing" if o.ended_by == "ongoing" else "data_gap"))
+    return escape(lang.t({"ongoing": "ongoing", "maintenance": "maintenance_began"}.get(
+        o.ended_by, "data_gap")))
 
 
 def _busier(site: SiteReport) -> str:
@@ -231,7 +326,7 @@ def _methods(report: Report, lang: Lang) -> str:
     t = lang.t
     defs = "".join(f"<li>{escape(t(k, n=report.min_cycles) if k == 'd_outage' else t(k))}</li>"
                    for k in ("d_states", "d_outage", "d_availability", "d_bandwidth", "d_gap",
-                             "d_quality"))
+                             "d_quality", "d_radio", "d_power", "d_cause"))
     excluded = "".join(
         f"<li>{escape(t(k, **_fmt_values(v, lang)))}</li>" for k, v in report.excluded)
     d = report.district
@@ -244,6 +339,8 @@ def _methods(report: Report, lang: Lang) -> str:
 
 def _fmt_values(values: dict[str, object], lang: Lang) -> dict[str, object]:
     out = dict(values)
+    if "maintenance_s" in out:
+        out["duration"] = lang.duration(out.pop("maintenance_s"))  # type: ignore[arg-type]
     if "coverage" in out:
         out["coverage"] = lang.pct(out["coverage"])  # type: ignore[arg-type]
     if out.get("direction") in ("down", "up"):

@@ -61,14 +61,24 @@ Threads
     is not safe for concurrent use from several threads. Each write is a short transaction
     ending in an fsync (a few ms), acceptable on the loop. Other processes (the CLI) may
     open the same file: SQLite's locks serialize them (10 s busy timeout).
+
+Alerts (version 2 of the schema)
+    alert        each alert's decided state; notification: the outbox, a message committed
+                 before it is sent (`record_alerts` writes both with the `alert` points in
+                 one transaction). See agent/spool/_alerts.py and docs/alerts.md.
 """
 
 # Re-exported names (the `as` form marks them public for linters).
 from linkwatch.agent.spool._config import open_spool as open_spool
 from linkwatch.agent.spool._eviction import SizeBudget as SizeBudget
+from linkwatch.agent.spool._model import AlertRecord as AlertRecord
+from linkwatch.agent.spool._model import ChannelStats as ChannelStats
 from linkwatch.agent.spool._model import DeadLetter as DeadLetter
+from linkwatch.agent.spool._model import NewNotification as NewNotification
+from linkwatch.agent.spool._model import Notification as Notification
 from linkwatch.agent.spool._model import OutputStats as OutputStats
 from linkwatch.agent.spool._model import QueuedBatch as QueuedBatch
 from linkwatch.agent.spool._model import SpoolStats as SpoolStats
 from linkwatch.agent.spool._schema import SchemaError as SchemaError
+from linkwatch.agent.spool._spool import DiskFull as DiskFull
 from linkwatch.agent.spool._spool import Spool as Spool

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from linkwatch.agent.spool._queue import unqueued_clause
@@ -48,8 +49,8 @@ class SizeBudget:
 
 def used_bytes(conn: sqlite3.Connection, page_size: int) -> int:
     """Bytes of the database in use (pages not on the free list)."""
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    pages: int = conn.execute("PRAGMA page_count").fetchone()[0]
+    free: int = conn.execute("PRAGMA freelist_count").fetchone()[0]
     return (pages - free) * page_size
 
 
@@ -70,7 +71,7 @@ class Eviction:
 
 def make_room(conn: sqlite3.Connection, budget: SizeBudget, *, target: int,
               output_ids: list[int], history_possible: bool, rows: int,
-              transaction: Callable[[], object],
+              transaction: Callable[[], AbstractContextManager[object]],
               after_step: Callable[[], None]) -> Eviction:
     """Remove rows, oldest first, until used bytes are at or below `target`.
 

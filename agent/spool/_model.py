@@ -57,3 +57,64 @@ class SpoolStats:
     outputs: tuple[OutputStats, ...]
     disk_full: bool               # the last write found the disk full; samples wait in memory
     buffered: int = 0             # samples waiting in memory for the disk
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert as the agent last decided on it (table `alert`). `detail` is the JSON of
+    the event data of its last change; agent.alerts gives it its meaning."""
+
+    key: str                      # rule and subject, e.g. "target_down|ping/minh-chau-router"
+    rule: str
+    severity: str
+    site: str
+    state: str                    # ok, firing, suppressed, flapping
+    notified: str                 # what people were last told: none, firing, flapping
+    since_ns: int                 # when the condition began
+    changed_ns: int               # when this state was decided
+    detail: str
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A message for one channel (and one of its recipients), to be committed to the outbox."""
+
+    channel: str
+    recipient: str                # a chat id or phone number; "" for the whole channel
+    dedupe_key: str               # unique per channel and recipient: never queued twice
+    alert_key: str | None         # None for digests and test messages
+    kind: str                     # alert, repeat, digest, test
+    created_ns: int
+    event: str                    # JSON event data
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A row of the outbox."""
+
+    id: int
+    channel: str
+    recipient: str
+    dedupe_key: str
+    alert_key: str | None
+    kind: str
+    created_ns: int
+    event: str
+    status: str                   # queued, handed, sent, digested, unconfirmed, rejected
+    attempts: int
+    last_error: str | None
+    next_ns: int                  # not tried before this
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """One channel's outbox, for `spool status` and the systemd STATUS line."""
+
+    channel: str
+    undelivered: int              # queued, or handed and not yet confirmed
+    oldest_undelivered_ns: int | None
+    sent: int                     # rows sent (digests count once; their parts as digested)
+    failed_attempts: int          # attempts that did not deliver
+    last_sent_ns: int | None
+    last_error: str | None
+    unconfirmed: int = 0          # handed when the agent stopped: maybe sent, never resent

@@ -31,14 +31,17 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 _INT_SIZES = {1: 1, 2: 2, 3: 3, 4: 4, 5: 6, 6: 8}
 
+Column = int | float | bytes | str | None     # one column of a record, as SQLite stores it
 
-def _record(payload: bytes) -> list | None:
+
+def _record(payload: bytes) -> list[Column] | None:
     header_size, i = _varint(payload, 0)
-    types = []
+    types: list[int] = []
     while i < header_size:
         t, i = _varint(payload, i)
         types.append(t)
-    pos, values = header_size, []
+    pos = header_size
+    values: list[Column] = []
     for t in types:
         if t == 0:
             values.append(None)

@@ -63,7 +63,8 @@ def next_batch(conn: sqlite3.Connection, output: str, oid: int, limit: int,
 def newest_id(conn: sqlite3.Connection, oid: int) -> int | None:
     """The id of the newest point `output` has not acknowledged (None: its queue is empty)."""
     row = conn.execute("SELECT max(point_id) FROM queue WHERE output_id = ?", (oid,)).fetchone()
-    return row[0]
+    newest: int | None = row[0]
+    return newest
 
 
 def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int | None) -> int:

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, decode
 from linkwatch.agent.spool._pages import scan_points
@@ -93,8 +94,8 @@ def _walk_points(conn: sqlite3.Connection, found: dict[int, bytes]) -> int:
     return failures
 
 
-def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
-    rows: list[tuple] = []
+def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
     with contextlib.suppress(sqlite3.DatabaseError):
         for row in conn.execute(sql):
             rows.append(row)

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # point:       every committed sample as line protocol; id is AUTOINCREMENT so ids never go
 #              back, even after every row was deleted (a sender's `after_id` stays valid).
@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 # latest:      the newest line per series (`measurement,tags`), for `status --local`.
 # output:      one row per configured output, with its durable counters.
 # counter:     spool-wide durable counters (collected_total, dropped_total).
+# alert, notification: the alerts' state and their outbox (see _MIGRATIONS, version 2).
 _DDL = """
 CREATE TABLE point (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,6 +62,53 @@ CREATE TABLE state (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 INSERT INTO counter (name, value) VALUES ('collected_total', 0), ('dropped_total', 0);
 """
+
+# How a file of an older version becomes the current one: the statements that take version
+# N to N + 1, run in one transaction with the version bump. A new table or index is a new
+# entry here (and in nothing else: a fresh file runs _DDL then every migration), so an
+# agent upgraded in place keeps its queue. A file newer than this code is never touched.
+#
+# 2: alert       one row per alert the agent has decided on (rule + subject): its state,
+#                what people were last told, and the event data of its last change.
+#    notification  the outbox: one row per message for one channel and recipient (a chat,
+#                a phone number; "" where one request reaches them all), committed before it is
+#                sent; `handed_ns` is set just before the point of no return of a send, so
+#                after a crash a message to people that may have gone out is not sent again.
+_MIGRATIONS: dict[int, str] = {
+    2: """
+CREATE TABLE alert (
+    key TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    site TEXT NOT NULL,
+    state TEXT NOT NULL,
+    notified TEXT NOT NULL,
+    since_ns INTEGER NOT NULL,
+    changed_ns INTEGER NOT NULL,
+    detail TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE notification (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    alert_key TEXT,
+    kind TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ns INTEGER NOT NULL,
+    handed_ns INTEGER,
+    done_ns INTEGER,
+    last_error TEXT,
+    digest_id INTEGER,
+    UNIQUE (channel, recipient, dedupe_key)
+);
+CREATE INDEX notification_waiting ON notification (channel, status, next_ns);
+CREATE INDEX notification_of_alert ON notification (alert_key, channel);
+""",
+}
 
 
 class SchemaError(Exception):
@@ -115,6 +163,10 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
 def require_schema(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a file that is not a spool of this schema version (readers never create one)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if 1 <= version < SCHEMA_VERSION:
+        raise SchemaError(f"{path}: spool schema version {version}, older than this "
+                          f"linkwatch's {SCHEMA_VERSION}: the agent of this version upgrades "
+                          "it when it starts; a reading command does not change it")
     if version != SCHEMA_VERSION:
         raise SchemaError(f"{path}: spool schema version {version}, this linkwatch reads "
                           f"version {SCHEMA_VERSION}")
@@ -127,20 +179,34 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
 
 
 def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the tables in an empty file; refuse a file written by another schema version."""
+    """Create the tables in an empty file, bring an older version up to date (_MIGRATIONS);
+    refuse a file written by a newer version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if version == 0 and tables == 0:
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _DDL.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.execute("COMMIT")
+        _run(conn, _DDL, 1)
+        version = 1
+    if 1 <= version < SCHEMA_VERSION:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            _run(conn, _MIGRATIONS[target], target)
         return
     raise SchemaError(
         f"{path}: spool schema version {version}, this linkwatch reads version "
         f"{SCHEMA_VERSION}; move the file away (its points are lost) or run the matching "
         "linkwatch version to drain it")
+
+
+def _run(conn: sqlite3.Connection, ddl: str, version: int) -> None:
+    """`ddl` and the bump to `version`, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in ddl.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version={version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

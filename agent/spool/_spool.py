@@ -11,11 +11,20 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, encode_fields, encode_series
-from linkwatch.agent.spool import _history, _queue
+from linkwatch.agent.spool import _alerts, _history, _queue
 from linkwatch.agent.spool._eviction import Eviction, SizeBudget, make_room, used_bytes
-from linkwatch.agent.spool._model import DeadLetter, QueuedBatch, SpoolStats
+from linkwatch.agent.spool._model import (
+    AlertRecord,
+    ChannelStats,
+    DeadLetter,
+    NewNotification,
+    Notification,
+    QueuedBatch,
+    SpoolStats,
+)
 from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
 from linkwatch.agent.spool._schema import (
     connect,
@@ -24,6 +33,8 @@ from linkwatch.agent.spool._schema import (
     require_schema,
 )
 from linkwatch.collector.sample import Sample
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("linkwatch.spool")
 
@@ -65,8 +76,8 @@ class Spool:
     """The agent's durable store; see the package docstring for the design."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, budget: SizeBudget,
-                 history_s: float, outputs: dict[str, int], time_ns, memory_buffer: int,
-                 read_only: bool = False):
+                 history_s: float, outputs: dict[str, int], time_ns: Callable[[], int],
+                 memory_buffer: int, read_only: bool = False) -> None:
         self._conn = conn
         self._path = path
         self._budget = budget
@@ -85,8 +96,9 @@ class Spool:
         self._evicting = False
         self._evicted_in_episode = 0
         self._rows_at_cap = 0
-        self._rows = conn.execute("SELECT count(*) FROM point").fetchone()[0]
-        queued = dict(conn.execute("SELECT output_id, count(*) FROM queue GROUP BY output_id"))
+        self._rows: int = conn.execute("SELECT count(*) FROM point").fetchone()[0]
+        queued: dict[int, int] = dict(
+            conn.execute("SELECT output_id, count(*) FROM queue GROUP BY output_id"))
         self._queued = {name: queued.get(oid, 0) for name, oid in outputs.items()}
 
     @property
@@ -99,7 +111,7 @@ class Spool:
     @classmethod
     def open(cls, path: Path, *, max_size: int, history_s: float,
              outputs: Sequence[str] | None,
-             time_ns=time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
+             time_ns: Callable[[], int] = time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
              check: bool = True, read_only: bool = False) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
@@ -139,7 +151,7 @@ class Spool:
 
     @classmethod
     def _open_read_only(cls, path: Path, *, max_size: int, history_s: float,
-                        time_ns) -> Spool:
+                        time_ns: Callable[[], int]) -> Spool:
         conn = connect_read_only(path)
         try:
             require_schema(conn, path)
@@ -238,8 +250,10 @@ class Spool:
             self._buffer.popleft()
             self._buffer_lost += 1
 
-    def _write(self, points: list[_Encoded], *, count_collected: bool = True) -> None:
-        """Insert `points`, making room first when the size cap is near. Raises DiskFull."""
+    def _write(self, points: list[_Encoded], *, count_collected: bool = True,
+               also: Callable[[sqlite3.Connection], object] | None = None) -> None:
+        """Insert `points`, making room first when the size cap is near; `also` writes more
+        in the same transaction. Raises DiskFull."""
         need = sum(len(p.line) * 2 + 64 + 24 * len(self._output_ids) for p in points)
         if need > self._budget.low_water // 4 and len(points) > 1:
             # More than the spool holds at once (a bulk load, not a cycle's samples): in
@@ -253,7 +267,7 @@ class Spool:
                 if used_bytes(self._conn, self._budget.page_size) + need > \
                         self._budget.high_water:
                     self._make_room(self._budget.low_water - need)
-                self._insert(points, count_collected)
+                self._insert(points, count_collected, also)
             except sqlite3.OperationalError as e:
                 if not _is_disk_full(e):
                     raise
@@ -265,9 +279,12 @@ class Spool:
             break
         self._checkpoint_if_large()
 
-    def _insert(self, points: list[_Encoded], count_collected: bool) -> None:
+    def _insert(self, points: list[_Encoded], count_collected: bool,
+                also: Callable[[sqlite3.Connection], object] | None = None) -> None:
         conn = self._conn
         with self._transaction():
+            if also is not None:
+                also(conn)
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'point'").fetchone()
             first = (row[0] if row else 0) + 1
             conn.executemany(
@@ -344,7 +361,7 @@ class Spool:
         """
         return _queue.newest_id(self._conn, self._oid(output))
 
-    def _write_or_log(self, what: str, body: Callable[[], object]) -> object | None:
+    def _write_or_log(self, what: str, body: Callable[[], _T]) -> _T | None:
         """Run `body` in a transaction; on a full disk log once and return None."""
         try:
             with self._transaction():
@@ -439,6 +456,7 @@ class Spool:
         cutoff = self._time_ns() - self._history_ns
         removed = self._write_or_log("pruned history", lambda: _history.prune(
             self._conn, cutoff, _queue.unqueued_clause(self._output_ids)))
+        self._write_or_log("pruned notifications", lambda: _alerts.prune(self._conn, cutoff))
         if removed is not None:
             self._rows -= removed
             self._maybe_end_eviction()
@@ -463,6 +481,68 @@ class Spool:
             self._conn.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
                                    list(self._state_written.items()))
 
+    # --------------------------------------------------------------------------------- alerts
+
+    def alerts(self) -> list[AlertRecord]:
+        """Every alert's decided state (agent.alerts gives them their meaning)."""
+        return _alerts.alerts(self._conn)
+
+    def record_alerts(self, records: Sequence[AlertRecord],
+                      notifications: Sequence[NewNotification],
+                      samples: Sequence[Sample]) -> None:
+        """Commit alert states, their notifications and their `alert` points in one
+        transaction: a notification exists only with the state that caused it. Raises
+        DiskFull (or sqlite3.Error) when it cannot be written; nothing is then recorded."""
+        points = [e for s in samples if (e := _encode(s)) is not None]
+        self._write(points, also=lambda conn: _alerts.write(conn, records, notifications))
+
+    def outbox_waiting(self, channel: str) -> list[Notification]:
+        """The channel's queued notifications, oldest first."""
+        return _alerts.waiting(self._conn, channel)
+
+    def outbox_next_try_ns(self, channel: str) -> int | None:
+        """When the channel's earliest queued notification may be tried; None: none waits."""
+        return _alerts.next_try_ns(self._conn, channel)
+
+    def outbox_hand(self, ids: Sequence[int], now_ns: int) -> None:
+        """The send of these passes its point of no return now (committed first)."""
+        with self._transaction():
+            _alerts.hand(self._conn, ids, now_ns)
+
+    def outbox_sent(self, ids: Sequence[int], now_ns: int) -> None:
+        with self._transaction():
+            _alerts.sent(self._conn, ids, now_ns)
+
+    def outbox_failed(self, ids: Sequence[int], error: str, next_ns: int) -> None:
+        """Not delivered: queued again, tried again at `next_ns`."""
+        with self._transaction():
+            _alerts.failed(self._conn, ids, error, next_ns)
+
+    def outbox_reject(self, ids: Sequence[int], error: str, now_ns: int) -> None:
+        """Never to be sent (the channel cannot make a message of it): kept with why."""
+        with self._transaction():
+            _alerts.reject(self._conn, ids, error, now_ns)
+
+    def outbox_digest(self, ids: Sequence[int], into: NewNotification) -> int:
+        """Replace queued notifications by one (a digest); returns its id."""
+        with self._transaction():
+            return _alerts.digest(self._conn, ids, into)
+
+    def outbox_sent_since(self, channel: str, since_ns: int) -> int:
+        return _alerts.sent_since(self._conn, channel, since_ns)
+
+    def outbox_recover(self, person_channels: Iterable[str]) -> tuple[int, int]:
+        """After a stop, settle what was handed: see _alerts.recover."""
+        with self._transaction():
+            return _alerts.recover(self._conn, person_channels)
+
+    def outbox_last_created_ns(self, alert_key: str, channel: str) -> int | None:
+        return _alerts.last_created_ns(self._conn, alert_key, channel)
+
+    def channel_stats(self) -> list[ChannelStats]:
+        """Per notification channel: undelivered, sent, errors."""
+        return _alerts.channel_stats(self._conn)
+
     # ---------------------------------------------------------------------------------- stats
 
     def stats(self) -> SpoolStats:
@@ -485,8 +565,9 @@ class Spool:
             return self._rows
         if len(self._outputs) == 1:
             return self._rows - next(iter(self._queued.values()))
-        return self._conn.execute("SELECT count(*) FROM point WHERE "
-                                  + _queue.unqueued_clause(self._output_ids)).fetchone()[0]
+        rows: int = self._conn.execute("SELECT count(*) FROM point WHERE "
+                                       + _queue.unqueued_clause(self._output_ids)).fetchone()[0]
+        return rows
 
     def close(self) -> None:
         """Write what waits in memory if the disk has room now, checkpoint, close."""

@@ -1,4 +1,5 @@
-"""`linkwatch spool status`: what each output's queue holds, as rows for agent.cli.table.
+"""`linkwatch spool status`: what each output's queue holds, and each notification
+channel's outbox (rows `notify:<name>`), as rows for agent.cli.table.
 
 Replay rate and ETA come from the spool's durable counters read twice, `sample_s` apart,
 and only while an output is sending (an ack in the last minute) with points queued: the
@@ -11,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from pathlib import Path
+from typing import Any
 
 from linkwatch.agent.spool import Spool, SpoolStats
 
@@ -28,7 +31,7 @@ _LOW_DISK_BYTES = 1 << 20          # below this an append of a cycle's samples m
 
 
 def spool_rows(spool: Spool, now_ns: int | None = None, *, sample_s: float = 1.0,
-               tz: dt.tzinfo | None = dt.UTC) -> tuple[list[dict], list[str]]:
+               tz: dt.tzinfo | None = dt.UTC) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per output (one with `output` null when there is none), each with the
     spool-wide keys too, and the same facts as notes for a table (size, disk full, dead
     letters). Times are ISO 8601 in `tz`."""
@@ -44,7 +47,7 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *, sample_s: float = 1.0
         "dropped_unsent": stats.dropped_total, "disk_full": stats.disk_full or low_disk,
         "disk_free_bytes": free, "held_in_memory": stats.buffered,
     }
-    rows = [
+    rows: list[dict[str, object]] = [
         {
             "output": o.output,
             "queued": o.queued,
@@ -63,6 +66,20 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *, sample_s: float = 1.0
         }
         for o in stats.outputs
     ] or [{**dict.fromkeys(COLUMNS), **whole, "last_dead_letter": None}]
+    channels = spool.channel_stats()
+    rows += [
+        {
+            "output": f"notify:{c.channel}",
+            "queued": c.undelivered,
+            "oldest_unsent_age_s": None if c.oldest_undelivered_ns is None
+            else round((now_ns - c.oldest_undelivered_ns) / 1e9, 1),
+            "replay_rate_pps": None, "eta_s": None,
+            "sent": c.sent, "dropped": None, "dead_letters": None,
+            "send_errors": c.failed_attempts, "last_send_ok": _iso(c.last_sent_ns, tz),
+            "last_error": c.last_error, **whole, "last_dead_letter": None,
+        }
+        for c in channels
+    ]
     notes = [
         f"spool {stats.path}: {stats.file_bytes / 2**20:.1f} MiB, {stats.rows} points "
         f"({stats.history_rows} history), {stats.collected_total} collected, "
@@ -76,12 +93,17 @@ def spool_rows(spool: Spool, now_ns: int | None = None, *, sample_s: float = 1.0
         # the agent's own spool knows it is full; a reader can only look at the file system
         notes.append(f"DISK FULL: {free} bytes free on the file system of {stats.path}; the "
                      "agent holds new samples in memory (up to 50,000) until there is room")
+    unconfirmed = {c.channel: c.unconfirmed for c in channels if c.unconfirmed}
+    for channel, n in unconfirmed.items():
+        notes.append(f"notify:{channel}: {n} notifications were being sent when the agent "
+                     "stopped; they may have gone out and are not sent again")
     for letter in letters:
         notes.append(f"dead letter for {letter.output}: {letter.message}")
     return rows, notes
 
 
-def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> dict[str, dict]:
+def _rates(spool: Spool, before: SpoolStats, now_ns: int,
+           sample_s: float) -> dict[str, dict[str, Any]]:
     sending = [o for o in before.outputs if o.queued and o.last_send_ok_ns
                and now_ns - o.last_send_ok_ns < _SENDING_WINDOW_NS]
     if not sending or sample_s <= 0:
@@ -108,7 +130,7 @@ def _rates(spool: Spool, before: SpoolStats, now_ns: int, sample_s: float) -> di
     return rates
 
 
-def _free_bytes(path) -> int | None:
+def _free_bytes(path: Path) -> int | None:
     try:
         st = os.statvfs(path.parent)
     except OSError:

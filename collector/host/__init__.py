@@ -4,6 +4,7 @@ from linkwatch.collector.host.check import HostCheck
 from linkwatch.collector.kind import ProbeKind
 
 PROBE = ProbeKind(kind="host", check=HostCheck, module="linkwatch.collector.host.probe",
-                  title="host", measurements=("host", "host_net"), many=False)
+                  title="host", measurements=("host", "host_net"), many=False,
+                  metrics=("metrics.csv",))
 
 __all__ = ["PROBE", "HostCheck"]

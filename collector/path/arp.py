@@ -67,8 +67,10 @@ def sweep(subnet: ipaddress.IPv4Network, *, interface: Interface, rate: float,
             if progress is not None:
                 progress(1)
 
-    answered, _ = srp(requests(), iface=interface.name, timeout=wait_s, inter=1.0 / rate,
-                      verbose=0)
+    # srp sends from a generator as it goes (so `progress` follows the sending); scapy's
+    # annotations list only the materialised packet collections.
+    answered, _ = srp(requests(), iface=interface.name,  # type: ignore[arg-type]
+                      timeout=wait_s, inter=1.0 / rate, verbose=0)
     found = {reply[ARP].psrc: reply[ARP].hwsrc for _, reply in answered}
     return [Neighbour(a, found[a]) for a in sorted(found, key=ipaddress.IPv4Address)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from linkwatch.collector.path.traceroute import Hop, Trace
+from linkwatch.collector.sample import FieldValue
 
 
 def last_hop(trace: Trace) -> tuple[int, str] | None:
@@ -81,7 +82,7 @@ def silent_hops(hops: str) -> list[int]:
     return silent
 
 
-def describe_break(fields: Mapping[str, object]) -> str:
+def describe_break(fields: Mapping[str, FieldValue]) -> str:
     """One phrase for a `path` point's fields, for status and outage listings.
 
     "reached in 3 hops", "breaks after hop 2 (10.77.2.2)", "no hop answered", "no route to

@@ -34,6 +34,7 @@ from linkwatch.collector.path.traceroute import (
     open_trace_socket,
     traceroute,
 )
+from linkwatch.collector.ping.check import PingCheck
 from linkwatch.collector.ping.hold import EchoHold
 from linkwatch.collector.sample import Collect, ProbeContext, Sample
 
@@ -176,7 +177,7 @@ class PathWatch:
             task.cancel()
 
 
-def watch_paths(collects: dict[str, Collect], checks: Sequence[object],
+def watch_paths(collects: dict[str, Collect], checks: Sequence[PingCheck],
                 ctx: ProbeContext, *, settings: PathWatchSettings | None = None,
                 hold: EchoHold | None = None) -> dict[str, Collect]:
     """The ping checks' `collects` with path probing added to those that ask for it;
@@ -184,7 +185,7 @@ def watch_paths(collects: dict[str, Collect], checks: Sequence[object],
 
     The traces still running are cancelled when `ctx.exit_stack` closes.
     """
-    wanted = [c for c in checks if getattr(c, "path_probe", True)]
+    wanted = [c for c in checks if c.path_probe]
     if not wanted:
         return collects
     reason = unavailable_reason()

@@ -1,4 +1,5 @@
-"""Config YAML for what discovery found: a ping check per host, an snmp check per agent."""
+"""Config YAML for what discovery found: a ping check per host, an snmp check per agent
+(with the device profile its sysObjectID selects)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from collections.abc import Mapping, Sequence
 
 from linkwatch.collector.path.arp import Neighbour
 from linkwatch.collector.path.identify import Identity
+from linkwatch.collector.snmp.profiles import Catalog
+
+
+def profile_of(identity: Identity, catalog: Catalog) -> str | None:
+    """The profile `profile: auto` would give the device (the one its sysObjectID selects;
+    what that one includes comes with it)."""
+    chosen = catalog.choose("auto", identity.sys_object_id)
+    return chosen[0].name if chosen else None
 
 
 def check_name(address: str, identity: Identity | None) -> str:
@@ -25,9 +34,10 @@ def _scalar(value: str) -> str:
 
 
 def config_snippet(neighbours: Sequence[Neighbour], identities: Mapping[str, Identity], *,
-                   interval: str = "60s") -> str:
+                   interval: str = "60s", profiles: Catalog | None = None) -> str:
     """The `checks:` section to paste into a config: ping every host found, and poll over
-    SNMP those that answered (with the community they answered to)."""
+    SNMP those that answered (with the community they answered to, and the device profile
+    their sysObjectID selects among `profiles`)."""
     names: dict[str, str] = {}
     taken: set[str] = set()
     for n in neighbours:
@@ -47,7 +57,9 @@ def config_snippet(neighbours: Sequence[Neighbour], identities: Mapping[str, Ide
             identity = identities[n.address]
             descr = " ".join((identity.sys_descr or "").split())[:60]
             comment = f"  # {descr}" if descr else ""
+            profile = profile_of(identity, profiles) if profiles is not None else None
+            chosen = f", profile: {profile}" if profile else ""
             lines.append(f"    - {{name: {_scalar(names[n.address])}, address: {n.address}, "
                          f"version: 2c, community: {_scalar(identity.community)}, "
-                         f"interval: {interval}}}{comment}")
+                         f"interval: {interval}{chosen}}}{comment}")
     return "\n".join(lines) + "\n"

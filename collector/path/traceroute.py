@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import math
 import random
@@ -192,7 +193,9 @@ class _Probes:
     def record(self, index: int | None, source: str, final: bool, mark: str,
                received_ns: int) -> None:
         """An answer from `source` to the probe `index` (None: not one of ours)."""
-        probe = self.sent.get(index) if index is not None else None
+        if index is None:
+            return
+        probe = self.sent.get(index)
         if probe is None or not probe.sent_ns:
             return
         row = self.answers[probe.ttl - 1]
@@ -212,6 +215,10 @@ class _Probes:
 
     def answered(self, ttl: int) -> bool:
         return any(self.answers[ttl - 1])
+
+    def hop_ended(self, ttl: int) -> bool:
+        """`ttl` has an answer, or the path has ended: the walk may go on."""
+        return self.answered(ttl) or self.end is not None
 
     def farthest(self) -> int:
         """The highest TTL that got an answer (0: none did)."""
@@ -449,11 +456,11 @@ async def traceroute(address: str, settings: TraceSettings, *, ident: int,
                 while (wait := max(last_sent, (others() if others else None) or 0)
                        + spacing - clock()) > 0:   # an echo may leave meanwhile
                     await asyncio.sleep(wait)
-                ttl = silent[0]
-                _send(sender, probes, ttl, probes.answers[ttl - 1].index(None))
+                asked = silent[0]
+                _send(sender, probes, asked, probes.answers[asked - 1].index(None))
                 last_sent = clock()
                 await _answers(probes, settings.retry_spacing_s, clock,
-                               until=lambda ttl=ttl: probes.answered(ttl))
+                               until=functools.partial(probes.answered, asked))
     return probes.result()
 
 
@@ -477,7 +484,7 @@ async def _walk(sender: _Ipv4 | _Ipv6, probes: _Probes, clock: Callable[[], floa
         if last_sent is None:
             continue
         await _answers(probes, settings.step_s, clock,
-                       until=lambda ttl=ttl: probes.answered(ttl) or probes.end is not None)
+                       until=functools.partial(probes.hop_ended, ttl))
     return last_sent
 
 

@@ -63,7 +63,7 @@ async def _resolve(address: str, timeout_s: float) -> _Target:
                       "(check /etc/resolv.conf and the DNS server)") from None
     for family, _type, _proto, _canonname, sockaddr in infos:
         if family in _FAMILIES:
-            return _Target(socket.AddressFamily(family), sockaddr[0], sockaddr)
+            return _Target(socket.AddressFamily(family), str(sockaddr[0]), sockaddr)
     raise OSError(f"no IPv4 or IPv6 address for {address!r}")
 
 

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from linkwatch.collector.keys import key
 from linkwatch.collector.snmp.oids import parse_oid
+from linkwatch.collector.snmp.profiles.model import Catalog
 from linkwatch.collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
@@ -32,12 +34,15 @@ class SnmpV3User:
     `sha` is SHA-1; `aes` is AES-128.
     """
 
-    username: str
-    auth_protocol: AuthProtocol = "none"
-    auth_key: Secret | None = None    # passphrase (≥ 8 characters), or `auth_key_file:`
-    priv_protocol: PrivProtocol = "none"
-    priv_key: Secret | None = None    # passphrase (≥ 8 characters), or `priv_key_file:`
-    context_name: str = ""
+    username: str = key(doc="USM user name")
+    auth_protocol: AuthProtocol = key("none", doc="`sha` is SHA-1")
+    auth_key: Secret | None = key(None, doc="authentication passphrase (≥ 8 characters); "
+                                  "required with an `auth_protocol`")
+    priv_protocol: PrivProtocol = key("none", doc="`aes` is AES-128; needs an "
+                                      "`auth_protocol`")
+    priv_key: Secret | None = key(None, doc="privacy passphrase (≥ 8 characters); required "
+                                  "with a `priv_protocol`")
+    context_name: str = key("", doc="SNMPv3 context")
 
     def __post_init__(self) -> None:
         if self.auth_protocol != "none" and not self.auth_key:
@@ -61,13 +66,16 @@ class InterfaceSelection:
     interface picked by name, alias or index is taken even when it is a loopback or down.
     """
 
-    enabled: bool = True              # false: poll only `device` and the user OIDs
-    names: tuple[str, ...] = ()       # exact ifName (ifDescr when ifName is empty)
-    aliases: tuple[str, ...] = ()     # exact ifAlias
-    regex: str | None = None          # searched in ifName and ifAlias
-    indexes: tuple[int, ...] = ()     # ifIndex
-    include_loopback: bool = False    # ifType softwareLoopback(24)
-    include_down: bool = False        # oper or admin status not up(1)
+    enabled: bool = key(True, doc="`false`: no `interface` points (a radio polled only for "
+                        "its user OIDs)")
+    names: tuple[str, ...] = key((), doc="exact ifName (ifDescr where ifName is empty)")
+    aliases: tuple[str, ...] = key((), doc="exact ifAlias (the description set on the port)")
+    regex: str | None = key(None, doc="a Python regular expression searched in ifName and "
+                            "ifAlias")
+    indexes: tuple[int, ...] = key((), doc="ifIndex numbers")
+    include_loopback: bool = key(False, doc="also report software loopbacks (ifType 24)")
+    include_down: bool = key(False, doc="also report interfaces whose oper or admin status "
+                             "is not up")
 
     def __post_init__(self) -> None:
         if self.regex is not None:
@@ -87,11 +95,15 @@ class SnmpOid:
     with the same discard rules as interface counters (wrap, reboot, counter going down).
     """
 
-    field: str
-    oid: str                          # numeric, e.g. .1.3.6.1.4.1.9.9.109.1.1.1.1.8.1
-    table: bool = False               # true: walk the column, one point per row
-    rate: bool = False                # also emit `<field>_per_s` from the counter's delta
-    scale: float = 1.0                # multiply numbers by this (e.g. 0.1 for tenths of dBm)
+    field: str = key(doc="the field name in measurement `snmp` (tags `device`, and `index` "
+                     "for table rows)")
+    oid: str = key(doc="numeric OID: a scalar instance (ending in `.0`), or with `table: true` "
+                   "a column, e.g. `.1.3.6.1.4.1.9.9.109.1.1.1.1.8.1`")
+    table: bool = key(False, doc="walk the column: one point per row, tagged `index`")
+    rate: bool = key(False, doc="also emit `<field>_per_s` from the counter's increase, with "
+                     "the same discard rules as interface counters")
+    scale: float = key(1.0, doc="multiply the value (and its rate) by this, e.g. `0.1` for "
+                       "tenths of a dBm")
 
     def __post_init__(self) -> None:
         parse_oid(self.oid)   # raises with the fix in its message
@@ -118,27 +130,54 @@ _HOST_PORT = re.compile(
 
 @dataclass(frozen=True)
 class SnmpCheck:
-    """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs."""
+    """One SNMP device polled every `interval`: IF-MIB interfaces, uptime, user OIDs and
+    the device's profiles."""
 
-    name: str                         # tag `device`
-    address: str                      # IPv4, IPv6 or a name; `host:port`, `[v6]:port` too
-    port: int = 161
-    version: Literal["1", "2c", "3"] = "2c"
-    community: Secret = _PUBLIC   # v1/v2c; or `community_file:` / `${ENV}`
-    v3: SnmpV3User | None = None      # required when version is 3
-    interval: Seconds = _MINUTE
-    timeout: Seconds | None = None    # whole-cycle limit; default: the interval
-    request_timeout: Seconds = _TWO_SECONDS  # one request's wait for an answer
-    retries: int = 1                  # resends after a request timed out
-    max_repetitions: int = 25         # GETBULK rows per request
-    max_concurrent: int = 32          # devices polled at once, shared by all snmp checks
-    site: str | None = None           # default: the agent's site
-    interfaces: InterfaceSelection = field(default_factory=InterfaceSelection)
-    metadata_refresh: Seconds = _FIVE_MINUTES  # names, aliases, speeds re-read this often
-    uplink: str | None = None         # ifName, ifAlias or ifIndex of the site's uplink
-    capacity_down: BitsPerSecond | None = None  # uplink in-direction capacity (download)
-    capacity_up: BitsPerSecond | None = None    # uplink out-direction capacity (upload)
-    oids: tuple[SnmpOid, ...] = ()
+    name: str = key(doc="the check's name: tag `device`; unique among the snmp checks")
+    address: str = key(doc="IPv4 or IPv6 address, or a host name (resolved when the probe "
+                       "opens); `host:port` and `[v6]:port` are accepted too")
+    port: int = key(161, doc="UDP port", low=1, high=65535)
+    version: Literal["1", "2c", "3"] = key("2c", doc="the SNMP version")
+    community: Secret = key(_PUBLIC, doc="v1/v2c community")
+    v3: SnmpV3User | None = key(None, doc="v3 credentials, below; required with "
+                                "`version: \"3\"`")
+    interval: Seconds = key(_MINUTE, doc="time between cycles", positive=True)
+    timeout: Seconds | None = key(None, doc="whole-cycle limit", positive=True,
+                                  default_doc="the interval")
+    request_timeout: Seconds = key(_TWO_SECONDS, doc="wait for one answer before resending",
+                                   positive=True)
+    retries: int = key(1, doc="resends after a request timed out", low=0)
+    max_repetitions: int = key(25, doc="rows per GETBULK request; halved automatically when "
+                               "the device answers tooBig", low=1)
+    max_concurrent: int = key(32, doc="devices polled at once by the whole agent (the "
+                              "smallest value among the snmp checks applies)", low=1)
+    site: str | None = key(None, doc="tag `site`", default_doc="`agent.site`")
+    interfaces: InterfaceSelection = key(factory=InterfaceSelection, doc="which interfaces "
+                                         "become `interface` points, below",
+                                         default_doc="every interface that is up, less "
+                                         "loopbacks")
+    metadata_refresh: Seconds = key(_FIVE_MINUTES, doc="interface names, aliases and speeds "
+                                    "are re-read at least this often (and whenever "
+                                    "ifTableLastChange moves)", positive=True)
+    uplink: str | None = key(None, doc="ifName, ifAlias or ifIndex of the site's uplink on "
+                             "this device")
+    capacity_down: BitsPerSecond | None = key(None, doc="capacity of the uplink's **in** "
+                                              "direction (the site's download)",
+                                              positive=True,
+                                              default_doc="the site's `capacity.down`")
+    capacity_up: BitsPerSecond | None = key(None, doc="capacity of the uplink's **out** "
+                                            "direction (the site's upload)", positive=True,
+                                            default_doc="the site's `capacity.up`")
+    oids: tuple[SnmpOid, ...] = key((), doc="user-declared OIDs, below")
+    profile: str = key("auto", doc="the device profile: `auto` picks the profile whose "
+                       "sysObjectID prefix matches (read on the first cycle), `none` polls "
+                       "none, or a profile's name (a shipped one, docs/profiles.md, or one of "
+                       "`agent.snmp_profiles`). Its points go to `radio`, `power` and "
+                       "`sensor`")
+    # The profiles the agent knows (shipped + agent.snmp_profiles), set by the config loader;
+    # None: the shipped ones. Not a key; not compared (every check shares the one catalogue).
+    profiles: Catalog | None = field(default=None, metadata={"internal": True}, repr=False,
+                                     compare=False)
 
     def __post_init__(self) -> None:
         if (hostport := _HOST_PORT.match(self.address)) is not None:
@@ -158,6 +197,3 @@ class SnmpCheck:
         if len(taken) != len(names) + sum(o.rate for o in self.oids):
             raise ValueError(f"snmp check {self.name!r}: oids fields must be distinct "
                              "(a rate adds <field>_per_s)")
-        if self.retries < 0 or self.max_repetitions < 1 or self.max_concurrent < 1:
-            raise ValueError(f"snmp check {self.name!r}: retries must be ≥ 0, "
-                             "max_repetitions and max_concurrent ≥ 1")

@@ -22,6 +22,7 @@ from linkwatch.collector.snmp.client import (
 )
 from linkwatch.collector.snmp.ifmib import IfCounters, IfMeta
 from linkwatch.collector.snmp.oids import Oid, parse_oid
+from linkwatch.collector.snmp.profiles.poll import ProfilePoller
 from linkwatch.collector.snmp.rates import (
     Clock,
     Interval,
@@ -102,6 +103,7 @@ class Device:
         self._loaded = False
         self._answering: bool | None = None
         self._user = tuple(_UserOid(o, parse_oid(o.oid)) for o in check.oids)
+        self._profiles = ProfilePoller(check)
 
     async def collect(self) -> list[Sample]:
         now_ns = self._time_ns()
@@ -131,6 +133,7 @@ class Device:
         if self._client is None:
             self._client = await self._session.client(check)
         client = self._client
+        await self._profiles.prepare(client)
         if not self._loaded:
             self._prev = _Previous.load(self._store.get_state(self._key), check.address)
             self._loaded = True
@@ -141,7 +144,7 @@ class Device:
             await self._read_meta(client, wall)
 
         columns = self._counter_columns()
-        scalars = (oids.SYS_UPTIME, oids.IF_TABLE_LAST_CHANGE)
+        scalars = (oids.SYS_UPTIME, oids.IF_TABLE_LAST_CHANGE, *self._profiles.scalars)
         table, found = await self._read_counters(client, columns, scalars)
         last_change = found.get(oids.IF_TABLE_LAST_CHANGE)
         if sel.enabled and last_change is not None and last_change != self._last_change:
@@ -175,6 +178,7 @@ class Device:
             user_points, user_reset = await self._user_oids(client, prev, span, cur, now_ns)
             samples.extend(user_points)
             reset = reset or user_reset
+        samples.extend(await self._profiles.collect(client, found, wall_s=wall, time_ns=now_ns))
 
         self._prev = cur
         self._store.put_state(self._key, cur.dump(check.address))
@@ -249,7 +253,7 @@ class Device:
             if before is not None:
                 rates = bit_rates(before, reading, span, meta.speed_bps)
                 reset = rates.verdict is Verdict.RESET
-                if rates.verdict is Verdict.OK:
+                if rates.in_bps is not None and rates.out_bps is not None:   # Verdict.OK
                     fields["in_bps"] = rates.in_bps
                     fields["out_bps"] = rates.out_bps
                     uplink = check.uplink is not None and ifmib.is_uplink(meta, check.uplink)

@@ -127,6 +127,6 @@ def bit_rates(prev: OctetReading, cur: OctetReading, span: Interval,
                limit_per_s=limit)
     rout = rate(prev.out_octets, cur.out_octets, bits=cur.bits, seconds=span.seconds,
                 limit_per_s=limit)
-    if rin.verdict is not Verdict.OK or rout.verdict is not Verdict.OK:
+    if rin.per_s is None or rout.per_s is None:   # a counter went down or past the speed
         return BitRates(Verdict.RESET)
     return BitRates(Verdict.OK, rin.per_s * 8, rout.per_s * 8)

@@ -4,6 +4,7 @@ they show, and the tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import textwrap
@@ -13,10 +14,13 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode
 
+from linkwatch.agent.cli import main
+from linkwatch.agent.config.schema import Config
+
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = (REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
              *sorted((REPO / "collector").glob("*/README.md")))
-CONFIG_SECTIONS = {"agent", "outputs", "sites", "checks"}
+CONFIG_SECTIONS = {f.name for f in dataclasses.fields(Config) if not f.metadata.get("internal")}
 _KEY = re.compile(r"^(?:[a-z_][a-z0-9_]*|x-[a-z0-9_-]+|<<)$")
 _FENCE = re.compile(r"^(\s*)```(\S*)")
 
@@ -77,9 +81,12 @@ def every_block() -> list[Block]:
 def yaml_keys(block: Block) -> list[str] | None:
     """The top-level keys when the block is a YAML mapping of config-like keys, else None.
     A block that looks like YAML (a first line `key:`) but does not parse raises."""
+    if block.lang not in ("", "yaml"):          # ```json, ```sh, … : not a config
+        return None
     first = next((line for line in block.text.splitlines()
                   if line.strip() and not line.lstrip().startswith("#")), "")
-    looks = block.lang == "yaml" or re.match(r"^(agent|outputs|sites|checks|x-[\w-]+):(\s|$)",
+    sections = "|".join(sorted(CONFIG_SECTIONS))
+    looks = block.lang == "yaml" or re.match(rf"^({sections}|x-[\w-]+):(\s|$)",
                                               first) is not None
     try:
         node = yaml.compose(block.text, Loader=yaml.SafeLoader)
@@ -96,8 +103,7 @@ def yaml_keys(block: Block) -> list[str] | None:
 # --------------------------------------------------------------------------- commands
 
 _PROGRAM = re.compile(r"^(?:\S*/)?linkwatch$")
-VERBS = ("agent", "config", "status", "uptime", "outages", "bandwidth", "latency", "top",
-         "report", "spool", "demo", "trace", "discover", "--help", "--version")
+VERBS = (*main.commands, "--help", "--version")
 
 
 @dataclass(frozen=True)
@@ -188,3 +194,14 @@ def table(path: Path, header_starts: str) -> list[list[str]]:
     matches = [rows for _line, header, rows in tables(path) if header[0] == header_starts]
     assert len(matches) == 1, f"{path}: {len(matches)} tables headed {header_starts!r}"
     return matches[0]
+
+
+def credentials(root: Path) -> Path:
+    """The secret files docs/examples/district.yaml reads from $CREDENTIALS_DIRECTORY,
+    with made-up content, in `root`/credentials."""
+    district = (REPO / "docs" / "examples" / "district.yaml").read_text(encoding="utf-8")
+    creds = root / "credentials"
+    creds.mkdir()
+    for name in set(re.findall(r"\$\{CREDENTIALS_DIRECTORY:-[^}]*\}/([\w.-]+)", district)):
+        (creds / name).write_text("not-a-real-secret-0123\n")
+    return creds

@@ -20,7 +20,14 @@ import yaml
 
 from linkwatch.agent.config import ConfigError, load_config
 from linkwatch.agent.config.document import read_document
-from tests.docs.markdown import CONFIG_SECTIONS, REPO, Block, every_block, yaml_keys
+from tests.docs.markdown import (
+    CONFIG_SECTIONS,
+    REPO,
+    Block,
+    credentials,
+    every_block,
+    yaml_keys,
+)
 
 # Blocks of YAML that show keys outside a config, by where they start (file, first line).
 FRAGMENTS = {
@@ -29,6 +36,11 @@ FRAGMENTS = {
     ("docs/configuration.md", "token: s3cr3t"):
         "the three ways to give one secret, shown one after another",
 }
+
+
+def _is_profile(keys: list[str]) -> bool:
+    """A device profile (docs/profiles.md): a file of its own in agent.snmp_profiles."""
+    return {"name", "groups"} <= set(keys)
 
 
 def _snippets() -> list[tuple[Block, list[str]]]:
@@ -48,7 +60,7 @@ def _fragment_key(block: Block) -> tuple[str, str]:
 def test_every_yaml_block_is_a_config_or_a_listed_fragment():
     unknown = [b.where for b, keys in _snippets()
                if not set(keys) <= CONFIG_SECTIONS | {k for k in keys if k.startswith("x-")}
-               and _fragment_key(b) not in FRAGMENTS]
+               and _fragment_key(b) not in FRAGMENTS and not _is_profile(keys)]
     assert unknown == [], "a YAML block that is no config: list it in FRAGMENTS, with why"
     listed = {_fragment_key(b) for b, _ in _snippets()}
     assert set(FRAGMENTS) <= listed, "FRAGMENTS lists blocks no longer in the docs"
@@ -69,6 +81,16 @@ def _completed(data: dict) -> dict:
                 wanted.add(check["site"])
     if sites:
         config["sites"] = [*sites, *({"name": n} for n in sorted(wanted - names))]
+    # checks the alerts' overrides name, as ping checks
+    named = {c.get("name") for checks in (config.get("checks") or {}).values()
+             for c in (checks if isinstance(checks, list) else [checks]) if isinstance(c, dict)}
+    overridden = {o.get("check") for o in (config.get("alerts") or {}).get("overrides") or []
+                  if isinstance(o, dict) and o.get("check")}
+    if overridden - named:
+        checks = dict(config.get("checks") or {})
+        added = ({"name": n, "address": "192.0.2.1"} for n in sorted(overridden - named))
+        checks["ping"] = [*(checks.get("ping") or []), *added]
+        config["checks"] = checks
     if "agent" not in config:
         site = sites[0]["name"] if sites else "docs"
         config["agent"] = {"name": "docs", "site": site}
@@ -79,6 +101,14 @@ def _completed(data: dict) -> dict:
 def test_every_config_snippet_passes_config_check(block: Block, keys, tmp_path):
     if _fragment_key(block) in FRAGMENTS:
         pytest.skip(FRAGMENTS[_fragment_key(block)])
+    if _is_profile(keys):
+        from linkwatch.collector.snmp.profiles.loader import read_profile
+
+        written = tmp_path / "profile.yaml"
+        written.write_text(block.text, encoding="utf-8")
+        profile, errors = read_profile(written)
+        assert profile is not None and errors == [], f"{block.where}: {errors}"
+        return
     environ = {name: "docs-value" for name, default in _VARIABLE.findall(block.text)
                if not default}
     written = tmp_path / "snippet.yaml"
@@ -97,11 +127,7 @@ def test_every_config_snippet_passes_config_check(block: Block, keys, tmp_path):
 
 @pytest.mark.parametrize("config", ["config.yaml", "docs/examples/district.yaml"])
 def test_the_shipped_configs_pass_config_check_with_their_secrets(config, tmp_path):
-    creds = tmp_path / "credentials"
-    creds.mkdir()
-    for name in ("influx-district.password", "snmp-community", "snmp-auth.key",
-                 "snmp-priv.key"):
-        (creds / name).write_text("not-a-real-secret-0123\n")
+    creds = credentials(tmp_path)
     loaded = load_config(REPO / config, environ={"CREDENTIALS_DIRECTORY": str(creds),
                                                  "LINKWATCH_INFLUX_TOKEN": "t"})
     assert loaded.checks.all

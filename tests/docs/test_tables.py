@@ -63,12 +63,16 @@ def test_report_options_table_lists_every_option_of_report():
 def test_report_verdicts_table_holds_every_verdict():
     rows = {r[0]: r for r in table(DOCS / "report.md", "verdict")}
     source = (REPO / "agent" / "report" / "verdicts.py").read_text()
-    in_code = set(re.findall(r'Verdict\("\w+", \d, "(\w+)"', source))
+    in_code = set(re.findall(r'Verdict\("\w+", [\w ]+, "(\w+)"', source))
     in_code |= set(re.findall(r'\("(\w+_high)", ', source))
     shown = {"availability short": {"availability_gap"}, "coverage low": {"coverage_low"},
              "uplink full": {"uplink_full"}, "uplink busy": {"uplink_busy"},
              "capacity short": {"capacity_short"},
-             "high latency / loss / jitter": {"rtt_high", "loss_high", "jitter_high"}}
+             "high latency / loss / jitter": {"rtt_high", "loss_high", "jitter_high"},
+             "power: a larger battery or solar": {"power_remedy"},
+             "power: the UPS held": {"power_held"},
+             "radio: realign or a larger antenna": {"radio_remedy"},
+             "link: the provider's line": {"link_remedy"}}
     assert set(rows) == set(shown)
     assert set().union(*shown.values()) == in_code - {"ok", "no_data"}
 

@@ -100,6 +100,7 @@ class AgentProcess:
 
     config_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    prefix: tuple[str, ...] = ()         # e.g. ("ip", "netns", "exec", NS): where it runs
     process: subprocess.Popen | None = None
     _starts_logged: int = 0
 
@@ -112,7 +113,7 @@ class AgentProcess:
         self._starts_logged = self.log().count(_STARTED)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "linkwatch", "agent", "run", "-c",
+                [*self.prefix, sys.executable, "-m", "linkwatch", "agent", "run", "-c",
                  str(self.config_path)],
                 cwd=self.config_path.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)

@@ -271,3 +271,41 @@ def test_cli_exit_codes(month, tmp_path):
     down = runner.invoke(main, ["uptime", "-c", str(dead), "--since", "1d"])
     assert down.exit_code == 3
     assert "127.0.0.1:9" in down.output and "--local" in down.output
+
+
+def test_maintenance_is_left_out_the_same_way_from_both_backends_and_in_the_report(month):
+    """A window on the island site over isl-a's first outage (minutes 5000–5029), and one for
+    every check over the agent's stop (10000–10119): both backends give identical rows."""
+    import dataclasses
+    import datetime as dt
+
+    from linkwatch.agent.config.maintenance import MaintenanceWindow
+    from linkwatch.agent.report.collect import build
+    from linkwatch.agent.report.generate import render
+
+    config, spool, _server, _db = month
+
+    def local(m: int) -> str:
+        return dt.datetime.fromtimestamp((T0 + m * MIN) / 1e9, config.tz).strftime(
+            "%Y-%m-%d %H:%M")
+
+    windowed = dataclasses.replace(config, maintenance=(
+        MaintenanceWindow(name="cable", sites=("island",), start=local(5000),
+                          end=local(5030)),
+        MaintenanceWindow(name="upgrade", start=local(10000), end=local(10120))))
+    backends = {"influx": InfluxBackend(config.outputs[0]), "local": LocalBackend(spool)}
+    rows = {name: answers.uptime(windowed, b, SEL) for name, b in backends.items()}
+    assert rows["influx"] == rows["local"]
+    plain = by_target(answers.uptime(config, backends["local"], SEL))
+    a, before = by_target(rows["local"])["isl-a"], plain["isl-a"]
+    assert a["maintenance_s"] == (30 + 120) * 60
+    assert (before["unknown_s"], a["unknown_s"]) == (120 * 60, 0)
+    assert a["downtime_s"] == before["downtime_s"] - 30 * 60
+    assert (before["outages"], a["outages"]) == (2, 1)
+    assert by_target(rows["local"])["solo"]["maintenance_s"] == 120 * 60
+    assert by_target(rows["local"])["solo"]["coverage_pct"] == 100.0
+    for name, b in backends.items():
+        html = render(build(windowed, b, SEL), lang="vi", fmt="html").decode()
+        assert "Bảo trì (không tính)" in html, name
+        # a site's figure sums its targets' times: two island targets, 2 h 30 min each
+        assert "island: 5 giờ trong các khung giờ bảo trì" in html, name

@@ -1,8 +1,8 @@
 """The planners' report on a seeded month: its numbers are the query layer's, its verdicts
 find the planted truths, its HTML renders offline in Chromium and its PDF holds the text.
 
-The month is the demo's (agent.operations.demo) for five sites of the district example, seeded once
-into a spool and into a real InfluxDB 1.x.
+The month is the demo's (agent.operations.demo) for five sites of the district example,
+seeded once into a spool and into a real InfluxDB 1.x.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -258,7 +259,7 @@ def test_cli_writes_the_report(seeded, tmp_path):
     _, _, _, root = seeded
     out = tmp_path / "r.html"
     result = subprocess.run(
-        ["python", "-m", "linkwatch", "report", "-c", str(root / "config.yaml"),
+        [sys.executable, "-m", "linkwatch", "report", "-c", str(root / "config.yaml"),
          "--period", "2026-10", "--site", "quan-lan", "--site", "district-lan",
          "--lang", "en", "-o", str(out)],
         capture_output=True, text=True, cwd=Path(__file__).parents[2], check=False)

@@ -196,14 +196,14 @@ def test_sighup_loads_a_new_check_and_keeps_the_old_config_when_broken(agent: Ag
 
     # both checks of the kept config are still polled
     for target in ("first", "second"):
-        seen = agent.query.status()[target]["last_seen"]
+        seen = agent.status()[target]["last_seen"]
         agent.wait_until_polled(target, after=seen)
     assert agent.process.poll() is None
 
     assert _stop(agent) == 0
     # everything collected is committed: a reader sees the last cycles and the agent's
     # own health point, written on the way out
-    after = agent.query.status()
+    after = agent.status()
     assert after["first"]["state"] == after["second"]["state"] == "UP"
     health = subprocess.run(
         [sys.executable, "-c",

@@ -19,6 +19,9 @@ from linkwatch.agent.config import (
     load_config,
 )
 from linkwatch.agent.config.builder import Builder
+from linkwatch.collector.keys import key
+from linkwatch.collector.kind import ProbeKind
+from linkwatch.collector.registry import BUILTIN
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds, Secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -475,7 +478,7 @@ def test_the_shipped_config_loads(tmp_path: Path) -> None:
 
 def test_the_district_example_loads(tmp_path: Path) -> None:
     for name in ("influx-district.password", "snmp-community", "snmp-auth.key",
-                 "snmp-priv.key"):
+                 "snmp-priv.key", "smtp.password", "zalo.token"):
         (tmp_path / name).write_text(f"{name}-value\n")
     config = load_config(REPO / "docs" / "examples" / "district.yaml", environ={
         "LINKWATCH_INFLUX_TOKEN": "token-value", "CREDENTIALS_DIRECTORY": str(tmp_path)})
@@ -615,22 +618,65 @@ def test_any_dataclass_builds_from_its_type_hints(tmp_path: Path) -> None:
                            Bytes(65536), Secret("key"), tmp_path / "logs" / "x.log", False)
 
 
-def test_every_key_is_documented() -> None:
-    from linkwatch.agent.config import schema
-    from linkwatch.collector.host import HostCheck
-    from linkwatch.collector.ping import PingCheck
-    from linkwatch.collector.registry import BUILTIN
+def test_every_config_key_declares_its_contract_beside_its_field() -> None:
+    """Type, default, doc and limits live in the field (collector.keys.key); the key tables
+    of docs/configuration.md are generated from them (tests/unit/test_generated_docs.py),
+    and a field declared without key() has no table row to give."""
+    from linkwatch.agent.config.reference import UndocumentedKey, sections
 
-    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
-    documented = {cls: doc for cls in (
-        schema.Config, schema.AgentSettings, schema.SpoolSettings, schema.InfluxOutput,
-        schema.Site, schema.Capacity, PingCheck, HostCheck)}
-    missing = [f"{cls.__name__}.{f.name}" for cls, text in documented.items()
-               for f in dataclasses.fields(cls)
-               if not f.metadata.get("internal") and f"| `{f.name}` |" not in text]
-    missing += [f"checks.{p.kind}" for p in BUILTIN if f"| `{p.kind}` |" not in doc]
-    assert missing == []
-    assert "## checks.snmp" in doc
+    names = [name for name, _ in sections()]     # raises UndocumentedKey for a bare field
+    assert "checks.snmp[].oids[]" in names and "sites[].requirements" in names
+    with pytest.raises(UndocumentedKey, match=r"_BurstCheck: declare name, interval, timeout "
+                                              r"with collector\.keys\.key"):
+        sections((*BUILTIN, _BURST))
+
+
+@dataclasses.dataclass(frozen=True)
+class _BurstCheck:
+    """A probe kind of another package: its `count` declares no limit, and its interval and
+    timeout are plain fields, without key()."""
+
+    name: str
+    interval: Seconds = Seconds(60)
+    timeout: Seconds | None = None
+    count: int = key(5, doc="packets per burst")
+
+
+_BURST = ProbeKind(kind="burst", check=_BurstCheck, module="tests.unit.no_such_probe",
+                   title="burst target")
+
+
+def _with_burst(tmp_path: Path, item: str) -> Path:
+    return write(tmp_path, f"""\
+        agent: {{name: a1, site: lan}}
+        checks:
+          burst:
+            - {item}
+        """)
+
+
+def test_a_field_named_like_another_kinds_takes_no_limit_from_it(tmp_path: Path) -> None:
+    # ping's `count` is 1 to 100; a `count` of another kind has only the limits it declares
+    path = _with_burst(tmp_path, "{name: b1, count: 1000}")
+    config = load_config(path, environ={}, probes=(*BUILTIN, _BURST))
+    assert config.checks.of("burst")[0].spec.count == 1000
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("{name: b1, interval: 0s}", "interval must be more than zero, got 0s"),
+    ("{name: b1, interval: 10s, timeout: 0s}", "timeout must be more than zero, got 0s"),
+    ("{name: b1, interval: 10s, timeout: 20s}", "timeout 20s is longer than the interval 10s"),
+])
+def test_every_kind_of_check_needs_a_schedule_that_can_run(tmp_path: Path, item: str,
+                                                           message: str) -> None:
+    error = problems_of_with(_with_burst(tmp_path, item), probes=(*BUILTIN, _BURST))
+    assert [p.message for p in error.problems] == [message]
+
+
+def problems_of_with(path: Path, probes: tuple[ProbeKind, ...]) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={}, probes=probes)
+    return caught.value
 
 
 def test_every_secret_is_collected_for_the_log_filter(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import resource
 import socket
 import threading
@@ -18,8 +17,6 @@ import pytest
 from linkwatch.collector.host.check import HostCheck
 from linkwatch.collector.host.probe import _NicReading, _rates, open_probes
 from linkwatch.collector.sample import ProbeContext, Sample
-
-README = Path(__file__).resolve().parents[2] / "collector" / "host" / "README.md"
 
 
 class _MemoryStore:
@@ -223,40 +220,3 @@ def test_a_counter_that_went_down_gives_no_rate(
 
 def test_no_rate_without_a_previous_reading() -> None:
     assert _rates(None, _NicReading(1, 2, monotonic_ns=1)) == {}
-
-
-def _documented_rows() -> list[tuple[str, set[str], str, str]]:
-    """(measurement, tags, field, type) for each row of the README's Metrics table."""
-    section = README.read_text().split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) != 6 or cells[0] == "measurement" or set(cells[0]) <= {"-"}:
-            continue
-        measurement, tags, field, kind, _unit, _meaning = cells
-        names = {t.strip("`") for t in re.split(r"[,\s]+", tags) if t.strip("`—-")}
-        rows.append((measurement, names, field, kind))
-    return rows
-
-
-def test_readme_metrics_table_matches_what_the_probe_emits() -> None:
-    _, samples = _cycles(HostCheck(nics=("lo",)))
-
-    python_type = {"float": float, "int": int}
-    rows = _documented_rows()
-    documented: dict[str, dict[str, str]] = {}
-    tags: dict[str, set[str]] = {}
-    for measurement, names, field, kind in rows:
-        documented.setdefault(measurement, {})[field] = kind
-        tags.setdefault(measurement, set()).update(names)
-    emitted: dict[str, dict[str, object]] = {}
-    for sample in samples:
-        emitted.setdefault(sample.measurement, {}).update(sample.fields)
-        assert set(sample.tags) == tags[sample.measurement]
-
-    assert {m: set(f) for m, f in emitted.items()} == {m: set(f) for m, f in documented.items()}
-    for measurement, fields in emitted.items():
-        for name, value in fields.items():
-            assert type(value) is python_type[documented[measurement][name]], (measurement, name)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,34 +95,6 @@ def test_trace_settings_refuse_values_that_would_not_bound_a_trace():
     for bad in ({"max_hops": 0}, {"max_hops": 65}, {"probes": 0}, {"timeout_s": 0}):
         with pytest.raises(ValueError):
             TraceSettings(**bad)
-
-
-# -- the metrics table holds the code to it ------------------------------------------------
-
-def _documented() -> dict[str, tuple[str, str]]:
-    table = (REPO / "collector/path/README.md").read_text().split("## Metrics", 1)[1]
-    rows: dict[str, tuple[str, str]] = {}
-    for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0] in ("tag", "field"):
-            for name in re.findall(r"`([a-z_]+)`", cells[1]):
-                rows[name] = (cells[0], cells[2])
-        if line.startswith("## ") and rows:
-            break
-    return rows
-
-
-def test_every_field_and_tag_emitted_is_documented_with_its_type_and_nothing_more():
-    documented = _documented()
-    emitted: dict[str, object] = {}
-    for trace in (BROKEN, REACHED, SILENT_TAIL, NO_ROUTE):
-        emitted |= path_fields(trace, trigger="up")
-    types = {int: "integer", str: "string", float: "float"}
-    for name, value in emitted.items():
-        assert documented.get(name) == ("field", types[type(value)]), name
-    sample_tags = {"target", "address", "agent", "site"}
-    assert {n for n, (kind, _) in documented.items() if kind == "tag"} == sample_tags
-    assert {n for n, (kind, _) in documented.items() if kind == "field"} == set(emitted)
 
 
 # -- when the agent traces ----------------------------------------------------------------

@@ -30,3 +30,20 @@ def test_names_are_config_safe_and_unique_and_the_snippet_loads(tmp_path):
     assert [(c.name, c.spec.community.reveal()) for c in checks.of("snmp")] == [
         ("core-switch-1", "dept ro"), ("core-switch-1-2", "public")]
     assert "# Cisco IOS Version 15" in snippet
+
+
+def test_the_snippet_names_the_profile_the_sysobjectid_selects(tmp_path):
+    from linkwatch.collector.snmp.profiles import shipped_catalog
+
+    found = [Neighbour("192.0.2.7", "02:00:00:00:00:07"),
+             Neighbour("192.0.2.8", "02:00:00:00:00:08")]
+    identities = {
+        "192.0.2.7": Identity("192.0.2.7", "public", "ngoc-vung-ap", "Linux 2.6.32 mips",
+                              "1.3.6.1.4.1.41112.1.4"),
+        "192.0.2.8": Identity("192.0.2.8", "public", "sw", "Cisco IOS", "1.3.6.1.4.1.9.1.1"),
+    }
+    snippet = config_snippet(found, identities, profiles=shipped_catalog())
+    config = tmp_path / "config.yaml"
+    config.write_text("agent: {name: a, site: s}\n" + snippet)
+    snmp = {c.name: c.spec.profile for c in load_config(config).checks.of("snmp")}
+    assert snmp == {"ngoc-vung-ap": "ubiquiti-airmax", "sw": "auto"}   # none for the switch

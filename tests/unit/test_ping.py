@@ -6,10 +6,8 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +21,6 @@ from linkwatch.collector.ping.stats import jitter, mdev, ping_fields
 from linkwatch.collector.sample import ProbeContext, Sample
 from linkwatch.collector.units import Seconds
 
-README = Path(__file__).resolve().parents[2] / "collector" / "ping" / "README.md"
 RTT_FIELDS = {"rtt_min_ms", "rtt_avg_ms", "rtt_max_ms", "rtt_mdev_ms", "jitter_ms"}
 
 
@@ -316,35 +313,3 @@ def _unprivileged_icmp_allowed() -> bool:
 def test_privileged_false_where_the_sysctl_forbids_it_names_the_sysctl():
     with pytest.raises(PingPermissionError, match=r"privileged: false.*ping_group_range"):
         asyncio.run(_cycles([_check("lo", "127.0.0.1", privileged=False)]))
-
-
-# --- the README's metrics table is the truth about fields -------------------------------
-
-
-def _documented_fields() -> dict[str, str]:
-    """Field name → type from the Metrics table of collector/ping/README.md."""
-    text = README.read_text()
-    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    fields = {}
-    for line in section.splitlines():
-        cells = [c.strip(" `") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and cells[0] == "field":
-            fields[cells[1]] = cells[2]
-    return fields
-
-
-def test_every_field_emitted_is_documented_with_its_type_and_nothing_more():
-    documented = _documented_fields()
-    emitted = ping_fields(sent=5, rtts_ms=[1.0, 2.0])
-    assert set(emitted) == set(documented)
-    python_type = {"integer": int, "float": float}
-    for name, value in emitted.items():
-        assert type(value) is python_type[documented[name]], name
-
-
-def test_the_readme_documents_the_tags_and_every_config_key():
-    text = README.read_text()
-    for tag in ("target", "address"):
-        assert re.search(rf"\|\s*tag\s*\|\s*`{tag}`", text), tag
-    for key in PingCheck.__dataclass_fields__:
-        assert re.search(rf"^\|\s*`{key}`", text, re.M), key
