@@ -279,8 +279,8 @@ class Decoder:
 
 class FieldReader:
     """Bulk reading of lines into numbers: each line's series (as written, a stable key),
-    its tags, and the chosen fields as floats (NaN where a line lacks one, or holds a
-    string or a boolean there). About three times as fast as Decoder, for reading a month
+    its tags, and the chosen fields as floats (a boolean as 1 or 0; NaN where a line lacks
+    the field or holds a string there). About three times as fast as Decoder, for reading a month
     of history into columns. A line `decode` refuses gives None.
 
         read = FieldReader(("up", "rtt_avg_ms"))
@@ -336,7 +336,7 @@ class FieldReader:
         values = self._empty.copy()
         for key, value in sample.fields.items():
             at = self._slot.get(key)
-            if at is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            if at is not None and isinstance(value, int | float):   # a boolean is 1 or 0
                 values[at] = float(value)
         try:
             series = encode_series(sample.measurement, sample.tags).decode()
@@ -354,14 +354,16 @@ def _is_integer(text: str) -> bool:
 
 
 def _number(raw: str) -> float | None:
-    """A plain field value as a float (NaN for a boolean); None when it is malformed."""
+    """A plain field value as a float (a boolean as 1 or 0); None when it is malformed."""
     if not raw:
         return None
     try:
         if raw[-1] in "iu":
             return float(int(raw[:-1]))
-        if raw in _TRUE or raw in _FALSE:
-            return math.nan
+        if raw in _TRUE:
+            return 1.0
+        if raw in _FALSE:
+            return 0.0
         return float(raw)
     except ValueError:
         return None

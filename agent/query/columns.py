@@ -16,6 +16,7 @@ series and time: the later copy wins.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ def read(spool: Spool, measurement: str, since_ns: int, until_ns: int, *,
 def group(found: Iterable[Series], key: Callable[[Mapping[str, str]], _K]
           ) -> dict[_K, Series]:
     """The series merged by `key(tags)` (e.g. site and target, whatever the address was),
-    in time order; where two hold the same time, the later one wins."""
+    in time order; where two hold a field at the same time, the later one wins."""
     groups: dict[_K, list[Series]] = {}
     for series in found:
         groups.setdefault(key(series.tags), []).append(series)
@@ -101,10 +102,16 @@ def group(found: Iterable[Series], key: Callable[[Mapping[str, str]], _K]
 
 def _merged(members: list[Series]) -> Series:
     names = list(members[0].columns)
-    by_time: dict[int, tuple[float, ...]] = {}
+    by_time: dict[int, list[float]] = {}
     for series in members:
         for i, t in enumerate(series.times):
-            by_time[t] = tuple(series.columns[n][i] for n in names)
+            # series of one key may hold different fields at one time (a UPS's point and
+            # its input line's): a value there is kept, an absent one never erases it
+            merged = by_time.setdefault(t, [math.nan] * len(names))
+            for j, name in enumerate(names):
+                value = series.columns[name][i]
+                if value == value:
+                    merged[j] = value
     merged = Series(members[0].tags, columns={n: array("d") for n in names})
     for t in sorted(by_time):
         merged.times.append(t)

@@ -23,6 +23,7 @@ class TraceSettings:
     retries: int = 5                  # silent hops asked again, one probe at a time ...
     retry_spacing_s: float = 1.1      # ... at least this long after the previous probe:
                                       # routers answer a host about once a second
+    echo_quiet_s: float = 2.0         # ... and this long after the check's last echo
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_hops <= 64:
@@ -33,10 +34,16 @@ class TraceSettings:
             raise ValueError(f"timeout must be between 0 and 30 s, got {self.timeout_s}")
 
 
+# The agent traces in the background, so it may ask a silent hop again for longer than a
+# person at `linkwatch trace` would wait: long enough to outlast another trace toward the
+# same broken router (one by hand, say), whose probes silence it as its own echoes do.
+_AGENT_TRACE = TraceSettings(retries=10)
+
+
 @dataclass(frozen=True)
 class PathWatchSettings:
     """When the agent traces toward a ping target, and how many traces may run at once."""
 
-    trace: TraceSettings = TraceSettings()
+    trace: TraceSettings = _AGENT_TRACE
     lossy_pct: float = 50.0           # a cycle with loss at or above this counts as lossy
     max_concurrent: int = 4           # traces at once; a site outage flips many targets

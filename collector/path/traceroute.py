@@ -437,8 +437,8 @@ async def traceroute(address: str, settings: TraceSettings, *, ident: int,
     clock = loop.time
     with _listening(loop, sender):
         # an echo that just left toward the target has used up a broken router's answer
-        # for a second: start after that
-        while others and (wait := (others() or -math.inf) + settings.retry_spacing_s
+        # for a while: start after that
+        while others and (wait := (others() or -math.inf) + settings.echo_quiet_s
                           - clock()) > 0:
             await asyncio.sleep(wait)
         last_sent = await _walk(sender, probes, clock)
@@ -453,9 +453,10 @@ async def traceroute(address: str, settings: TraceSettings, *, ident: int,
                 if not silent:
                     break
                 spacing = settings.retry_spacing_s * (1 + jitter.random() / 2)
-                while (wait := max(last_sent, (others() if others else None) or 0)
-                       + spacing - clock()) > 0:   # an echo may leave meanwhile
-                    await asyncio.sleep(wait)
+                while (wait := max(last_sent + spacing,
+                                   ((others() if others else None) or -math.inf)
+                                   + settings.echo_quiet_s) - clock()) > 0:
+                    await asyncio.sleep(wait)             # an echo may leave meanwhile
                 asked = silent[0]
                 _send(sender, probes, asked, probes.answers[asked - 1].index(None))
                 last_sent = clock()

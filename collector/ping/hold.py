@@ -4,10 +4,12 @@ A router past which the path is broken answers a ping check's echoes with "unrea
 and those answers spend the same allowance (about one ICMP error per second) its answers to
 the trace need: a trace run beside the pings finds the router silent and names the one
 before it. So while the path probe traces toward a target that went down, the ping check
-of that target holds its echoes back: each waits for the trace to end, but never past the
-moment it must leave for its cycle to end in time (the cycle's sample is never lost or
-made up; with a check's whole interval in use, as at 1-2 s, there is nothing to wait and
-the trace's spaced retries alone cope).
+of that target holds its echoes back: each waits for the trace to end while its cycle can
+still end in time; past that it is not sent (and not counted as sent), except that two
+cycles in a row are never left without echoes. A cycle none of whose echoes left has no
+sample: UNKNOWN time, never a made-up loss; and one missed sample is no gap in the data
+(docs/cli.md, "Data gap"), so an outage is not cut in two. The trace, for its part,
+probes the router only once it has heard nothing from the echoes for a while.
 
     hold = EchoHold()
     with hold.holding("192.0.2.1"):           # the path probe, while it traces

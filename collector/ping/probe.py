@@ -77,6 +77,7 @@ class PingProbe:
         self._pool = pool
         self._ctx = ctx
         self._hold = hold or EchoHold()
+        self._held_last = False    # the last cycle's echoes were all held: it had no sample
         limit = float(check.timeout if check.timeout is not None else check.interval)
         self._lookup_s = min(MAX_LOOKUP_S,
                              _LOOKUP_SHARE * max(limit - self.schedule.duration_s, 0.05))
@@ -115,6 +116,12 @@ class PingProbe:
             return [self._sample(time_ns, target.address, sent=0, rtts_ms=[])]
 
         batch = await self._echo(transport, target)
+        sent = self.schedule.count - batch.held
+        self._held_last = not sent
+        if not sent:
+            # every echo held back for a trace toward the target: nothing was measured this
+            # cycle (UNKNOWN time), rather than a made-up loss; the next cycle always sends
+            return []
         rtts_ms = [rtt / 1e6 for rtt in batch.rtts_ns if rtt is not None]
         if rtts_ms:
             self._note("up", f"{target.address} answers again")
@@ -122,7 +129,7 @@ class PingProbe:
             self._note("send-error", f"sending to {target.address} failed: {batch.errors[-1]}")
         else:
             self._note("down", f"no reply from {target.address} to {self.schedule.count} echoes")
-        return [self._sample(time_ns, target.address, sent=self.schedule.count, rtts_ms=rtts_ms)]
+        return [self._sample(time_ns, target.address, sent=sent, rtts_ms=rtts_ms)]
 
     async def _echo(self, transport: EchoTransport, target: _Target) -> EchoBatch:
         loop = asyncio.get_running_loop()
@@ -135,9 +142,14 @@ class PingProbe:
                 if index:
                     await asyncio.sleep(start + index * schedule.spacing_s - loop.time())
                 if self._hold.held(target.address):
-                    # a trace toward the target runs: wait for it while the cycle can
+                    # a trace toward the target runs: wait for it while the cycle can, and
+                    # past that hold the echo back, but never two cycles in a row (one
+                    # missed sample is no gap in the data: docs/cli.md, "Data gap")
                     latest = start + index * schedule.spacing_s + schedule.slack_s
-                    await self._hold.until_free(target.address, latest - loop.time())
+                    free = await self._hold.until_free(target.address, latest - loop.time())
+                    if not free and not self._held_last:
+                        batch.held += 1
+                        continue
                 self._hold.echoed(target.address, loop.time())
                 try:
                     transport.send(target.address, target.sockaddr, batch, index)

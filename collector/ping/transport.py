@@ -49,6 +49,7 @@ class EchoBatch:
     def __init__(self, count: int, wait_ns: int, loop: asyncio.AbstractEventLoop) -> None:
         self.rtts_ns: list[int | None] = [None] * count
         self.errors: list[OSError] = []
+        self.held = 0                 # echoes not sent: held back while a trace ran
         self.done: asyncio.Future[None] = loop.create_future()
         self.closed = False
         self._wait_ns = wait_ns

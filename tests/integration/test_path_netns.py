@@ -110,8 +110,10 @@ def _routes(chain: Chain) -> None:
         assert done.returncode == 0, f"route {prefix} via {via} in {netns}: {done.stderr}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chain() -> Iterator[Chain]:
+    """A chain of its own for each test: routers remember what they were asked (their ICMP
+    rate limits), and one test's cuts must not silence another's router."""
     require_ip()
     tag = uuid.uuid4().hex[:6]
     built = Chain(f"lwpa-{tag}", f"lwpr1-{tag}", f"lwpr2-{tag}", f"lwpt-{tag}")

@@ -201,8 +201,8 @@ def test_fast_decoders_give_exactly_what_the_full_decoder_gives(seed):
 
 
 def _numbers(read, line: str):
-    """The numeric fields of `keep` a line holds, as FieldReader reads them (NaN: absent,
-    a string or a boolean), with the tags; None for a line that is refused."""
+    """The numeric fields of `keep` a line holds, as FieldReader reads them (a boolean as 1
+    or 0, NaN: absent or a string), with the tags; None for a line that is refused."""
     if isinstance(read, FieldReader):
         got = read(line.encode())
         return None if got is None else (dict(got[1]), [repr(v) for v in got[2]])
@@ -211,8 +211,8 @@ def _numbers(read, line: str):
     except LineProtocolError:
         return None
     values = [s.fields.get(k) for k in _KEEP]
-    return dict(s.tags), [repr(float(v)) if isinstance(v, int | float)
-                          and not isinstance(v, bool) else "nan" for v in values]
+    return dict(s.tags), [repr(float(v)) if isinstance(v, int | float) else "nan"
+                          for v in values]
 
 
 _KEEP = ("up", "a", "site", "Ngọc Vừng")

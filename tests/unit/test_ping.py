@@ -255,6 +255,33 @@ def test_a_failed_lookup_is_a_down_sample_without_loss_or_rtt(monkeypatch, caplo
     assert "Name or service not known" in warnings[0].getMessage()
 
 
+@needs_icmp
+def test_echoes_held_for_a_trace_leave_one_cycle_unmeasured_never_two_in_a_row():
+    from linkwatch.collector.ping.hold import EchoHold
+    from linkwatch.collector.ping.probe import PingProbe
+    from linkwatch.collector.ping.transport import TransportPool
+
+    check = _check("lo", "127.0.0.1", count=1)    # 1 s, one echo: no time to wait in
+
+    async def run() -> list[list[Sample]]:
+        pool = TransportPool()
+        pool.prepare(socket.AF_INET, check.privileged)
+        try:
+            hold = EchoHold()
+            probe = PingProbe(check, pool, ProbeContext(store=_NoState(), exit_stack=None),
+                              hold)
+            with hold.holding("127.0.0.1"):           # a trace toward the target runs
+                cycles = [await probe.collect() for _ in range(3)]
+            return [*cycles, await probe.collect()]
+        finally:
+            pool.close()
+
+    held, measured, held_again, after = asyncio.run(run())
+    assert held == [] and held_again == []            # no sample: unknown, not lost
+    assert measured[0].fields["sent"] == 1 and measured[0].fields["up"] == 1
+    assert after[0].fields["received"] == 1
+
+
 def test_a_dead_dns_server_costs_the_cycle_its_reason_not_its_sample(monkeypatch, caplog):
     never = threading.Event()
 
