@@ -107,11 +107,11 @@ def _merged(members: list[Series]) -> Series:
         for i, t in enumerate(series.times):
             # series of one key may hold different fields at one time (a UPS's point and
             # its input line's): a value there is kept, an absent one never erases it
-            merged = by_time.setdefault(t, [math.nan] * len(names))
+            values = by_time.setdefault(t, [math.nan] * len(names))
             for j, name in enumerate(names):
                 value = series.columns[name][i]
                 if value == value:
-                    merged[j] = value
+                    values[j] = value
     merged = Series(members[0].tags, columns={n: array("d") for n in names})
     for t in sorted(by_time):
         merged.times.append(t)
