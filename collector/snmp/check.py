@@ -142,15 +142,20 @@ class SnmpCheck:
     v3: SnmpV3User | None = key(None, doc="v3 credentials, below; required with "
                                 "`version: \"3\"`")
     interval: Seconds = key(_MINUTE, doc="time between cycles", positive=True)
-    timeout: Seconds | None = key(None, doc="whole-cycle limit", positive=True,
+    timeout: Seconds | None = key(None, doc="whole-cycle limit: a device that has not "
+                                  "answered everything by then is `up=0`", positive=True,
                                   default_doc="the interval")
     request_timeout: Seconds = key(_TWO_SECONDS, doc="wait for one answer before resending",
                                    positive=True)
     retries: int = key(1, doc="resends after a request timed out", low=0)
     max_repetitions: int = key(25, doc="rows per GETBULK request; halved automatically when "
                                "the device answers tooBig", low=1)
-    max_concurrent: int = key(32, doc="devices polled at once by the whole agent (the "
-                              "smallest value among the snmp checks applies)", low=1)
+    max_concurrent: int = key(32, doc="requests waiting for an answer at once over the "
+                              "whole agent, a device holding one for one request at a time "
+                              "(the smallest value among the snmp checks applies)", low=1)
+    max_rows: int = key(10_000, doc="rows one table column may have in one walk; past it the "
+                        "cycle ends with `up=0` (a device that answers without end)",
+                        low=1, high=10_000_000)
     site: str | None = key(None, doc="tag `site`", default_doc="`agent.site`")
     interfaces: InterfaceSelection = key(factory=InterfaceSelection, doc="which interfaces "
                                          "become `interface` points, below",
