@@ -16,7 +16,8 @@ from linkwatch.collector.snmp.profiles.model import Catalog
 from linkwatch.collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256"]
+PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256", "aes192-blumenthal",
+                       "aes256-blumenthal"]
 
 # Defaults as module constants: the values are immutable, and ruff's RUF009 wants no calls
 # in dataclass defaults.
@@ -31,7 +32,10 @@ class SnmpV3User:
     """SNMPv3 USM credentials; the security level follows from the protocols given.
 
     `auth_protocol: none` → noAuthNoPriv; auth without priv → authNoPriv; both → authPriv.
-    `sha` is SHA-1; `aes` is AES-128.
+    `sha` is SHA-1; `aes` is AES-128. `aes192`/`aes256` stretch a short key as Cisco and most
+    vendors do (net-snmp's AES-192-C/AES-256-C); `aes192-blumenthal`/`aes256-blumenthal` as
+    net-snmp's own AES-192/AES-256 do. The two agree when the auth digest is long enough
+    (sha256 and up; sha224 with aes192).
     """
 
     username: str = key(doc="USM user name")

@@ -57,12 +57,15 @@ _PRIV = {
     "des": _auth.USM_PRIV_CBC56_DES,
     "aes": _auth.USM_PRIV_CFB128_AES,
     "aes128": _auth.USM_PRIV_CFB128_AES,
-    "aes192": _auth.USM_PRIV_CFB192_AES,
+    "aes192": _auth.USM_PRIV_CFB192_AES,            # Reeder key extension (Cisco)
     "aes256": _auth.USM_PRIV_CFB256_AES,
+    "aes192-blumenthal": _auth.USM_PRIV_CFB192_AES_BLUMENTHAL,   # net-snmp's AES-192
+    "aes256-blumenthal": _auth.USM_PRIV_CFB256_AES_BLUMENTHAL,
 }
 
 _TOO_BIG = 1
 _NO_SUCH_NAME = 2   # v1's answer for a GETNEXT past the end of the MIB
+_REFUSED = (6, 16)  # noAccess, authorizationError: the device's access control says no
 
 
 class SnmpError(Exception):
@@ -122,9 +125,15 @@ def _reason(err: Any, check: SnmpCheck) -> str:
     user = check.v3.username if check.v3 else ""
     if isinstance(err, errind.RequestTimedOut):
         tries = check.retries + 1
-        why = ("wrong community, an access list that leaves out this host, or the device "
-               "is off or unreachable") if check.version != "3" else (
-               "the device is off or unreachable, or drops this host's requests")
+        if check.version != "3":
+            why = ("wrong community, an access list that leaves out this host, or the "
+                   "device is off or unreachable")
+        elif check.v3 is not None and check.v3.priv_protocol != "none":
+            why = ("wrong priv_key or priv_protocol (the device cannot decrypt the request "
+                   "and says nothing), or the device is off, unreachable or drops this "
+                   "host's requests")
+        else:
+            why = "the device is off or unreachable, or drops this host's requests"
         return (f"no answer within {float(check.request_timeout):g} s × {tries} "
                 f"{'try' if tries == 1 else 'tries'} ({why})")
     if isinstance(err, errind.WrongDigest):
@@ -244,6 +253,7 @@ class DeviceClient:
             effort.in_request = True
             transport = transport_of(self._engine, self._v6)
             heard = transport.heard.get(self._peer, 0) if transport else 0
+            garbled = self._parse_errors()
             try:
                 err, status, index, vbs = await command(
                     self._engine, self._auth, self._target, self._context, *args,
@@ -255,15 +265,28 @@ class DeviceClient:
         if transport is not None:
             effort.replaced += transport.replaced.pop(self._peer, [])
         if err:
-            answered = transport is not None and transport.heard.get(self._peer, 0) > heard
-            raise SnmpError(self._explain(err, transport, answered))
+            # Heard from, and pysnmp failed to parse something meanwhile: its answer.
+            unreadable = (transport is not None and self._parse_errors() > garbled
+                          and transport.heard.get(self._peer, 0) > heard)
+            raise SnmpError(self._explain(err, transport, unreadable))
+        if status and int(status) in _REFUSED:
+            raise SnmpError(
+                f"the device refused the request ({status.prettyPrint()}): the community or "
+                "v3 user may not read these OIDs, or not at this security level (check the "
+                "device's access list or view, or auth_protocol/priv_protocol)")
         return err, status, index, vbs
 
-    def _explain(self, err: Any, transport: Any, answered: bool) -> str:
+    def _parse_errors(self) -> int:
+        """The engine's count of messages it could not parse (snmpInASNParseErrs)."""
+        (counter,) = self._engine.get_mib_builder().import_symbols(
+            "__SNMPv2-MIB", "snmpInASNParseErrs")
+        return int(counter.syntax)
+
+    def _explain(self, err: Any, transport: Any, unreadable: bool) -> str:
         reason = _reason(err, self._check)
         if not isinstance(err, errind.RequestTimedOut) or transport is None:
             return reason
-        if answered:
+        if unreadable:
             reason = ("the device answered, but nothing it sent could be read (a malformed "
                       "message, or a value of a type or range SNMP does not have)")
         source = transport.misdirected.pop(self._peer, None)

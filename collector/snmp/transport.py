@@ -24,6 +24,7 @@ from collections import OrderedDict
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.carrier.error import CarrierError
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine, Udp6TransportTarget, UdpTransportTarget
 
 from linkwatch.collector.snmp.ber import clean_answer, message_id
@@ -128,5 +129,10 @@ def transport_of(engine: SnmpEngine, v6: bool) -> _Guard | None:
     """This engine's guarded transport for IPv4 or IPv6, once a request has opened it."""
     domain = udp6.DOMAIN_NAME if v6 else udp.DOMAIN_NAME
     dispatcher = engine.transport_dispatcher
-    transport = dispatcher.get_transport(domain) if dispatcher is not None else None
+    if dispatcher is None:
+        return None
+    try:
+        transport = dispatcher.get_transport(domain)
+    except CarrierError:
+        return None   # not opened yet: no request of this family went out
     return transport if isinstance(transport, _Guard) else None
