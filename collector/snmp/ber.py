@@ -17,10 +17,11 @@ _SEQUENCE, _INTEGER, _OCTETS, _NULL, _OID = 0x30, 0x02, 0x04, 0x05, 0x06
 _RESPONSE = 0xA2
 _NULL_VALUE = b"\x05\x00"
 _INT32 = 2**31
-_UNSIGNED = {0x41: 2**32, 0x42: 2**32, 0x43: 2**32, 0x47: 2**32, 0x46: 2**64}
+# What pysnmp's message specs take (RFC 1155/1157 for v1, RFC 2578/3416 for v2c): an
+# obsolete UInteger32 (0x47) or NsapAddress (0x45) is refused like any unknown type.
+_UNSIGNED = {0x41: 2**32, 0x42: 2**32, 0x43: 2**32, 0x46: 2**64}
 _APPLICATION_NAMES = {0x40: "IpAddress", 0x41: "Counter32", 0x42: "Gauge32",
-                      0x43: "TimeTicks", 0x44: "Opaque", 0x46: "Counter64",
-                      0x47: "UInteger32"}
+                      0x43: "TimeTicks", 0x44: "Opaque", 0x46: "Counter64"}
 _EXCEPTIONS = (0x80, 0x81, 0x82)   # noSuchObject, noSuchInstance, endOfMibView (v2c)
 
 
@@ -85,8 +86,11 @@ def oid_text(content: bytes) -> str:
     """An OBJECT IDENTIFIER's content octets as `.1.3.6…`; Malformed if they are not one."""
     if not content or content[-1] & 0x80:
         raise Malformed("bad OBJECT IDENTIFIER")
-    parts, value = [], 0
+    parts, value, starting = [], 0, True
     for octet in content:
+        if starting and octet == 0x80:
+            raise Malformed("a subidentifier padded with 0x80")   # X.690 8.19.2
+        starting = not octet & 0x80
         value = (value << 7) | (octet & 0x7F)
         if not octet & 0x80:
             parts.append(value)
@@ -103,6 +107,8 @@ def _problem(tag: int, content: bytes, version: int) -> str | None:
             return "an empty INTEGER"
         value = int.from_bytes(content, "big", signed=True)
         return None if -_INT32 <= value < _INT32 else f"INTEGER {_short(value)} out of range"
+    if tag == 0x46 and version == 0:
+        return "a Counter64, which SNMPv1 does not have"
     if tag in _UNSIGNED:
         if not content:
             return f"an empty {_APPLICATION_NAMES[tag]}"

@@ -42,8 +42,10 @@ class SnmpV3User:
     auth_protocol: AuthProtocol = key("none", doc="`sha` is SHA-1")
     auth_key: Secret | None = key(None, doc="authentication passphrase (≥ 8 characters); "
                                   "required with an `auth_protocol`")
-    priv_protocol: PrivProtocol = key("none", doc="`aes` is AES-128; needs an "
-                                      "`auth_protocol`")
+    priv_protocol: PrivProtocol = key("none", doc="`aes` is AES-128; `aes192`/`aes256` are "
+                                      "net-snmp's `AES-192-C`/`AES-256-C` (the Cisco key "
+                                      "extension), the `-blumenthal` ones its `AES-192`/"
+                                      "`AES-256`; needs an `auth_protocol`")
     priv_key: Secret | None = key(None, doc="privacy passphrase (≥ 8 characters); required "
                                   "with a `priv_protocol`")
     context_name: str = key("", doc="SNMPv3 context")

@@ -109,9 +109,9 @@ def _convert(value: Any) -> Value | None:
 
 
 def _ends(value: Any) -> bool:
-    """A varbind exception: nothing at or after this OID (a NULL is a row with no value)."""
-    return isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance
-                      | rfc1905.EndOfMibView)
+    """endOfMibView: nothing after this OID. (A walk's noSuchObject or noSuchInstance, which
+    RFC 3416 leaves to GET, or a NULL, is a row with no value: the walk goes on.)"""
+    return isinstance(value, rfc1905.EndOfMibView)
 
 
 # What a GETNEXT/GETBULK gave for one name: the OID, its value (None when unusable), and

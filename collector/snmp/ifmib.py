@@ -129,7 +129,10 @@ def parse_counters(columns: Mapping[Oid, Mapping[Oid, Value]],
     out_disc = _rows(columns, oids.IF_OUT_DISCARDS)
     disc = _rows(columns, oids.IF_COUNTER_DISCONTINUITY_TIME)
     if indexes is None:
-        indexes = set(oper) | set(hc_in) | set(in32)
+        # every row any column has: a row whose status and octets were both unusable
+        # still has its errors and discards
+        indexes = set().union(hc_in, hc_out, in32, out32, oper, admin, in_err, out_err,
+                              in_disc, out_disc)
     result = {}
     for i in indexes:
         bad: list[tuple[str, Value]] = []

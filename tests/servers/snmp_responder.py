@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scapy.asn1.asn1 import ASN1_INTEGER, ASN1_NULL, ASN1_OID
-from scapy.layers.snmp import SNMP, SNMPbulk, SNMPget, SNMPnext, SNMPresponse, SNMPvarbind
+from scapy.layers.snmp import SNMP, SNMPbulk, SNMPget, SNMPnext
 
 Oid = tuple[int, ...]
 
@@ -158,39 +159,27 @@ def _tlv(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + length + content
 
 
+@functools.lru_cache(maxsize=65536)
+def _oid_tlv(oid: Oid) -> bytes:
+    return bytes(ASN1_OID(".".join(map(str, oid))))   # scapy resolves names: slow, cached
+
+
 def encode(req: Request, answer: Answer) -> bytes:
+    """The answer as a datagram: a GetResponse-PDU (RFC 3416), its OIDs and values BER-encoded
+    by scapy (raw values and varbind exceptions as given)."""
     if answer.raw is not None:
         return answer.raw
-    if any(isinstance(v, RawValue) for _, v in answer.varbinds):
-        return _encode_by_hand(req, answer)
-    binds = []
-    for oid, value in answer.varbinds:
-        name = ASN1_OID(".".join(map(str, oid)))
-        if isinstance(value, str) and value in _EXCEPTIONS:
-            if req.version == 0:
-                binds.append(SNMPvarbind(oid=name, value=ASN1_NULL(0)))
-            else:
-                binds.append(SNMPvarbind(oid=name, value=None, **{value: ASN1_NULL(0)}))
-        else:
-            binds.append(SNMPvarbind(oid=name, value=value))
-    pdu = SNMPresponse(id=answer.request_id, error=answer.error_status,
-                       error_index=answer.error_index, varbindlist=binds)
-    return bytes(SNMP(version=req.version, community=req.community, PDU=pdu))
-
-
-def _encode_by_hand(req: Request, answer: Answer) -> bytes:
-    """The same message as `encode` builds, assembled here so raw values go in as given."""
     binds = b""
     for oid, value in answer.varbinds:
-        name = bytes(ASN1_OID(".".join(map(str, oid))))
         if isinstance(value, RawValue):
             raw = value.tlv
         elif isinstance(value, str) and value in _EXCEPTIONS:
-            raw = {NO_SUCH_OBJECT: b"\x80\x00", NO_SUCH_INSTANCE: b"\x81\x00",
-                   END_OF_MIB_VIEW: b"\x82\x00"}[value]
+            raw = b"\x05\x00" if req.version == 0 else {
+                NO_SUCH_OBJECT: b"\x80\x00", NO_SUCH_INSTANCE: b"\x81\x00",
+                END_OF_MIB_VIEW: b"\x82\x00"}[value]
         else:
             raw = bytes(value)
-        binds += _tlv(0x30, name + raw)
+        binds += _tlv(0x30, _oid_tlv(oid) + raw)
     integers = b"".join(bytes(ASN1_INTEGER(n)) for n in (
         answer.request_id, answer.error_status, answer.error_index))
     pdu = _tlv(0xA2, integers + _tlv(0x30, binds))
