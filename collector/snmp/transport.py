@@ -68,7 +68,7 @@ class _Guard:
     def datagram_received(self, datagram: bytes, address: Any) -> None:
         msg_id, peer = message_id(datagram), _peer(address)
         expected = self.sent.get(msg_id) if msg_id is not None else None
-        if expected is None or expected != peer:
+        if msg_id is None or expected is None or expected != peer:
             self.dropped += 1
             if expected is not None and peer is not None:
                 self.misdirected[expected] = peer
