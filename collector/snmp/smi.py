@@ -9,10 +9,19 @@ InfluxDB's integers stop at 2^63 - 1, so such a value could not be stored at all
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from linkwatch.collector.snmp.client import Value
+if TYPE_CHECKING:   # client.py imports pysnmp; the profiles' evaluation must stay light
+    from linkwatch.collector.snmp.client import Value
 
 INT64_MAX = 2**63 - 1       # the largest integer a line-protocol field holds
+INT64_MIN = -(2**63)
+
+
+def fits(value: int) -> bool:
+    """Whether an integer can be a line-protocol field."""
+    return INT64_MIN <= value <= INT64_MAX
+
 _INT32 = 2**31
 _UNSIGNED32 = 2**32
 
@@ -42,7 +51,7 @@ def number(value: Value) -> int | float | None:
     """A user-declared OID's value as a field number: an integer that fits, or a finite
     float read from text ("-47.5", as some radios give signal levels); None otherwise."""
     if isinstance(value, int):
-        return int(value) if -INT64_MAX - 1 <= value <= INT64_MAX else None
+        return int(value) if fits(value) else None
     if isinstance(value, bytes):
         try:
             parsed = float(value.decode().strip())
