@@ -15,7 +15,7 @@ import logging
 from dataclasses import replace
 
 import pytest
-from scapy.asn1.asn1 import ASN1_COUNTER64, ASN1_STRING
+from scapy.asn1.asn1 import ASN1_COUNTER64, ASN1_OID, ASN1_STRING
 
 from linkwatch.agent.daemon.scheduler import ScheduledCheck, SchedulerCounters, run_cycle
 from linkwatch.agent.datamodel.lineprotocol import encode
@@ -365,3 +365,29 @@ def test_a_v1_error_index_past_the_request_is_no_crash(caplog):
     [device] = of(asyncio.run(run())["sw"], "device")
     assert device.fields["up"] in (0, 1)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_discover_takes_no_answer_for_one_address_from_another():
+    """`linkwatch discover` asks every address of a subnet; a host that answers for the
+    others, with their exact request ids, must not make them look like SNMP devices."""
+    from linkwatch.collector.path.identify import identify
+
+    mib = switch_mib(1) | {SYS_NAME: ASN1_STRING(b"real-switch"),
+                           (1, 3, 6, 1, 2, 1, 1, 1, 0): ASN1_STRING(b"descr"),
+                           (1, 3, 6, 1, 2, 1, 1, 2, 0): ASN1_OID("1.3.6.1.4.1.9.1.1")}
+
+    async def run():
+        async with responding(mib) as a:
+            def answer_for_b(req: Request, answer: Answer) -> list[Answer]:
+                assert a.transport is not None
+                a.transport.sendto(snmp_responder.encode(req, answer), req.source)
+                return []
+
+            async with responding(mib, fault=answer_for_b, host="127.0.0.2") as b:
+                return (await identify(["127.0.0.1"], ["public"], port=a.port),
+                        await identify(["127.0.0.2"], ["public"], port=b.port,
+                                       timeout_s=0.5))
+
+    real, framed = asyncio.run(run())
+    assert real["127.0.0.1"].sys_name == "real-switch"
+    assert framed == {}
