@@ -143,7 +143,7 @@ def _reason(err: Any, check: SnmpCheck) -> str:
         return f"the device has no v3 user {user!r}"
     if isinstance(err, errind.DecryptionError):
         return (f"wrong priv_key or priv_protocol for v3 user {user!r} "
-                "(the device could not decrypt the request)")
+                "(its answer could not be decrypted)")
     if isinstance(err, errind.UnsupportedSecurityLevel):
         return (f"v3 user {user!r} is not allowed this security level (auth_protocol/"
                 "priv_protocol differ from the device's)")

@@ -61,7 +61,7 @@ class _Previous:
     clock: Clock
     ifs: dict[int, OctetReading] = field(default_factory=dict)
     oids: dict[str, tuple[int, int]] = field(default_factory=dict)   # key → (value, bits)
-    # a declared OID's field: "number" or "string", kept so its type never changes
+    # a declared OID's field → the type of its first value (int, float, str): kept, never changed
     kinds: dict[str, str] = field(default_factory=dict)
 
     def dump(self, address: str) -> bytes:
