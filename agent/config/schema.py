@@ -9,6 +9,8 @@ Check dataclasses belong to their probe in `collector/<kind>/check.py`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -75,6 +77,52 @@ class InfluxOutput:
     def queue_name(self) -> str:
         """The spool queue of this output. Not the url: moving the server keeps the backlog."""
         return self.name or f"influxdb:{self.bucket or self.database}"
+
+
+PUBLIC_KEY_PREFIX = "ed25519:"
+
+
+@dataclass(frozen=True)
+class TrustedAgent:
+    """An agent whose exports `linkwatch spool import` accepts, and what they may hold."""
+
+    agent: str = key(doc="the exporting agent's `agent.name` (the tag `agent` of its points)")
+    public_key: str = key(doc="its public key, `ed25519:...`, as `linkwatch keys` prints it "
+                          "on that agent")
+    sites: tuple[str, ...] = key(doc="the sites its points may carry (the tag `site`)")
+
+    def __post_init__(self) -> None:
+        if not public_key_bytes(self.public_key):
+            raise ValueError(f"public_key of agent {self.agent!r} is not an Ed25519 public "
+                             f"key: expected {PUBLIC_KEY_PREFIX} and 44 characters of base64, "
+                             "as `linkwatch keys` prints it on that agent")
+        if not self.sites:
+            raise ValueError(f"agent {self.agent!r} lists no sites: name the sites its "
+                             "points stand for, e.g. sites: [ngoc-vung]")
+
+
+def public_key_bytes(text: str) -> bytes | None:
+    """The 32 bytes of an `ed25519:<base64>` public key, or None when it is not one."""
+    if not text.startswith(PUBLIC_KEY_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(text.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+@dataclass(frozen=True)
+class CarrySettings:
+    """Carrying points out by hand: this agent's signing key for `spool export`, and the
+    agents whose exports `spool import` accepts here."""
+
+    signing_key: Path | None = key(None, doc="this agent's Ed25519 signing key (created by "
+                                   "`linkwatch keys`); default: signing.key beside the spool")
+    trusted: tuple[TrustedAgent, ...] = key((), doc="agents whose signed exports `spool "
+                                            "import` writes; none: only --unverified")
+    journal: Path | None = key(None, doc="where every import is recorded (JSON lines); "
+                               "default: imports.jsonl beside the spool")
 
 
 @dataclass(frozen=True)
@@ -188,6 +236,7 @@ class Config:
     outputs: tuple[InfluxOutput, ...] = ()
     sites: tuple[Site, ...] = ()
     checks: Checks = field(default_factory=Checks)
+    carry: CarrySettings = field(default_factory=CarrySettings)
     # Filled in by the loader, never keys (`internal` keeps them out of the YAML):
     source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew

@@ -66,6 +66,7 @@ def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, in
     _check_check_names(config, report)
     _check_outputs(config, report)
     _check_timezone(config, report)
+    _check_trusted(config, report)
     return report.problems
 
 
@@ -214,6 +215,18 @@ def _check_outputs(config: Config, report: _Report) -> None:
                 report.add(at, "a version 2 output needs " + ", ".join(missing),
                            "add them, or set version: 1 for the v1 /write API "
                            "(token: ${LINKWATCH_INFLUX_TOKEN} or token_file: /path)")
+
+
+def _check_trusted(config: Config, report: _Report) -> None:
+    if not config.sites:
+        return                        # without declared sites, any site name will do
+    names = {s.name for s in config.sites}
+    for agent in config.carry.trusted:
+        at = report.path(agent)
+        for i, site in enumerate(agent.sites):
+            if site not in names:
+                report.add((*at, "sites", i), f"site '{site}' is not among the sites",
+                           _suggest(site, names), needs=(("sites",),))
 
 
 def _check_timezone(config: Config, report: _Report) -> None:

@@ -609,7 +609,8 @@ def test_every_key_is_documented() -> None:
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = {cls: doc for cls in (
         schema.Config, schema.AgentSettings, schema.SpoolSettings, schema.InfluxOutput,
-        schema.Site, schema.Capacity, PingCheck, HostCheck)}
+        schema.Site, schema.Capacity, schema.CarrySettings, schema.TrustedAgent, PingCheck,
+        HostCheck)}
     missing = [f"{cls.__name__}.{f.name}" for cls, text in documented.items()
                for f in dataclasses.fields(cls)
                if not f.metadata.get("internal") and f"| `{f.name}` |" not in text]
