@@ -654,3 +654,20 @@ def test_commands_that_send_nothing_load_without_reading_secrets(tmp_path: Path)
     config = load_config(path, environ={}, secrets=False)
     assert [o.queue_name for o in config.outputs] == ["influxdb:linkwatch", "influxdb:b"]
     assert config.checks.of("snmp")[0].name == "sw"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("agent: {name: a\x1b[2Jb, site: lan}\n", "c.yaml:1:16: character U+001B is not allowed"),
+    ("agent: {name: a, site: lan}\n# \x9b from a sysDescr\n", "c.yaml:2:3: character U+009B"),
+    ("agent: {name: a, site: lan}\nx-deep: " + "{a: " * 990 + "1" + "}" * 990 + "\n",
+     "c.yaml: the config is nested too deeply"),
+    ("agent: {name: a, site: lan}\nx-deep: " + "[" * 990 + "]" * 990 + "\n",
+     "c.yaml: the config is nested too deeply"),
+])
+def test_a_character_or_a_depth_yaml_cannot_read_is_a_config_error(tmp_path: Path, text,
+                                                                   expected) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert expected in str(e.value)
