@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, echo
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
                        default="table", show_default=True, help="Output format.")
@@ -61,7 +61,7 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({
+        echo(json.dumps({
             "target": target, "address": address, "reached": result.reached,
             "summary": summary,
             "hops": [{"hop": h.number, "replies": [
@@ -73,7 +73,7 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
         columns = ["hop", "address", *(f"probe{i + 1}" for i in range(probes))]
         click.echo(render(_trace_rows(result), fmt, columns))
         if fmt == "table":
-            click.echo(f"\n{target} ({address}): {summary}")
+            echo(f"\n{target} ({address}): {summary}")
     sys.exit(EXIT_OK if result.reached else EXIT_UNREACHABLE)
 
 
@@ -159,7 +159,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     identities = asyncio.run(identify([n.address for n in neighbours], communities,
                                       timeout_s=timeout_s)) if communities else {}
     if config_snippet:
-        click.echo(snippet(neighbours, identities, profiles=catalog), nl=False)
+        echo(snippet(neighbours, identities, profiles=catalog), nl=False)
         return
     rows = []
     for n in neighbours:
@@ -173,7 +173,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     click.echo(render(rows, fmt, ["address", "mac", "sys_name", "sys_descr", "sys_object_id",
                                   "profile"]))
     if fmt == "table":
-        click.echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
+        echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
                    f"{len(identities)} answered SNMP", err=True)
 
 
@@ -187,5 +187,5 @@ def _sweep(sweep, network, iface, rate: float, timeout_s: float):
 
 
 def _fail(message: str):
-    click.echo(f"linkwatch: {message}", err=True)
+    echo(f"linkwatch: {message}", err=True)
     sys.exit(EXIT_USAGE)

@@ -12,6 +12,7 @@ from linkwatch.agent.cli.options import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     config_option,
+    echo,
     fail,
     load,
 )
@@ -71,7 +72,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         import matplotlib  # noqa: F401
         import numpy  # noqa: F401
     except ImportError:
-        click.echo(_MISSING, err=True)
+        echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
@@ -87,11 +88,11 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except QueryFailed as e:
         fail(e)
     except RuntimeError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"wrote {out} ({written.sites} sites)")
+    echo(f"wrote {out} ({written.sites} sites)")
     if written.sites == 0 or not written.has_data:
-        click.echo("no data in the period: the report is empty", err=True)
+        echo("no data in the period: the report is empty", err=True)
         sys.exit(EXIT_NO_DATA)
 
 
@@ -128,7 +129,7 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
             count = demo_data.seed_spool(spool_, config, chosen)
         finally:
             spool_.close()
-        click.echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
+        echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
         return
     if not config.outputs:
         raise click.UsageError("no output is configured: use --local to write the spool")
@@ -136,6 +137,6 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
     try:
         count = demo_data.seed_influx(output, config, chosen)
     except RuntimeError as e:
-        click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
+        echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
         sys.exit(EXIT_UNREACHABLE)
-    click.echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")
+    echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from linkwatch.agent.text import printable
+
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PLAIN_DATEFMT = "%Y-%m-%d %H:%M:%S"
 REDACTED = "***"
@@ -69,12 +71,13 @@ class _OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # A newline inside a message (an SNMP sysDescr, a server's error body) would forge
-        # a second log event; it is shown escaped instead.
+        # a second log event, and an escape sequence would rewrite the terminal that shows
+        # it; both are shown escaped instead (so is any in a traceback).
         saved_msg, saved_args = record.msg, record.args
-        record.msg = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
+        record.msg = printable(record.getMessage(), lines=False)
         record.args = None
         try:
-            return super().format(record)
+            return printable(super().format(record))
         finally:
             record.msg, record.args = saved_msg, saved_args
 

@@ -1,5 +1,8 @@
 """The report as one self-contained HTML file: inline CSS, inline SVG charts, system fonts
-that carry Vietnamese diacritics; no script, no link, no request of any kind."""
+that carry Vietnamese diacritics; no script, no link, no request of any kind.
+
+Names come from configs and devices: every one is escaped where it is written, in text and
+in attributes, and none is used to build an id."""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from linkwatch.agent.query.causes import CAUSES, Cause, Evidence
 from linkwatch.agent.report import charts
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report, SiteReport, Verdict
+
+# Whatever a name might smuggle in, the page runs no script and loads nothing: only its own
+# inline styles and the charts' inline images.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 CSS = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -43,7 +50,8 @@ def render(report: Report, lang: Lang) -> str:
     since = dt.datetime.fromtimestamp(report.since_ns / 1e9, report.tz)
     until = dt.datetime.fromtimestamp((report.until_ns - 1) // 1_000_000_000, report.tz)
     parts = [
-        f'<!DOCTYPE html><html lang="{lang.code}"><head><meta charset="utf-8">',
+        f'<!DOCTYPE html><html lang="{lang.code}"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{escape(t('title'))} {lang.date(since.date())}–{lang.date(until.date())}"
         f"</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(t('title'))}</h1>",
@@ -53,8 +61,8 @@ def render(report: Report, lang: Lang) -> str:
         f"{escape(t('source_' + report.source[0], where=report.source[1]))}</p>",
         _summary(report, lang),
     ]
-    for site in report.sites:
-        parts.append(_site(site, report, lang))
+    for number, site in enumerate(report.sites, 1):
+        parts.append(_site(site, number, report, lang))
     parts.append(_methods(report, lang))
     parts.append(f'<p class="note">{escape(t("footer"))}</p></body></html>')
     return "\n".join(parts)
@@ -126,7 +134,7 @@ def _summary(report: Report, lang: Lang) -> str:
             f'<div class="chart">{charts.strip_ids(chart, "sum-")}</div></section>')
 
 
-def _site(site: SiteReport, report: Report, lang: Lang) -> str:
+def _site(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     out = [f'<section class="site" id="site-{escape(site.name)}"><h2>{escape(site.name)}</h2>']
     if site.site.description:
@@ -176,7 +184,8 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
             if d is not None and d.heat is not None and d.direction == _busier(site):
                 title = t("heat_title", direction=t(d.direction))
                 svg = charts.heat_map(d.heat, lang, title[0].upper() + title[1:])
-                out.append(f'<div class="chart">{charts.strip_ids(svg, site.name + "-")}'
+                # ids take the site's rank, never its name: a name is not markup
+                out.append(f'<div class="chart">{charts.strip_ids(svg, f"site{number}-")}'
                            f'</div><p class="note">{escape(t("gap_legend"))}</p>')
     out.append(f"<h3>{escape(t('quality'))}</h3>")
     out.append(_quality_table(site, lang))

@@ -242,3 +242,19 @@ def test_a_fifo_given_as_the_file_is_refused_without_waiting(island, tmp_path):
     result = CliRunner().invoke(main, ["spool", "import", str(fifo), "-c", str(config)])
     assert result.exit_code == 2
     assert "not a regular file" in result.stderr or "is not a file" in result.stderr
+
+
+def test_manifest_fields_are_printed_without_their_escape_sequences(island, tmp_path):
+    """An unsigned file names an agent with terminal escape sequences in it."""
+    archive, config = island
+    out = with_manifest(archive, tmp_path / "esc.tar", lambda m: m.update(
+        format="linkwatch-export/1", agent="x\x1b]0;owned\x07\x1b[2J\x9b1m\u202e"))
+    parts = members(out)
+    del parts["signature.json"]
+    manifest = json.loads(parts["manifest.json"])
+    del manifest["sites"], manifest["points_bytes"]
+    parts["manifest.json"] = json.dumps(manifest).encode()
+    out = write_tar(tmp_path / "esc2.tar", list(parts.items()))
+    line = assert_refused(run_import(out, config, "--unverified"), "line 1")
+    assert not any(c in line for c in "\x1b\x07\x9b\u202e")
+    assert "]0;owned" in line                        # shown, escaped
