@@ -139,4 +139,4 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
     except RuntimeError as e:
         echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
         sys.exit(EXIT_UNREACHABLE)
-    echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")
+    echo(f"wrote {count} samples for {month} to {output.shown_url} ({output.database})")

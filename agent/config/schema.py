@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from linkwatch.agent.config.calendar import OfficeHours
 from linkwatch.collector.keys import key
@@ -74,9 +75,22 @@ class InfluxOutput:
     gzip: bool = True
 
     @property
+    def shown_url(self) -> str:
+        """The url as it may be printed (errors, logs, the report): never a user or password."""
+        return shown_url(self.url)
+
+    @property
     def queue_name(self) -> str:
         """The spool queue of this output. Not the url: moving the server keeps the backlog."""
         return self.name or f"influxdb:{self.bucket or self.database}"
+
+
+def shown_url(url: str) -> str:
+    """`url` without the user name and password it may hold (`http://u:p@host` → `http://***@host`)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 PUBLIC_KEY_PREFIX = "ed25519:"

@@ -205,9 +205,13 @@ def _check_outputs(config: Config, report: _Report) -> None:
     for output in config.outputs:
         at = report.path(output)
         url = urlsplit(output.url)
-        if url.scheme not in ("http", "https") or not url.hostname:
+        if "@" in url.netloc:
+            report.add((*at, "url"), f"the url holds a user name or password "
+                       f"('{output.shown_url}'): it would show in errors and reports",
+                       "give them as `username:` and `password_file:` (v1) or `token_file:`")
+        elif url.scheme not in ("http", "https") or not url.hostname:
             report.add((*at, "url"), f"expected a URL like http://127.0.0.1:8086, "
-                       f"got '{output.url}'", "write the scheme, host and port")
+                       f"got '{output.shown_url}'", "write the scheme, host and port")
         if output.version == "2":
             missing = [k for k in ("bucket", "org", "token")
                        if getattr(output, k) is None and (*at, k) not in report.failed]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from linkwatch.agent.text import printable
+from linkwatch.collector.units import Secret
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PLAIN_DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -108,16 +109,16 @@ class RedactSecrets(logging.Filter):
     logging its request). Attach it to the handler, so records of every logger pass it.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         super().__init__()
         self._secrets: tuple[str, ...] = ()
         self.replace(secrets)
 
-    def replace(self, secrets: Iterable[str]) -> None:
+    def replace(self, secrets: Iterable[str | Secret]) -> None:
         """Use a new set of secret values (after a config reload)."""
         # Longest first, so a secret that contains another is hidden whole. Empty values
         # are skipped: replacing "" would put *** between every character.
-        values = {str.__str__(s) for s in secrets if s}
+        values = {s.reveal() if isinstance(s, Secret) else s for s in secrets if s}
         self._secrets = tuple(sorted(values, key=len, reverse=True))
 
     def redact(self, text: str) -> str:

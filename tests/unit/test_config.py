@@ -671,3 +671,24 @@ def test_a_character_or_a_depth_yaml_cannot_read_is_a_config_error(tmp_path: Pat
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert expected in str(e.value)
+
+
+def test_a_user_or_password_in_an_output_url_is_refused_without_being_shown(
+        tmp_path: Path) -> None:
+    from linkwatch.agent.config.schema import shown_url
+
+    path = write(tmp_path, """\
+        agent: {name: a1, site: lan}
+        outputs:
+          - {type: influxdb, url: "http://admin:hunter2@127.0.0.1:8086"}
+          - {type: influxdb, name: b, url: "ftp://admin:hunter2@127.0.0.1"}
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    text = str(e.value)
+    assert "hunter2" not in text and "admin" not in text
+    assert "outputs[0].url: the url holds a user name or password ('http://***@127.0.0.1:8086')" \
+        in text
+    assert "password_file" in text
+    assert shown_url("https://u:p@[2001:db8::1]:8086/x?y=1") == "https://***@[2001:db8::1]:8086/x?y=1"
+    assert shown_url("http://127.0.0.1:8086") == "http://127.0.0.1:8086"
