@@ -105,13 +105,20 @@ def demo() -> None:
 @config_option
 @click.option("--month", default="2026-10", show_default=True, metavar="YYYY-MM")
 @click.option("--local", is_flag=True, help="Write to the agent's spool, not InfluxDB.")
-def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
+@click.option("--yes", is_flag=True,
+              help="Write into the configured InfluxDB without asking (it then holds a "
+              "fabricated month under the config's real agent and site tags).")
+def demo_seed(config_path: Path | None, month: str, local: bool, yes: bool) -> None:
     """Write a realistic month for the config's sites (deterministic: same month, same data).
+
+    Into InfluxDB (without --local) it asks first, or needs --yes: the month is made up, but
+    its points carry the config's agent and site tags, so every query and report of that
+    database counts them.
 
     \b
     Examples:
       linkwatch demo seed -c docs/examples/district.yaml --local
-      linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
+      linkwatch demo seed -c demo.yaml --month 2026-10 --yes    # into a demo InfluxDB
     """
     from linkwatch.agent.operations import demo as demo_data
     from linkwatch.agent.query.timerange import Month
@@ -134,9 +141,26 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
     if not config.outputs:
         raise click.UsageError("no output is configured: use --local to write the spool")
     output = config.outputs[0]
+    if not yes and not _confirmed(output, config, month):
+        echo(f"nothing written: demonstration data goes into {output.shown_url} only with "
+             "--yes (or a yes at the prompt); --local writes it to the spool instead",
+             err=True)
+        sys.exit(EXIT_USAGE)
     try:
         count = demo_data.seed_influx(output, config, chosen)
     except RuntimeError as e:
         echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
         sys.exit(EXIT_UNREACHABLE)
     echo(f"wrote {count} samples for {month} to {output.shown_url} ({output.database})")
+
+
+def _confirmed(output, config, month: str) -> bool:
+    """Whether the person at the terminal agrees to fabricated data in a real database; no
+    terminal, no agreement."""
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(
+        f"Write a fabricated month ({month}) for {len(config.sites)} sites into "
+        f"{output.shown_url}, database {output.bucket or output.database}, tagged agent "
+        f"{config.agent.name}? Every query and report of that database will count it",
+        default=False)

@@ -197,6 +197,21 @@ def _check_site_references(config: Config, report: _Report) -> None:
 def _check_check_names(config: Config, report: _Report) -> None:
     for kind, checks in config.checks.written.items():
         _first_of_each(checks, lambda c: c.name, f"{kind} check", ("name",), report)
+        for check in checks:
+            _check_written_name(check.name, (*report.path(check), "name"), report)
+    for site in config.sites:
+        _check_written_name(site.name, (*report.path(site), "name"), report)
+    _check_written_name(config.agent.name, ("agent", "name"), report)
+    _check_written_name(config.agent.site, ("agent", "site"), report)
+
+
+def _check_written_name(name: str, at: KeyPath, report: _Report) -> None:
+    """A name that becomes a tag must survive line protocol: an empty one (or one of only
+    spaces and backslashes) is left out of the point, which merges its series with others."""
+    if not name.replace("\\", "").strip():
+        report.add(at, f"the name {name!r} is empty: it is the tag that tells this one's "
+                   "points apart, and an empty tag is left out (its series would merge "
+                   "with others')", "give it a name, e.g. core-switch")
 
 
 def _check_outputs(config: Config, report: _Report) -> None:

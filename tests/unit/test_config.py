@@ -692,3 +692,28 @@ def test_a_user_or_password_in_an_output_url_is_refused_without_being_shown(
     assert "password_file" in text
     assert shown_url("https://u:p@[2001:db8::1]:8086/x?y=1") == "https://***@[2001:db8::1]:8086/x?y=1"
     assert shown_url("http://127.0.0.1:8086") == "http://127.0.0.1:8086"
+
+
+def test_a_short_snmpv3_key_and_an_empty_name_are_refused_with_the_fix(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        agent: {name: a1, site: lan}
+        sites: [{name: lan}, {name: " "}]
+        checks:
+          ping:
+            - {name: "", address: 127.0.0.1}
+            - {name: "\\\\", address: 127.0.0.2}
+          snmp:
+            - name: core
+              address: 127.0.0.1
+              version: "3"
+              v3: {username: u, auth_protocol: sha, auth_key: 1234567,
+                   priv_protocol: aes, priv_key: long-enough}
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    text = str(e.value)
+    assert "checks.snmp[0].v3: v3 user 'u': auth_key shorter than 8 characters" in text
+    assert "set a longer passphrase on the device and here" in text
+    assert "1234567" not in text
+    for key in ("sites[1].name", "checks.ping[0].name", "checks.ping[1].name"):
+        assert f"{key}: the name" in text and "is empty" in text
