@@ -376,7 +376,7 @@ def _installed_version(layout: Layout) -> str | None:
 def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
     """The changes that remove the agent; config and spool stay unless `purge`, and even
     then only what the install created (its record in the prefix) is removed."""
-    created = read_created(layout)        # read before the prefix holding it goes
+    created = read_created(layout)
     if systemd_running():
         yield Step(f"systemctl disable --now {UNIT_NAME}",
                    lambda: _run(["systemctl", "disable", "--now", UNIT_NAME], check=False))
@@ -401,6 +401,8 @@ def _purge_steps(layout: Layout, created: frozenset[str]) -> Iterator[Step]:
     if layout.config.exists():
         yield (Step(f"rm {layout.config}", layout.config.unlink) if CREATED_CONFIG in created
                else kept(layout.config))
+    if record_path(layout).exists():
+        yield Step(f"rm {record_path(layout)}", record_path(layout).unlink)
     if layout.environment.exists():
         yield kept(layout.environment)
     if layout.config_dir.is_dir():
@@ -423,18 +425,18 @@ def _purge_steps(layout: Layout, created: frozenset[str]) -> Iterator[Step]:
 
 # ---------------------------------------------------------------- what install created
 
-RECORD = "linkwatch-install.json"
+RECORD = "install-record.json"    # in the config directory: a plain uninstall keeps it
 CREATED_CONFIG_DIR, CREATED_CONFIG = "config_dir", "config"
 CREATED_STATE_DIR, CREATED_USER = "state_dir", "user"
 
 
 def record_path(layout: Layout) -> Path:
-    return layout.prefix / RECORD
+    return layout.config_dir / RECORD
 
 
 def read_created(layout: Layout) -> frozenset[str]:
-    """What installs into this prefix created; nothing when it holds no record (an install
-    of an older version, or none): then a purge removes nothing it cannot vouch for."""
+    """What the installs of this layout created; nothing without a record (an install of
+    an older version, or none): then a purge removes nothing it cannot vouch for."""
     try:
         raw = json.loads(record_path(layout).read_text())
     except (OSError, ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import textwrap
 from pathlib import Path
 from typing import Literal
@@ -717,3 +718,21 @@ def test_a_short_snmpv3_key_and_an_empty_name_are_refused_with_the_fix(tmp_path:
     assert "1234567" not in text
     for key in ("sites[1].name", "checks.ping[0].name", "checks.ping[1].name"):
         assert f"{key}: the name" in text and "is empty" in text
+
+
+@pytest.mark.parametrize("named", ["/dev/zero", "fifo", "big"])
+def test_a_secret_file_that_is_a_device_a_fifo_or_too_big_is_refused(tmp_path: Path,
+                                                                     named: str) -> None:
+    target = Path(named) if named.startswith("/") else tmp_path / named
+    if named == "fifo":
+        os.mkfifo(target)                    # reading it would wait for a writer for ever
+    elif named == "big":
+        target.write_bytes(b"x" * (1 << 20))
+    path = write(tmp_path, f"""\
+        agent: {{name: a1, site: lan}}
+        outputs: [{{type: influxdb, url: "http://127.0.0.1:8086", token_file: {target}}}]
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert "outputs[0].token_file: secret file" in str(e.value)
+    assert "is not a regular file" in str(e.value) or "larger than 64 KiB" in str(e.value)
