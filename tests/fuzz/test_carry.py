@@ -79,7 +79,7 @@ def _same(a: Sample, b: Sample) -> bool:
             for k in a.fields)
 
 
-@examples(40)
+@examples(100)
 @given(st.lists(model_samples(), min_size=1, max_size=30))
 def test_export_then_import_gives_back_every_sample_exactly(key, samples):
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +117,7 @@ def genuine(key):
         yield archive.read_bytes()
 
 
-@examples(300)
+@examples(600)
 @given(st.data())
 def test_any_change_to_an_export_is_refused_with_one_line(key, genuine, data):
     blob = bytearray(genuine)

@@ -78,7 +78,7 @@ EDITS = ["\t", "&a ", "*a", "<<: *a", "- ", ": ", "{", "}", "[", "!!python/objec
          "\x85", "\ud800", "'", '"', "\n  ", "%YAML 1.1\n", "---\n", "? ", "token_file: "]
 
 
-@examples(300)
+@examples(600)
 @given(config_texts())
 def test_any_file_gives_a_config_or_a_config_error_naming_the_file(body):
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from tests.fuzz.strategies import exact_samples, samples
 pytestmark = pytest.mark.fuzz
 
 
-@examples(400)
+@examples(1000)
 @given(samples)
 def test_no_encoded_sample_holds_a_cr_or_lf_and_each_reads_back_as_written(sample):
     try:
@@ -34,7 +34,7 @@ def test_no_encoded_sample_holds_a_cr_or_lf_and_each_reads_back_as_written(sampl
     assert back.time_ns == sample.time_ns
 
 
-@examples(400)
+@examples(1000)
 @given(exact_samples)
 def test_a_sample_of_plain_text_reads_back_exactly(sample):
     try:
@@ -46,7 +46,7 @@ def test_a_sample_of_plain_text_reads_back_exactly(sample):
     assert decode_strict(line) == sample
 
 
-@examples(600)
+@examples(1500)
 @given(st.binary(max_size=200) | st.text(max_size=120).map(str.encode))
 def test_any_bytes_give_a_sample_or_a_line_protocol_error(data):
     outcomes = []

@@ -100,7 +100,7 @@ def reports(draw) -> Report:
                   district=_uptime("district", None), generated_ns=T0, min_cycles=3)
 
 
-@examples(6)
+@examples(12)
 @given(reports(), st.sampled_from(["vi", "en"]))
 def test_the_html_report_holds_only_its_own_markup_and_every_name_as_text(report, lang):
     html = render_html.render(report, Lang(lang))
@@ -116,7 +116,7 @@ def test_the_html_report_holds_only_its_own_markup_and_every_name_as_text(report
         assert site.name.strip() in text or not site.name.strip()
 
 
-@examples(60)
+@examples(150)
 @given(reports(), st.sampled_from(["vi", "en"]))
 def test_no_cell_of_the_report_csv_runs_as_a_formula(report, lang):
     zipped = zipfile.ZipFile(io.BytesIO(render_csv.render(report, Lang(lang))))
@@ -143,7 +143,7 @@ rows = st.lists(st.fixed_dictionaries({
     min_size=1, max_size=8)
 
 
-@examples(200)
+@examples(500)
 @given(rows, st.sampled_from(["table", "json", "csv"]))
 def test_what_the_cli_prints_holds_no_control_character_and_no_formula(found, fmt):
     out = render_rows(found, fmt, ["site", "target", "state", "loss_pct", "up"])
