@@ -193,6 +193,7 @@ def import_command(file: Path, config_path: Path | None, output_name: str | None
         raise click.UsageError(f"--max-size: expected {e.expected}, got {max_size!r}") from e
     config = load(config_path)
     outputs = _pick_output(config, output_name)
+    model = _data_model(config)
     try:
         journal = open_journal(config.carry.journal)
     except JournalError as e:
@@ -203,7 +204,8 @@ def import_command(file: Path, config_path: Path | None, output_name: str | None
     with journal:
         try:
             with checked_export(file, trusted=config.carry.trusted, now_ns=time.time_ns(),
-                                allow_unverified=unverified, max_bytes=limit) as checked:
+                                allow_unverified=unverified, max_bytes=limit,
+                                model=model) as checked:
                 m = checked.manifest
                 entry.agent, entry.site, entry.points = m.agent, m.site, m.points
                 entry.signed_by, entry.verified = checked.signed_by, checked.signer is not None
@@ -224,6 +226,20 @@ def import_command(file: Path, config_path: Path | None, output_name: str | None
             sys.exit(EXIT_USAGE)
         record(journal, entry)
     sys.exit(status)
+
+
+def _data_model(config):
+    """The measurements an imported line may hold: linkwatch's, with the device profiles
+    this config knows (the shipped ones and agent.snmp_profiles)."""
+    from linkwatch.agent.datamodel.model import measurements
+    from linkwatch.collector.snmp.profiles import ProfilesInvalid, load_catalog
+
+    try:
+        return measurements(load_catalog(config.agent.snmp_profiles))
+    except ProfilesInvalid as e:
+        echo(f"the device profiles cannot be read, so imported lines cannot be checked:\n{e}",
+             err=True)
+        sys.exit(EXIT_USAGE)
 
 
 def _deliver_all(checked, outputs, give_up_after: float, entry) -> int:

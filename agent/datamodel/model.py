@@ -3,7 +3,9 @@
 `measurements()` is the one place a reader of points from outside (`spool import`) checks a
 point against. Until each probe declares its fields as data beside its code, the table below
 is the one in docs/data-model.md (tests/unit/test_datamodel.py holds the two together); then
-`measurements()` reads the probes' own tables instead, and nothing else changes.
+`measurements()` reads the probes' own tables instead, and nothing else changes. The
+measurements of device profiles (radio, power, sensor) are read from the profiles
+themselves, which declare every field with its type and every row tag.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from linkwatch.collector.sample import FieldValue, Sample
+from linkwatch.collector.snmp.profiles import Catalog
 
 COMMON_TAGS = frozenset({"agent", "site"})     # on every point
 
@@ -82,11 +85,35 @@ _DOCUMENTED: dict[str, tuple[tuple[str, ...], dict[str, type], tuple[type, ...]]
     "path": (("target", "address"), {
         "reached": int, "hop_count": int, "hops": str, "last_hop": int,
         "last_hop_address": str, "trigger": str}, ()),
+    # device profiles add their own row tags and fields (measurements() reads them)
+    "radio": (("device",), {
+        "signal_dbm": float, "noise_dbm": float, "ccq_pct": float, "tx_rate_bps": float,
+        "rx_rate_bps": float}, ()),
+    "power": (("device",), {
+        "on_battery": int, "charge_pct": float, "minutes_left": float}, ()),
+    "sensor": (("device",), {"temperature_c": float}, ()),
 }
 
 
+_PROFILE_TYPES = {"int": int, "float": float, "string": str}
+
+
+def measurements(catalog: Catalog | None = None) -> Mapping[str, Measurement]:
+    """Every measurement linkwatch writes, by name; those of device profiles as `catalog`
+    declares them (default: the shipped profiles)."""
+    tags = {name: set(t) for name, (t, _, _) in _DOCUMENTED.items()}
+    fields = {name: dict(f) for name, (_, f, _) in _DOCUMENTED.items()}
+    for profile in (catalog if catalog is not None else _shipped()).profiles:
+        for group in profile.groups:
+            tags.setdefault(group.measurement, {"device"}).update(group.tag_names)
+            fields.setdefault(group.measurement, {}).update(
+                (m.field, _PROFILE_TYPES[m.type]) for m in group.metrics)
+    return {name: Measurement(name, frozenset(tags[name]), fields[name],
+                              _DOCUMENTED.get(name, ((), {}, ()))[2]) for name in fields}
+
+
 @functools.cache
-def measurements() -> Mapping[str, Measurement]:
-    """Every measurement linkwatch writes, by name."""
-    return {name: Measurement(name, frozenset(tags), fields, declared)
-            for name, (tags, fields, declared) in _DOCUMENTED.items()}
+def _shipped() -> Catalog:
+    from linkwatch.collector.snmp.profiles import shipped_catalog
+
+    return shipped_catalog()

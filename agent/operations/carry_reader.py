@@ -34,14 +34,14 @@ import os
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from linkwatch.agent.config.schema import TrustedAgent
 from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, decode_strict
-from linkwatch.agent.datamodel.model import measurements
+from linkwatch.agent.datamodel.model import Measurement, measurements
 from linkwatch.agent.operations.carry import (
     FORMAT,
     FORMAT_UNSIGNED,
@@ -78,11 +78,14 @@ class Checked:
 
 @contextlib.contextmanager
 def checked_export(path: Path, *, trusted: Sequence[TrustedAgent], allow_unverified: bool,
-                   now_ns: int, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Checked]:
+                   now_ns: int, max_bytes: int = DEFAULT_MAX_BYTES,
+                   model: Mapping[str, Measurement] | None = None) -> Iterator[Checked]:
     """The export at `path` once every check passed; its private copy is removed on exit.
 
     Raises CarryError, whose message is one line, for anything that is not an export the
     config's `trusted` agents made (or, with `allow_unverified`, a well-formed one).
+    `model`: the measurements the lines may hold (default: agent.datamodel's, with the
+    shipped device profiles).
     """
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix="linkwatch-import-", suffix=".lp.gz")
@@ -92,7 +95,8 @@ def checked_export(path: Path, *, trusted: Sequence[TrustedAgent], allow_unverif
             manifest, signature = _read_archive(path, out)
         checked = _authenticate(path, manifest, signature, trusted, allow_unverified, copy)
         _check_manifest(path, manifest, now_ns)
-        _check_lines(path, checked, trusted, now_ns, max_bytes)
+        _check_lines(path, checked, trusted, now_ns, max_bytes,
+                     measurements() if model is None else model)
         yield checked
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -335,13 +339,12 @@ def _check_manifest(path: Path, manifest: Manifest, now_ns: int) -> None:
 # -------------------------------------------------------------------------------- lines
 
 def _check_lines(path: Path, checked: Checked, trusted: Sequence[TrustedAgent],
-                 now_ns: int, max_bytes: int) -> None:
+                 now_ns: int, max_bytes: int, model: Mapping[str, Measurement]) -> None:
     manifest = checked.manifest
     sites = _allowed_sites(checked, trusted)
     first, last = manifest.first_ns, manifest.last_ns
     limit = min(max_bytes, manifest.points_bytes if manifest.points_bytes is not None
                 else max_bytes)
-    model = measurements()
     counts: dict[str, int] = {}
     number = size = 0
     try:
@@ -385,7 +388,8 @@ def _allowed_sites(checked: Checked, trusted: Sequence[TrustedAgent]) -> frozens
 
 
 def _line_problem(line: bytes, manifest: Manifest, sites: frozenset[str], first: int | None,
-                  last: int | None, now_ns: int, model, counts: dict[str, int]) -> str | None:
+                  last: int | None, now_ns: int, model: Mapping[str, Measurement],
+                  counts: dict[str, int]) -> str | None:
     try:
         sample = decode_strict(line)
     except LineProtocolError as e:

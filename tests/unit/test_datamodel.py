@@ -24,9 +24,28 @@ def _documented() -> dict[str, tuple[set[str], dict[str, type]]]:
     return table
 
 
+PROFILED = {"radio", "power", "sensor"}     # more tags and fields per device profile
+
+
 def test_every_documented_measurement_tag_and_field_is_known_with_its_type():
     known = {name: (set(m.tags), dict(m.fields)) for name, m in measurements().items()}
-    assert known == _documented()
+    documented = _documented()
+    assert set(known) == set(documented)
+    for name, (tags, fields) in documented.items():
+        if name in PROFILED:
+            assert tags <= known[name][0] and fields.items() <= known[name][1].items(), name
+        else:
+            assert known[name] == (tags, fields), name
+
+
+def test_a_profiled_measurement_takes_its_fields_and_row_tags_from_the_profiles():
+    from linkwatch.collector.snmp.profiles import shipped_catalog
+
+    radio = measurements(shipped_catalog())["radio"]
+    station = [m for p in shipped_catalog().profiles for g in p.groups for m in g.metrics
+               if g.measurement == "radio"]
+    assert station and all(m.field in radio.fields for m in station)
+    assert "station" in radio.tags or "radio" in radio.tags
 
 
 def test_a_point_outside_the_model_is_named_for_what_is_wrong():
