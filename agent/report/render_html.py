@@ -171,9 +171,9 @@ def _site(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     else:
         out.append(f"<p>{escape(t('no_outage'))}</p>")
     if site.radio:
-        out.append(_radio_panel(site, report, lang))
+        out.append(_radio_panel(site, number, report, lang))
     if site.power is not None:
-        out.append(_power_panel(site, report, lang))
+        out.append(_power_panel(site, number, report, lang))
     out.append(f"<h3>{escape(t('bandwidth'))}</h3>")
     if site.down is None and site.up is None:
         out.append(f"<p>{escape(t('no_uplink'))}</p>")
@@ -224,7 +224,7 @@ def _by_cause(site: SiteReport, lang: Lang) -> str:
             "</table>")
 
 
-def _radio_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+def _radio_panel(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     rows = []
     for link in site.radio:
@@ -244,10 +244,10 @@ def _radio_panel(site: SiteReport, report: Report, lang: Lang) -> str:
                               lang, t("radio_chart", floor=f"{lang.number(floor, 0)} dBm"))
     return (f"<h3>{escape(t('radio_panel'))}</h3><table><tr>"
             + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>" + "".join(rows)
-            + f'</table><div class="chart">{charts.strip_ids(svg, site.name + "-radio-")}</div>')
+            + f'</table><div class="chart">{charts.strip_ids(svg, f"site{number}-radio-")}</div>')
 
 
-def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+def _power_panel(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     p = site.power
     assert p is not None
@@ -261,7 +261,7 @@ def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
     return (f"<h3>{escape(t('power_panel'))}</h3><p class=note>{escape(', '.join(p.devices))}"
             "</p><table><tr>" + "".join(f"<th>{escape(k)}</th>" for k, _ in cells)
             + "</tr><tr>" + "".join(f"<td class=n>{v}</td>" for _, v in cells)
-            + f'</tr></table><div class="chart">{charts.strip_ids(svg, site.name + "-power-")}'
+            + f'</tr></table><div class="chart">{charts.strip_ids(svg, f"site{number}-power-")}'
             "</div>")
 
 

@@ -19,6 +19,9 @@ from linkwatch.agent.cli.table import render as render_rows
 from linkwatch.agent.config.schema import Site, SiteRequirements
 from linkwatch.agent.query.availability import Outage, Uptime
 from linkwatch.agent.query.bandwidth import Bandwidth, Traffic
+from linkwatch.agent.query.power import SitePower
+from linkwatch.agent.query.radio import RadioLink
+from linkwatch.agent.query.windows import Window
 from linkwatch.agent.report import render_csv, render_html
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import DirectionReport, HeatMap, Report, SiteReport, Verdict
@@ -92,6 +95,13 @@ def reports(draw) -> Report:
                             0.0),),
             down=_direction(name, draw(hostile), draw(hostile), "down"), up=None,
             quality=None, uplink=draw(hostile),
+            radio=(RadioLink(name, draw(hostile), draw(hostile), tuple(
+                Window(T0 + i * 3_600_000_000_000, {"signal_dbm": 3, "ccq_pct": 3},
+                       {"signal_dbm": -70.0 - i, "ccq_pct": 90.0 - 5 * i},
+                       {"signal_dbm": -80.0, "ccq_pct": 60.0},
+                       {"signal_dbm": -65.0, "ccq_pct": 95.0}) for i in range(6)),
+                -75.0, 70.0, MONTH_S),),
+            power=SitePower(name, (draw(hostile),), (), {}),
             verdicts=(Verdict("availability", 2, "availability_gap",
                               {"availability": 97.0, "target": 99.0, "downtime_s": 3600.0,
                                "outages": 1}),)))
