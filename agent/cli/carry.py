@@ -65,6 +65,16 @@ def keys(config_path: Path | None) -> None:
         echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
     public = public_text(key)
+    owner = path.parent.stat().st_uid
+    if what != "exists" and owner != path.stat().st_uid:
+        import pwd
+
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        echo(f"{path} belongs to you, not to {name} who owns its directory: "
+             f"`chown {name}: {path}` so that `spool export` as {name} can sign", err=True)
     sites = sorted({config.agent.site, *(c.site for c in config.checks.all)})
     echo(f"{path}: {what}\n"
          f"public key of agent {config.agent.name}: {public}\n\n"
