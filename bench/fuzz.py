@@ -172,17 +172,17 @@ def hypothesis_rows(scale: int, seed: int) -> list[dict[str, object]]:
         check=False)
     total = time.monotonic() - started
     rows = []
-    # "tests/fuzz/test_x.py::test_y:" then "- N passing, M failing, and K invalid test cases"
-    # and "- Stopped because ..."; the run time of each test is in its own statistics
+    # "tests/fuzz/test_x.py::test_y:", then per phase "during generate phase (S seconds)"
+    # and "N passing, M failing, and K invalid test cases"
     for name, block in re.findall(r"(tests/fuzz/\S+?::\S+?):\n(.*?)(?=\ntests/fuzz/|\Z)",
                                   done.stdout, flags=re.S):
         counts = re.findall(r"(\d+) passing, (\d+) failing, and (\d+) invalid", block)
         tried = sum(int(p) + int(f) + int(i) for p, f, i in counts)
         failing = sum(int(f) for _, f, _ in counts)
-        ms = sum(float(x) for x in re.findall(r"~ ?(\d+(?:\.\d+)?)ms", block))
+        phases = re.findall(r"phase \((\d+(?:\.\d+)?) seconds\)", block)
         rows.append({"target": name.split("::")[1], "tool": "hypothesis", "inputs": tried,
                      "failures": [f"{failing} failing cases"] if failing else [],
-                     "seconds": ms / 1000 if ms else None})
+                     "seconds": sum(map(float, phases)) if phases else None})
     if done.returncode != 0 and not any(r["failures"] for r in rows):
         rows.append({"target": "tests/fuzz", "tool": "hypothesis", "inputs": 0,
                      "failures": [done.stdout.strip().splitlines()[-1:]],
