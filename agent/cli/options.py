@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from linkwatch.agent.text import printable
+
 if TYPE_CHECKING:
     from linkwatch.agent.query.errors import QueryFailed
 
@@ -35,6 +37,12 @@ format_option = click.option(
 )
 
 
+def echo(message: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print `message` with its control characters escaped: what every verb prints goes
+    through here (tables through agent.cli.table, which escapes each cell)."""
+    click.echo(printable(message), err=err, nl=nl)
+
+
 def load(config_path: Path | None, *, secrets: bool = True):
     """The config, or exit 2 with every problem listed (file:line:column, key, fix).
 
@@ -46,12 +54,12 @@ def load(config_path: Path | None, *, secrets: bool = True):
     try:
         return load_config(find_config(config_path), secrets=secrets)
     except ConfigError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
 
 
 def fail(error: QueryFailed) -> NoReturn:
     """Say why the store could not answer, with what to try, and exit with its status."""
     status, hint = _FAILURES[error.kind]
-    click.echo(f"{error}\n{hint}" if hint else str(error), err=True)
+    echo(f"{error}\n{hint}" if hint else str(error), err=True)
     sys.exit(status)

@@ -20,6 +20,7 @@ from linkwatch.agent.cli.options import (
     EXIT_NO_DATA,
     EXIT_OK,
     config_option,
+    echo,
     fail,
     format_option,
     load,
@@ -145,8 +146,8 @@ def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
         ctx.close()
     if not rows:
         if fmt == "json":
-            click.echo("[]")
-        click.echo("nothing matched in the period (check --since, --site, --target)",
+            echo("[]")
+        echo("nothing matched in the period (check --since, --site, --target)",
                    err=True)
         sys.exit(EXIT_NO_DATA)
     colour = fmt == "table" and _colour_wanted()

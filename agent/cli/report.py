@@ -12,6 +12,7 @@ from linkwatch.agent.cli.options import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     config_option,
+    echo,
     fail,
     load,
 )
@@ -71,7 +72,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         import matplotlib  # noqa: F401
         import numpy  # noqa: F401
     except ImportError:
-        click.echo(_MISSING, err=True)
+        echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
     from linkwatch.agent.query.backend import open_backend
     from linkwatch.agent.query.errors import QueryFailed
@@ -87,11 +88,11 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except QueryFailed as e:
         fail(e)
     except RuntimeError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"wrote {out} ({written.sites} sites)")
+    echo(f"wrote {out} ({written.sites} sites)")
     if written.sites == 0 or not written.has_data:
-        click.echo("no data in the period: the report is empty", err=True)
+        echo("no data in the period: the report is empty", err=True)
         sys.exit(EXIT_NO_DATA)
 
 
@@ -104,13 +105,20 @@ def demo() -> None:
 @config_option
 @click.option("--month", default="2026-10", show_default=True, metavar="YYYY-MM")
 @click.option("--local", is_flag=True, help="Write to the agent's spool, not InfluxDB.")
-def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
+@click.option("--yes", is_flag=True,
+              help="Write into the configured InfluxDB without asking (it then holds a "
+              "fabricated month under the config's real agent and site tags).")
+def demo_seed(config_path: Path | None, month: str, local: bool, yes: bool) -> None:
     """Write a realistic month for the config's sites (deterministic: same month, same data).
+
+    Into InfluxDB (without --local) it asks first, or needs --yes: the month is made up, but
+    its points carry the config's agent and site tags, so every query and report of that
+    database counts them.
 
     \b
     Examples:
       linkwatch demo seed -c docs/examples/district.yaml --local
-      linkwatch demo seed -c district.yaml --month 2026-10      # into its InfluxDB
+      linkwatch demo seed -c demo.yaml --month 2026-10 --yes    # into a demo InfluxDB
     """
     from linkwatch.agent.operations import demo as demo_data
     from linkwatch.agent.query.timerange import Month
@@ -128,14 +136,31 @@ def demo_seed(config_path: Path | None, month: str, local: bool) -> None:
             count = demo_data.seed_spool(spool_, config, chosen)
         finally:
             spool_.close()
-        click.echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
+        echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
         return
     if not config.outputs:
         raise click.UsageError("no output is configured: use --local to write the spool")
     output = config.outputs[0]
+    if not yes and not _confirmed(output, config, month):
+        echo(f"nothing written: demonstration data goes into {output.shown_url} only with "
+             "--yes (or a yes at the prompt); --local writes it to the spool instead",
+             err=True)
+        sys.exit(EXIT_USAGE)
     try:
         count = demo_data.seed_influx(output, config, chosen)
     except RuntimeError as e:
-        click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
+        echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
         sys.exit(EXIT_UNREACHABLE)
-    click.echo(f"wrote {count} samples for {month} to {output.url} ({output.database})")
+    echo(f"wrote {count} samples for {month} to {output.shown_url} ({output.database})")
+
+
+def _confirmed(output, config, month: str) -> bool:
+    """Whether the person at the terminal agrees to fabricated data in a real database; no
+    terminal, no agreement."""
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(
+        f"Write a fabricated month ({month}) for {len(config.sites)} sites into "
+        f"{output.shown_url}, database {output.bucket or output.database}, tagged agent "
+        f"{config.agent.name}? Every query and report of that database will count it",
+        default=False)

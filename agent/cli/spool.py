@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import config_option, format_option, load
+from linkwatch.agent.cli.options import config_option, echo, format_option, load
 
 
 @click.group()
@@ -39,4 +39,4 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     click.echo(render(rows, fmt, COLUMNS))
     if fmt == "table":
         for note in notes:
-            click.echo(note)
+            echo(note)

@@ -1,4 +1,9 @@
-"""Rows of plain dicts printed as an aligned table, JSON or CSV."""
+"""Rows of plain dicts printed as an aligned table, JSON or CSV.
+
+Cells hold device strings (ifAlias, sysDescr) and names from configs: every format escapes
+their control characters (agent.text.printable), and CSV also neutralises a cell that a
+spreadsheet would run as a formula (agent.text.spreadsheet_cell).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import csv
 import io
 import json
 from collections.abc import Callable, Mapping, Sequence
+
+from linkwatch.agent.text import printable, spreadsheet_cell
 
 # paint(column, value, cell text) -> the text to print (e.g. wrapped in ANSI colour)
 Paint = Callable[[str, object, str], str]
@@ -20,14 +27,17 @@ def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str
     `paint` decorates table cells after alignment, so colour codes never skew the columns.
     """
     if fmt == "json":
-        return json.dumps(list(rows), ensure_ascii=False, indent=2)
+        return printable(json.dumps(list(rows), ensure_ascii=False, indent=2))
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore",
+                                lineterminator="\n")
         writer.writeheader()
-        writer.writerows({c: _cell(r.get(c)) for c in columns} for r in rows)
-        return out.getvalue().rstrip("\n")
-    cells = [[c.upper() for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
+        writer.writerows({c: spreadsheet_cell(_cell(r.get(c))) if isinstance(r.get(c), str)
+                          else _cell(r.get(c)) for c in columns} for r in rows)
+        return printable(out.getvalue().rstrip("\n"))
+    cells = [[c.upper() for c in columns]] + [
+        [printable(_cell(r.get(c)), lines=False) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(cells[0], widths, strict=True)).rstrip()]
     for row, cell_row in zip(rows, cells[1:], strict=True):

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
+import stat
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -264,7 +266,10 @@ class Builder:
     def _secret_file(self, node: Node, at: KeyPath) -> Secret:
         path = self._path(Path(self._text(node, at, "a file path")))
         try:
-            secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+            secret = _read_small_file(path).decode("utf-8").rstrip("\r\n")
+        except _NotASecretFile as e:
+            raise self._fail(node, at, f"secret file {path} {e}",
+                             "point it at a file holding the secret alone") from e
         except OSError as e:
             if not self.secrets_required:
                 return UNREAD_SECRET
@@ -326,6 +331,26 @@ class Builder:
     def _fail(self, node: Node, at: KeyPath, message: str, hint: str | None = None) -> _Invalid:
         self.problems.append(self._problem(node, at, message, hint))
         return _Invalid()
+
+
+SECRET_FILE_MAX = 64 * 1024       # a token or a key, not a device or a log
+
+
+class _NotASecretFile(Exception):
+    """The path names something that cannot hold a secret (a device, a FIFO, a big file)."""
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most SECRET_FILE_MAX; /dev/zero, a FIFO or a log
+    named by mistake is refused instead of read for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _NotASecretFile("is not a regular file")
+        data = f.read(SECRET_FILE_MAX + 1)
+    if len(data) > SECRET_FILE_MAX:
+        raise _NotASecretFile(f"is larger than {SECRET_FILE_MAX // 1024} KiB")
+    return data
 
 
 def _last_of_each_key(node: MappingNode) -> list[tuple[Node, Node]]:

@@ -11,11 +11,14 @@ Check dataclasses belong to their probe in `collector/<kind>/check.py`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from linkwatch.agent.config.alerting import AlertSettings, Notify
 from linkwatch.agent.config.calendar import OfficeHours
@@ -97,9 +100,68 @@ class InfluxOutput:
     gzip: bool = key(True, doc="compress request bodies")
 
     @property
+    def shown_url(self) -> str:
+        """The url as it may be printed (errors, logs, the report): never a user or password."""
+        return shown_url(self.url)
+
+    @property
     def queue_name(self) -> str:
         """The spool queue of this output. Not the url: moving the server keeps the backlog."""
         return self.name or f"influxdb:{self.bucket or self.database}"
+
+
+def shown_url(url: str) -> str:
+    """`url` without the user name and password it may hold (`http://u:p@host` → `http://***@host`)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+PUBLIC_KEY_PREFIX = "ed25519:"
+
+
+@dataclass(frozen=True)
+class TrustedAgent:
+    """An agent whose exports `linkwatch spool import` accepts, and what they may hold."""
+
+    agent: str = key(doc="the exporting agent's `agent.name` (the tag `agent` of its points)")
+    public_key: str = key(doc="its public key, `ed25519:...`, as `linkwatch keys` prints it "
+                          "on that agent")
+    sites: tuple[str, ...] = key(doc="the sites its points may carry (the tag `site`)")
+
+    def __post_init__(self) -> None:
+        if not public_key_bytes(self.public_key):
+            raise ValueError(f"public_key of agent {self.agent!r} is not an Ed25519 public "
+                             f"key: expected {PUBLIC_KEY_PREFIX} and 44 characters of base64, "
+                             "as `linkwatch keys` prints it on that agent")
+        if not self.sites:
+            raise ValueError(f"agent {self.agent!r} lists no sites: name the sites its "
+                             "points stand for, e.g. sites: [ngoc-vung]")
+
+
+def public_key_bytes(text: str) -> bytes | None:
+    """The 32 bytes of an `ed25519:<base64>` public key, or None when it is not one."""
+    if not text.startswith(PUBLIC_KEY_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(text.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+@dataclass(frozen=True)
+class CarrySettings:
+    """Carrying points out by hand: this agent's signing key for `spool export`, and the
+    agents whose exports `spool import` accepts here."""
+
+    signing_key: Path | None = key(None, doc="this agent's Ed25519 signing key (created by "
+                                   "`linkwatch keys`); default: signing.key beside the spool")
+    trusted: tuple[TrustedAgent, ...] = key((), doc="agents whose signed exports `spool "
+                                            "import` writes; none: only --unverified")
+    journal: Path | None = key(None, doc="where every import is recorded (JSON lines); "
+                               "default: imports.jsonl beside the spool")
 
 
 @dataclass(frozen=True)
@@ -238,6 +300,10 @@ class Config:
     sites: tuple[Site, ...] = key((), doc="the places of the network and the links between "
                                   "them")
     checks: Checks = key(factory=Checks, doc="what is measured, by kind", default_doc="none")
+    carry: CarrySettings = key(factory=CarrySettings, doc="carrying points out by hand: the "
+                               "signing key, and whose exports are accepted here",
+                               default_doc="sign with signing.key beside the spool; accept "
+                               "no signed exports")
     # Filled in by the loader, never keys (`internal` keeps them out of the YAML):
     source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew

@@ -36,6 +36,7 @@ def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, in
     _check_check_names(config, report)
     _check_outputs(config, report)
     _check_timezone(config, report)
+    _check_trusted(config, report)
     from linkwatch.agent.config.alerting_validation import check_alerting
 
     check_alerting(config, report)
@@ -175,6 +176,21 @@ def _check_site_references(config: Config, report: _Report) -> None:
 def _check_check_names(config: Config, report: _Report) -> None:
     for kind, checks in config.checks.written.items():
         _first_of_each(checks, lambda c: c.name, f"{kind} check", ("name",), report)
+        for check in checks:
+            _check_written_name(check.name, (*report.path(check), "name"), report)
+    for site in config.sites:
+        _check_written_name(site.name, (*report.path(site), "name"), report)
+    _check_written_name(config.agent.name, ("agent", "name"), report)
+    _check_written_name(config.agent.site, ("agent", "site"), report)
+
+
+def _check_written_name(name: str, at: KeyPath, report: _Report) -> None:
+    """A name that becomes a tag must survive line protocol: an empty one (or one of only
+    spaces and backslashes) is left out of the point, which merges its series with others."""
+    if not name.replace("\\", "").strip():
+        report.add(at, f"the name {name!r} is empty: it is the tag that tells this one's "
+                   "points apart, and an empty tag is left out (its series would merge "
+                   "with others')", "give it a name, e.g. core-switch")
 
 
 def _check_outputs(config: Config, report: _Report) -> None:
@@ -183,9 +199,13 @@ def _check_outputs(config: Config, report: _Report) -> None:
     for output in config.outputs:
         at = report.path(output)
         url = urlsplit(output.url)
-        if url.scheme not in ("http", "https") or not url.hostname:
+        if "@" in url.netloc:
+            report.add((*at, "url"), f"the url holds a user name or password "
+                       f"('{output.shown_url}'): it would show in errors and reports",
+                       "give them as `username:` and `password_file:` (v1) or `token_file:`")
+        elif url.scheme not in ("http", "https") or not url.hostname:
             report.add((*at, "url"), f"expected a URL like http://127.0.0.1:8086, "
-                       f"got '{output.url}'", "write the scheme, host and port")
+                       f"got '{output.shown_url}'", "write the scheme, host and port")
         if output.version == "2":
             missing = [k for k in ("bucket", "org", "token")
                        if getattr(output, k) is None and (*at, k) not in report.failed]
@@ -193,6 +213,18 @@ def _check_outputs(config: Config, report: _Report) -> None:
                 report.add(at, "a version 2 output needs " + ", ".join(missing),
                            "add them, or set version: 1 for the v1 /write API "
                            "(token: ${LINKWATCH_INFLUX_TOKEN} or token_file: /path)")
+
+
+def _check_trusted(config: Config, report: _Report) -> None:
+    if not config.sites:
+        return                        # without declared sites, any site name will do
+    names = {s.name for s in config.sites}
+    for agent in config.carry.trusted:
+        at = report.path(agent)
+        for i, site in enumerate(agent.sites):
+            if site not in names:
+                report.add((*at, "sites", i), f"site '{site}' is not among the sites",
+                           _suggest(site, names), needs=(("sites",),))
 
 
 def _check_timezone(config: Config, report: _Report) -> None:

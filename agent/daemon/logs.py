@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from linkwatch.agent.text import printable
+from linkwatch.collector.units import Secret
+
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PLAIN_DATEFMT = "%Y-%m-%d %H:%M:%S"
 REDACTED = "***"
@@ -69,12 +72,13 @@ class _OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # A newline inside a message (an SNMP sysDescr, a server's error body) would forge
-        # a second log event; it is shown escaped instead.
+        # a second log event, and an escape sequence would rewrite the terminal that shows
+        # it; both are shown escaped instead (so is any in a traceback).
         saved_msg, saved_args = record.msg, record.args
-        record.msg = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
+        record.msg = printable(record.getMessage(), lines=False)
         record.args = None
         try:
-            return super().format(record)
+            return printable(super().format(record))
         finally:
             record.msg, record.args = saved_msg, saved_args
 
@@ -105,16 +109,16 @@ class RedactSecrets(logging.Filter):
     logging its request). Attach it to the handler, so records of every logger pass it.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         super().__init__()
         self._secrets: tuple[str, ...] = ()
         self.replace(secrets)
 
-    def replace(self, secrets: Iterable[str]) -> None:
+    def replace(self, secrets: Iterable[str | Secret]) -> None:
         """Use a new set of secret values (after a config reload)."""
         # Longest first, so a secret that contains another is hidden whole. Empty values
         # are skipped: replacing "" would put *** between every character.
-        values = {str.__str__(s) for s in secrets if s}
+        values = {s.reveal() if isinstance(s, Secret) else s for s in secrets if s}
         self._secrets = tuple(sorted(values, key=len, reverse=True))
 
     def redact(self, text: str) -> str:

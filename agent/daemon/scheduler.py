@@ -78,8 +78,12 @@ async def run_cycle(check: ScheduledCheck, sink: Sink, counters: SchedulerCounte
         _note_failure(check, health, f"no result within {check.timeout:g}s")
         return
     except Exception as e:  # a probe bug must not stop the other checks
-        log.exception("%s check %r failed", check.kind, check.name)
-        _note_failure(check, health, f"{type(e).__name__}: {e}")
+        reason = f"{type(e).__name__}: {e}"
+        if reason != health.last_error:   # the traceback once per change, not every cycle
+            log.exception("%s check %r failed (logged again only when the error changes)",
+                          check.kind, check.name)
+        health.failures += 1
+        health.last_error = reason
         return
     if health.last_error is not None:
         log.info("%s check %r works again", check.kind, check.name)

@@ -328,6 +328,10 @@ async def _reload(running: Running) -> None:
     except OSError as e:
         log.error("config reload failed (%s); keeping the running config", e)
         return
+    except Exception:  # a loader bug must not end the agent: it runs on what it had
+        log.exception("config reload failed reading %s; keeping the running config",
+                      old.source)
+        return
     await running.generation.close()
     try:
         await _start(running, new, old)

@@ -278,7 +278,7 @@ def seed_influx(output: InfluxOutput, config: Config, month: Month, *,
                 chunk = check_samples[i:i + batch]
                 result = writer.write(b"\n".join(encode(s) for s in chunk))
                 if not getattr(result, "ok", False):
-                    raise RuntimeError(f"{output.url}/write: {result}")
+                    raise RuntimeError(f"{output.shown_url}/write: {result}")
                 total += len(chunk)
     finally:
         writer.close()

@@ -235,6 +235,12 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     from the running installation instead).
     """
     venv_python = layout.prefix / "bin" / "python"
+    # what this install makes, added to what an earlier install of this prefix made: only
+    # these are removed by `uninstall --purge`
+    created = set(read_created(layout))
+    state_existed, user_existed = layout.state_dir.exists(), _user_exists(layout.user)
+    if state_existed and user_existed:
+        _require_writable(layout.state_dir, layout.user)    # before anything is changed
     if not (layout.prefix / "pyvenv.cfg").is_file():
         if layout.prefix.exists() and any(layout.prefix.iterdir()):
             raise InstallError(f"{layout.prefix} exists and is not a virtual environment: "
@@ -247,21 +253,37 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     if _user_exists(layout.user):
         yield Step(f"# user {layout.user} exists", lambda: None)
     else:
+        created.add(CREATED_USER)
         yield Step(
             f"useradd --system --user-group --home-dir {layout.state_dir} --no-create-home "
             f"--shell /usr/sbin/nologin {layout.user}",
             lambda: _run(["useradd", "--system", "--user-group", "--home-dir",
                           str(layout.state_dir), "--no-create-home", "--shell",
                           "/usr/sbin/nologin", layout.user]))
-    if layout.state_dir != DEFAULT_STATE_DIR and not _under(layout.state_dir, "/var/lib"):
-        yield Step(f"install -d -m 0750 -o {layout.user} -g {layout.user} {layout.state_dir}",
-                   lambda: _make_dir(layout.state_dir, 0o750, owner=layout.user))
+    if state_existed:
+        # an existing directory is the administrator's: never chowned or chmodded
+        yield Step(f"# {layout.state_dir} exists: kept as it is (owner and mode)"
+                   + ("" if user_existed else f"; if it is linkwatch's alone, `chown "
+                      f"{layout.user}: {layout.state_dir}` so the service may write it"),
+                   lambda: None)
+    else:
+        created.add(CREATED_STATE_DIR)
+        if layout.state_dir != DEFAULT_STATE_DIR and not _under(layout.state_dir, "/var/lib"):
+            yield Step(f"install -d -m 0750 -o {layout.user} -g {layout.user} "
+                       f"{layout.state_dir}",
+                       lambda: _make_dir(layout.state_dir, 0o750, owner=layout.user))
 
-    yield Step(f"install -d -m 0755 {layout.config_dir}",
-               lambda: _make_dir(layout.config_dir, 0o755))
+    if layout.config_dir.exists():
+        yield Step(f"# {layout.config_dir} exists: kept as it is (owner and mode)",
+                   lambda: None)
+    else:
+        created.add(CREATED_CONFIG_DIR)
+        yield Step(f"install -d -m 0755 {layout.config_dir}",
+                   lambda: _make_dir(layout.config_dir, 0o755))
     if layout.config.exists():
         yield Step(f"# {layout.config} exists: kept as it is", lambda: None)
     else:
+        created.add(CREATED_CONFIG)
         yield Step(
             f"install -m 0640 -o root -g {layout.user} config.yaml {layout.config}"
             f"  # spool: {layout.state_dir / 'spool.db'}",
@@ -274,6 +296,9 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     yield Step(f"{layout.program} config check -c {layout.config}",
                lambda: _run([str(layout.program), "config", "check", "-c",
                              str(layout.config)]))
+    yield Step(f"write {record_path(layout)}  # what the install created, for "
+               f"uninstall --purge: {', '.join(sorted(created)) or 'nothing'}",
+               lambda: _write_created(layout, created))
     if systemd_running():
         yield Step("systemctl daemon-reload", lambda: _run(["systemctl", "daemon-reload"]))
 
@@ -349,7 +374,9 @@ def _installed_version(layout: Layout) -> str | None:
 
 
 def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
-    """The changes that remove the agent; config and spool stay unless `purge`."""
+    """The changes that remove the agent; config and spool stay unless `purge`, and even
+    then only what the install created (its record in the prefix) is removed."""
+    created = read_created(layout)
     if systemd_running():
         yield Step(f"systemctl disable --now {UNIT_NAME}",
                    lambda: _run(["systemctl", "disable", "--now", UNIT_NAME], check=False))
@@ -364,26 +391,93 @@ def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
         yield Step("systemctl daemon-reload", lambda: _run(["systemctl", "daemon-reload"]))
     if not purge:
         return
-    for path in (layout.config, layout.environment):
-        if path.exists():
-            yield Step(f"rm {path}", path.unlink)
+    yield from _purge_steps(layout, created)
+
+
+def _purge_steps(layout: Layout, created: frozenset[str]) -> Iterator[Step]:
+    def kept(path: object) -> Step:
+        return Step(f"# {path} kept: the install did not create it", lambda: None)
+
+    if layout.config.exists():
+        yield (Step(f"rm {layout.config}", layout.config.unlink) if CREATED_CONFIG in created
+               else kept(layout.config))
+    if record_path(layout).exists():
+        yield Step(f"rm {record_path(layout)}", record_path(layout).unlink)
+    if layout.environment.exists():
+        yield kept(layout.environment)
     if layout.config_dir.is_dir():
-        yield Step(f"rmdir {layout.config_dir}  # if empty",
-                   lambda: _remove_if_empty(layout.config_dir))
+        yield (Step(f"rmdir {layout.config_dir}  # if empty",
+                    lambda: _remove_if_empty(layout.config_dir))
+               if CREATED_CONFIG_DIR in created else kept(layout.config_dir))
     if layout.state_dir.exists():
-        yield Step(f"rm -r {layout.state_dir}", lambda: shutil.rmtree(layout.state_dir))
+        yield (Step(f"rm -r {layout.state_dir}", lambda: shutil.rmtree(layout.state_dir))
+               if CREATED_STATE_DIR in created else kept(layout.state_dir))
     if _user_exists(layout.user):
         user = pwd.getpwnam(layout.user)
-        if user.pw_uid >= 1000:  # a person's account, not the one an install created
+        if CREATED_USER not in created:
+            yield kept(f"user {layout.user}")
+        elif user.pw_uid >= 1000:  # a person's account, not the one an install created
             raise InstallError(f"user {layout.user} (uid {user.pw_uid}) is not a system "
                                "user: not removing it")
-        yield Step(f"userdel {layout.user}", lambda: _run(["userdel", layout.user]))
+        else:
+            yield Step(f"userdel {layout.user}", lambda: _run(["userdel", layout.user]))
+
+
+# ---------------------------------------------------------------- what install created
+
+RECORD = "install-record.json"    # in the config directory: a plain uninstall keeps it
+CREATED_CONFIG_DIR, CREATED_CONFIG = "config_dir", "config"
+CREATED_STATE_DIR, CREATED_USER = "state_dir", "user"
+
+
+def record_path(layout: Layout) -> Path:
+    return layout.config_dir / RECORD
+
+
+def read_created(layout: Layout) -> frozenset[str]:
+    """What the installs of this layout created; nothing without a record (an install of
+    an older version, or none): then a purge removes nothing it cannot vouch for."""
+    try:
+        raw = json.loads(record_path(layout).read_text())
+    except (OSError, ValueError):
+        return frozenset()
+    if not isinstance(raw, dict) or not isinstance(raw.get("created"), list):
+        return frozenset()
+    paths = {CREATED_CONFIG_DIR: layout.config_dir, CREATED_CONFIG: layout.config,
+             CREATED_STATE_DIR: layout.state_dir, CREATED_USER: layout.user}
+    # an entry counts only for the same path (or user) this layout names
+    return frozenset(k for k in raw["created"] if k in paths
+                     and raw.get("paths", {}).get(k) == str(paths[k]))
+
+
+def _write_created(layout: Layout, created: set[str]) -> None:
+    paths = {CREATED_CONFIG_DIR: layout.config_dir, CREATED_CONFIG: layout.config,
+             CREATED_STATE_DIR: layout.state_dir, CREATED_USER: layout.user}
+    record_path(layout).write_text(json.dumps({
+        "created": sorted(created), "paths": {k: str(paths[k]) for k in sorted(created)},
+    }, indent=2) + "\n")
+
+
+def _require_writable(path: Path, user: str) -> None:
+    """An existing state directory must already be the service user's to write: the
+    install never changes its owner or mode."""
+    info, account = path.stat(), pwd.getpwnam(user)
+    mode = info.st_mode
+    groups = {account.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    writable = ((info.st_uid == account.pw_uid and mode & stat.S_IWUSR and mode & stat.S_IXUSR)
+                or (info.st_gid in groups and mode & stat.S_IWGRP and mode & stat.S_IXGRP)
+                or (mode & stat.S_IWOTH and mode & stat.S_IXOTH))
+    if not writable:
+        raise InstallError(f"{path} exists and the service user {user} cannot write it; the "
+                           "install does not change an existing directory's owner: choose a "
+                           f"new --state-dir, or if {path} is linkwatch's alone, "
+                           f"`chown {user}: {path}` and install again")
 
 
 def kept_after_uninstall(layout: Layout) -> str:
     return (f"Kept {layout.config_dir} (config) and {layout.state_dir} (spool and history); "
             "`linkwatch agent uninstall --purge` removes them and the "
-            f"{layout.user} user.")
+            f"{layout.user} user, where the install created them.")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -17,7 +17,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import InfluxOutput, shown_url
 from linkwatch.agent.outputs.result import MESSAGE_LIMIT, WriteResult, from_answer, from_exception
 
 # Level 1 compresses line protocol about 8:1 at a fraction of the CPU of the default level.
@@ -37,7 +37,7 @@ class Endpoint:
     def parse(cls, url: str) -> Endpoint:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"output url {url!r} must look like http://host:8086")
+            raise ValueError(f"output url {shown_url(url)!r} must look like http://host:8086")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
 

@@ -61,6 +61,13 @@ def _encode(sample: Sample) -> _Encoded | None:
     return _Encoded(sample.time_ns, sample.measurement, series, line)
 
 
+def _create_private(path: Path) -> None:
+    """A new spool file readable by its owner only, whoever creates it and whatever the
+    umask (SQLite gives its -wal and -shm files the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _is_disk_full(e: sqlite3.Error) -> bool:
     code = getattr(e, "sqlite_errorcode", None)
     # ENOSPC while writing the WAL surfaces as SQLITE_FULL, or as an I/O error on some paths
@@ -114,10 +121,11 @@ class Spool:
         list makes them match it, dropping the queue of an output no longer listed.
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         rescued: Salvage | None = None
         if path.exists() and check and (problem := problem_with(path)) is not None:
             rescued = salvage(move_aside(path, problem, time_ns()))
+        _create_private(path)
         conn = connect(path)
         try:
             ensure_schema(conn, path)

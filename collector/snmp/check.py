@@ -25,6 +25,7 @@ _PUBLIC = Secret("public")
 _MINUTE = Seconds(60)
 _TWO_SECONDS = Seconds(2)
 _FIVE_MINUTES = Seconds(300)
+MIN_V3_KEY = 8                    # RFC 3414 (11.2): a USM passphrase has at least 8 octets
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ class SnmpV3User:
     context_name: str = key("", doc="SNMPv3 context")
 
     def __post_init__(self) -> None:
+        short = [name for name, key in (("auth_key", self.auth_key),
+                                        ("priv_key", self.priv_key))
+                 if key is not None and len(key.reveal()) < MIN_V3_KEY]
+        if short:
+            raise ValueError(
+                f"v3 user {self.username!r}: {' and '.join(short)} shorter than "
+                f"{MIN_V3_KEY} characters; SNMPv3 (RFC 3414) needs at least {MIN_V3_KEY} "
+                "and agents refuse a shorter one, so the device would only ever look down: "
+                "set a longer passphrase on the device and here")
         if self.auth_protocol != "none" and not self.auth_key:
             raise ValueError(f"v3 user {self.username!r}: auth_protocol "
                              f"{self.auth_protocol} needs auth_key")
