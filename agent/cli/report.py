@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from linkwatch.agent.cli.options import (
     fail,
     load,
 )
+
+if TYPE_CHECKING:
+    from linkwatch.agent.config.schema import Config, Output
 
 _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[report]' "
             "(or pip install matplotlib numpy)")
@@ -34,10 +38,12 @@ _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[repor
               "Chromium; csv: a zip of one table per section.")
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="File to write.")
-@click.option("--local", is_flag=True, help="Read the agent's own history, not InfluxDB.")
+@click.option("--local", is_flag=True, help="Read the agent's own history, not a server.")
+@click.option("--store", "store", default=None, metavar="NAME",
+              help="Which configured output to read (its name or url). Default: the first.")
 def report(config_path: Path | None, period: str | None, since: str | None,
            until: str | None, sites: tuple[str, ...], lang: str, fmt: str, out: Path,
-           local: bool) -> None:
+           local: bool, store: str | None) -> None:
     """The planners' report: availability, bandwidth and quality gaps per site, ranked.
 
     \b
@@ -45,6 +51,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
       linkwatch report --period 2026-10 -o oct.html
       linkwatch report --period 2026-10 --lang en --format pdf -o oct.pdf
       linkwatch report --since 2026-10-01 --until 2026-10-16 --site quan-lan -o q.html
+      linkwatch report --period 2026-10 --store victoriametrics -o oct.html
     """
     import time
 
@@ -79,7 +86,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     from linkwatch.agent.report.generate import write_report
 
     try:
-        backend = open_backend(config, local=local)
+        backend = open_backend(config, local=local, output=store)
         try:
             written = write_report(config, backend, Selection(since_ns, until_ns, sites),
                                    lang=lang, fmt=fmt, out=out)
@@ -104,21 +111,25 @@ def demo() -> None:
 @demo.command("seed")
 @config_option
 @click.option("--month", default="2026-10", show_default=True, metavar="YYYY-MM")
-@click.option("--local", is_flag=True, help="Write to the agent's spool, not InfluxDB.")
+@click.option("--local", is_flag=True, help="Write to the agent's spool, not a server.")
+@click.option("--output", "output_name", default=None, metavar="NAME",
+              help="Which configured output to write (its name or url). Default: the first.")
 @click.option("--yes", is_flag=True,
-              help="Write into the configured InfluxDB without asking (it then holds a "
+              help="Write into the configured store without asking (it then holds a "
               "fabricated month under the config's real agent and site tags).")
-def demo_seed(config_path: Path | None, month: str, local: bool, yes: bool) -> None:
+def demo_seed(config_path: Path | None, month: str, local: bool, output_name: str | None,
+              yes: bool) -> None:
     """Write a realistic month for the config's sites (deterministic: same month, same data).
 
-    Into InfluxDB (without --local) it asks first, or needs --yes: the month is made up, but
-    its points carry the config's agent and site tags, so every query and report of that
-    database counts them.
+    Into a configured store (without --local) it asks first, or needs --yes: the month is
+    made up, but its points carry the config's agent and site tags, so every query and
+    report of that store counts them.
 
     \b
     Examples:
       linkwatch demo seed -c docs/examples/district.yaml --local
       linkwatch demo seed -c demo.yaml --month 2026-10 --yes    # into a demo InfluxDB
+      linkwatch demo seed -c demo.yaml --output victoriametrics --yes
     """
     from linkwatch.agent.operations import demo as demo_data
     from linkwatch.agent.query.timerange import Month
@@ -138,29 +149,35 @@ def demo_seed(config_path: Path | None, month: str, local: bool, yes: bool) -> N
             spool_.close()
         echo(f"wrote {count} samples for {month} to {config.agent.spool.path}")
         return
-    if not config.outputs:
-        raise click.UsageError("no output is configured: use --local to write the spool")
-    output = config.outputs[0]
+    output = config.output(output_name)
+    if output is None:
+        named = f"named {output_name!r} " if output_name else ""
+        raise click.UsageError(f"no output {named}is configured: use --local to write the "
+                               "spool")
     if not yes and not _confirmed(output, config, month):
         echo(f"nothing written: demonstration data goes into {output.shown_url} only with "
              "--yes (or a yes at the prompt); --local writes it to the spool instead",
              err=True)
         sys.exit(EXIT_USAGE)
     try:
-        count = demo_data.seed_influx(output, config, chosen)
+        count = demo_data.seed_output(output, config, chosen)
     except RuntimeError as e:
         echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
         sys.exit(EXIT_UNREACHABLE)
-    echo(f"wrote {count} samples for {month} to {output.shown_url} ({output.database})")
+    echo(f"wrote {count} samples for {month} to output {output.queue_name} "
+         f"({output.shown_url})")
 
 
-def _confirmed(output, config, month: str) -> bool:
-    """Whether the person at the terminal agrees to fabricated data in a real database; no
+def _confirmed(output: Output, config: Config, month: str) -> bool:
+    """Whether the person at the terminal agrees to fabricated data in a real store; no
     terminal, no agreement."""
+    from linkwatch.agent.config.schema import InfluxOutput
+
     if not sys.stdin.isatty():
         return False
+    where = (f"{output.shown_url}, database {output.bucket or output.database}"
+             if isinstance(output, InfluxOutput) else output.shown_url)
     return click.confirm(
-        f"Write a fabricated month ({month}) for {len(config.sites)} sites into "
-        f"{output.shown_url}, database {output.bucket or output.database}, tagged agent "
-        f"{config.agent.name}? Every query and report of that database will count it",
-        default=False)
+        f"Write a fabricated month ({month}) for {len(config.sites)} sites into {where}, "
+        f"tagged agent {config.agent.name}? Every query and report of that store will "
+        "count it", default=False)

@@ -79,9 +79,13 @@ class Builder:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if origin in (types.UnionType, typing.Union):
             inner = [a for a in args if a is not type(None)]
-            if len(inner) != 1:
-                raise TypeError(f"unsupported config type {hint} at {dotted(at)}")
-            return None if _is_null(node) else self.build(node, inner[0], at)
+            if _is_null(node) and len(inner) < len(args):
+                return None
+            if len(inner) == 1:
+                return self.build(node, inner[0], at)
+            if all(dataclasses.is_dataclass(a) for a in inner):
+                return self._variant(node, inner, at)
+            raise TypeError(f"unsupported config type {hint} at {dotted(at)}")
         if origin is Literal:
             return self._literal(node, args, at)
         if origin is tuple:
@@ -179,6 +183,31 @@ class Builder:
             raise self._fail(node, at, str(e)) from e
         self.where[id(built)] = at
         return built
+
+    def _variant(self, node: Node, choices: list[type], at: KeyPath) -> Any:
+        """One of several dataclasses, chosen by the value of the key they all declare as a
+        Literal (their `type:`)."""
+        hints = [self._hints.get(c) or self._hints.setdefault(c, typing.get_type_hints(c))
+                 for c in choices]
+        tags = [name for name in hints[0] if all(
+            typing.get_origin(h.get(name)) is Literal for h in hints)]
+        if len(tags) != 1:
+            raise TypeError(f"config types {choices} at {dotted(at)} share no Literal key")
+        tag = tags[0]
+        by_value = {str(v): c for c, h in zip(choices, hints, strict=True)
+                    for v in typing.get_args(h[tag])}
+        if not isinstance(node, MappingNode):
+            raise self._fail(node, at, f"expected a mapping with `{tag}:` one of "
+                             f"{_quoted(tuple(by_value))}, got {_kind(node)}")
+        written = next((v for k, v in _last_of_each_key(node)
+                        if isinstance(k, ScalarNode) and k.value == tag), None)
+        if written is None:
+            self.problems.append(self._problem(
+                node, (*at, tag), f"missing required key '{tag}'",
+                f"add `{tag}:` one of {_quoted(tuple(by_value))}"))
+            raise _Invalid
+        value = self._literal(written, tuple(by_value), (*at, tag))
+        return self.build_dataclass(node, by_value[value], at)
 
     # -- containers -------------------------------------------------------------------
 

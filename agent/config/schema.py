@@ -109,6 +109,80 @@ class InfluxOutput:
         """The spool queue of this output. Not the url: moving the server keeps the backlog."""
         return self.name or f"influxdb:{self.bucket or self.database}"
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The urls as written, for `--output URL` and messages."""
+        return (self.url,)
+
+
+@dataclass(frozen=True)
+class VictoriaOutput:
+    """VictoriaMetrics: a single node (`url`), or a cluster (`insert_url`, `select_url`,
+    `tenant`). Writes line protocol, reads the Prometheus query API (docs/scale.md)."""
+
+    type: Literal["victoriametrics"] = key(doc="the kind of output")
+    url: str | None = key(None, doc="a single node, e.g. `http://127.0.0.1:8428`: writes "
+                          "`<url>/write`, reads `<url>/api/v1/…`", default_doc="none")
+    insert_url: str | None = key(None, doc="a cluster's vminsert, e.g. "
+                                 "`http://vminsert:8480`: writes "
+                                 "`<insert_url>/insert/<tenant>/influx/write`",
+                                 default_doc="none")
+    select_url: str | None = key(None, doc="a cluster's vmselect, e.g. "
+                                 "`http://vmselect:8481`: reads "
+                                 "`<select_url>/select/<tenant>/prometheus/api/v1/…`",
+                                 default_doc="none")
+    tenant: str = key("0", doc="a cluster's tenant: `accountID` or `accountID:projectID` "
+                      "(numbers); a single node has none")
+    name: str | None = key(None, doc="names the send queue, as for `influxdb`",
+                           default_doc="`victoriametrics`, or `victoriametrics:<tenant>` "
+                           "for a cluster")
+    username: str | None = key(None, doc="HTTP basic auth user (vmauth, or "
+                               "`-httpAuth.username`)", default_doc="none")
+    password: Secret | None = key(None, doc="its password", default_doc="none")
+    token: Secret | None = key(None, doc="a bearer token (vmauth)", default_doc="none")
+    batch_size: int = key(5000, doc="points per write request", low=1, high=100_000)
+    timeout: Seconds = key(_10_SECONDS, doc="one request's limit (writes and queries)",
+                           positive=True)
+    gzip: bool = key(True, doc="compress write bodies")
+
+    @property
+    def shown_url(self) -> str:
+        """The urls as they may be printed (errors, logs, the report): never a password."""
+        return ", ".join(shown_url(u) for u in self.urls)
+
+    @property
+    def cluster(self) -> bool:
+        return self.url is None
+
+    @property
+    def queue_name(self) -> str:
+        """The spool queue of this output. Not the url: moving the server keeps the backlog."""
+        if self.name:
+            return self.name
+        return f"victoriametrics:{self.tenant}" if self.cluster else "victoriametrics"
+
+    @property
+    def write_url(self) -> str:
+        """Where line protocol is POSTed."""
+        if self.url is not None:
+            return self.url.rstrip("/") + "/write"
+        return f"{(self.insert_url or '').rstrip('/')}/insert/{self.tenant}/influx/write"
+
+    @property
+    def read_url(self) -> str:
+        """The base of the Prometheus query API: <read_url>/api/v1/query."""
+        if self.url is not None:
+            return self.url.rstrip("/")
+        return f"{(self.select_url or '').rstrip('/')}/select/{self.tenant}/prometheus"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The urls as written, for `--output URL` and messages."""
+        return tuple(u for u in (self.url, self.insert_url, self.select_url) if u)
+
+
+Output = InfluxOutput | VictoriaOutput
+
 
 def shown_url(url: str) -> str:
     """`url` without the user name and password it may hold (`http://u:p@host` → `http://***@host`)."""
@@ -295,8 +369,9 @@ class Config:
     """The whole file."""
 
     agent: AgentSettings = key(doc="who this agent is, and its spool")
-    outputs: tuple[InfluxOutput, ...] = key((), doc="where measurements are sent",
-                                            default_doc="none: they stay in the local spool")
+    outputs: tuple[Output, ...] = key((), doc="where measurements are sent: InfluxDB or "
+                                      "VictoriaMetrics",
+                                      default_doc="none: they stay in the local spool")
     sites: tuple[Site, ...] = key((), doc="the places of the network and the links between "
                                   "them")
     checks: Checks = key(factory=Checks, doc="what is measured, by kind", default_doc="none")
@@ -318,6 +393,12 @@ class Config:
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)
+
+    def output(self, name: str | None = None) -> Output | None:
+        """The output named `name` (its `name`, its queue name or one of its urls), or the
+        first output when `name` is None."""
+        return next((o for o in self.outputs
+                     if name is None or name in (o.name, o.queue_name, *o.urls)), None)
 
     def parents(self) -> dict[str, str | None]:
         """Site → the site whose link its traffic crosses."""

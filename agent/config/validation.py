@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
-from linkwatch.agent.config.schema import Config, Site
+from linkwatch.agent.config.schema import Config, Site, VictoriaOutput, shown_url
 from linkwatch.agent.config.units import written
 from linkwatch.collector.keys import declared, key_name
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
@@ -198,14 +199,11 @@ def _check_outputs(config: Config, report: _Report) -> None:
                    report, "give each output its own `name:`; it names the output's send queue")
     for output in config.outputs:
         at = report.path(output)
-        url = urlsplit(output.url)
-        if "@" in url.netloc:
-            report.add((*at, "url"), f"the url holds a user name or password "
-                       f"('{output.shown_url}'): it would show in errors and reports",
-                       "give them as `username:` and `password_file:` (v1) or `token_file:`")
-        elif url.scheme not in ("http", "https") or not url.hostname:
-            report.add((*at, "url"), f"expected a URL like http://127.0.0.1:8086, "
-                       f"got '{output.shown_url}'", "write the scheme, host and port")
+        if isinstance(output, VictoriaOutput):
+            _check_victoria(output, at, report)
+            continue
+        _check_url(output.url, (*at, "url"), "http://127.0.0.1:8086", report,
+                   "give them as `username:` and `password_file:` (v1) or `token_file:`")
         if output.version == "2":
             missing = [k for k in ("bucket", "org", "token")
                        if getattr(output, k) is None and (*at, k) not in report.failed]
@@ -225,6 +223,49 @@ def _check_trusted(config: Config, report: _Report) -> None:
             if site not in names:
                 report.add((*at, "sites", i), f"site '{site}' is not among the sites",
                            _suggest(site, names), needs=(("sites",),))
+
+
+def _check_url(value: str, at: KeyPath, example: str, report: _Report,
+               credentials_hint: str) -> None:
+    url = urlsplit(value)
+    if "@" in url.netloc:
+        report.add(at, f"the url holds a user name or password ('{shown_url(value)}'): it "
+                   "would show in errors and reports", credentials_hint)
+    elif url.scheme not in ("http", "https") or not url.hostname:
+        report.add(at, f"expected a URL like {example}, got '{shown_url(value)}'",
+                   "write the scheme, host and port")
+
+
+_TENANT = re.compile(r"^\d+(:\d+)?$")
+
+
+def _check_victoria(output: VictoriaOutput, at: KeyPath, report: _Report) -> None:
+    """A single node (`url`) or a cluster (`insert_url` and `select_url`), not both."""
+    cluster = [k for k in ("insert_url", "select_url") if getattr(output, k) is not None]
+    if output.url is not None and cluster:
+        report.add((*at, cluster[0]), "a victoriametrics output is a single node (url) or a "
+                   "cluster (insert_url, select_url), not both",
+                   "keep `url:` for a single node, or the two cluster urls")
+    elif output.url is None and len(cluster) < 2:
+        missing = " and ".join(k for k in ("insert_url", "select_url") if k not in cluster)
+        report.add(at, f"a victoriametrics output needs `url:` (single node) or "
+                   f"`insert_url:` and `select_url:` (cluster); {missing} missing",
+                   "single node: url: http://127.0.0.1:8428; cluster: insert_url: "
+                   "http://vminsert:8480, select_url: http://vmselect:8481",
+                   needs=tuple((*at, k) for k in ("url", "insert_url", "select_url")))
+    for name, example in (("url", "http://127.0.0.1:8428"),
+                          ("insert_url", "http://vminsert:8480"),
+                          ("select_url", "http://vmselect:8481")):
+        value = getattr(output, name)
+        if value is not None:
+            _check_url(value, (*at, name), example, report,
+                       "give them as `username:` and `password_file:`, or `token_file:`")
+    if not _TENANT.match(output.tenant):
+        report.add((*at, "tenant"), f"tenant must be accountID or accountID:projectID "
+                   f"(numbers), got '{output.tenant}'", "e.g. tenant: \"0\" or \"42:1\"")
+    elif output.url is not None and output.tenant != "0":
+        report.add((*at, "tenant"), "tenant applies to a cluster only",
+                   "remove `tenant:`, or give insert_url and select_url instead of url")
 
 
 def _check_timezone(config: Config, report: _Report) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from linkwatch.agent.config.schema import Config, InfluxOutput, Site, Uplink
+from linkwatch.agent.config.schema import Config, Output, Site, Uplink
 from linkwatch.agent.query.timerange import Month
 from linkwatch.collector.sample import Sample
 
@@ -263,14 +263,14 @@ def seed_spool(spool: Spool, config: Config, month: Month, *, batch: int = 50_00
     return total
 
 
-def seed_influx(output: InfluxOutput, config: Config, month: Month, *,
-                batch: int = 20_000) -> int:
-    """Writes the month to an InfluxDB /write endpoint (gzip line protocol, the agent's v1
-    writer); returns the sample count. Raises RuntimeError naming the server's answer."""
+def seed_output(output: Output, config: Config, month: Month, *, batch: int = 20_000) -> int:
+    """Writes the month to an output as the agent would (InfluxDB /write as gzip line
+    protocol, or victoria-metrics' /write); returns the sample count. Raises RuntimeError
+    naming the server's answer."""
     from linkwatch.agent.datamodel.lineprotocol import encode
-    from linkwatch.agent.outputs.influx_v1 import V1Writer
+    from linkwatch.agent.outputs.version import open_writer
 
-    writer = V1Writer(output)
+    writer = open_writer(output, "1")
     total = 0
     try:
         for check_samples in samples(config, month):

@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import Output, VictoriaOutput
 from linkwatch.agent.outputs.backoff import Backoff
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult
 from linkwatch.agent.outputs.version import open_writer
@@ -111,7 +111,7 @@ _FIX = {
 
 async def ship(
     spool: Queue,
-    output: InfluxOutput,
+    output: Output,
     *,
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
@@ -143,7 +143,7 @@ _STOPPED = WriteResult(Status.RETRY, message="stopping")
 
 class _Shipper:
     def __init__(
-        self, spool: Queue, output: InfluxOutput, writer: Writer, stop: asyncio.Event,
+        self, spool: Queue, output: Output, writer: Writer, stop: asyncio.Event,
         wake: asyncio.Event | None, pacing: Pacing, state: ShipperState,
         clock: Callable[[], float],
     ) -> None:
@@ -321,7 +321,7 @@ class _Shipper:
         if self.state.outage_since is None:
             self.state.outage_since = self.clock()
         if result.status is Status.FATAL:
-            fix = _FIX.get(result.http_status or 0, "check this output in the config")
+            fix = _fix(self.output, result.http_status)
             log.error(
                 "output %s refuses writes: %s; %s. Spooling meanwhile, asking again every %gs",
                 self.name, message, fix, self.pacing.fatal_retry,
@@ -353,6 +353,15 @@ class _Shipper:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+def _fix(output: Output, http_status: int | None) -> str:
+    """What the admin should do about a refusal."""
+    if isinstance(output, VictoriaOutput) and http_status in (400, 404):
+        return ("check `url:` (or `insert_url:` and `tenant:`) and the credentials of this "
+                "output: victoria-metrics, or vmauth in front of it, refused the path or the "
+                "credentials")
+    return _FIX.get(http_status or 0, "check this output in the config")
 
 
 def _describe(result: WriteResult) -> str:
