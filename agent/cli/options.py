@@ -18,8 +18,9 @@ EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 # Why a store could not answer (agent.query.errors) → exit status, and what to try.
 _FAILURES: dict[str, tuple[int, str | None]] = {
     "unreachable": (EXIT_UNREACHABLE, "try --local to read this agent's own history"),
-    "no_database": (EXIT_USAGE, "check `database:` (or `bucket:`) of the output, or use "
-                                "--local"),
+    "no_database": (EXIT_USAGE, "check `database:` (or `bucket:`) of the output, or "
+                                "`select_url:` and `tenant:` of a victoriametrics one; or "
+                                "use --local"),
     "bad_request": (EXIT_UNREACHABLE, None),
     "no_spool": (EXIT_NO_DATA, "run `linkwatch agent run --once -c CONFIG` first, or "
                                "check -c"),

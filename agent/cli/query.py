@@ -86,9 +86,10 @@ def query_options(default_since: str) -> Callable:
                          shell_complete=_complete_targets,
                          help="Only this ping target or snmp device (repeatable)."),
             click.option("--local", is_flag=True,
-                         help="Read the agent's own history (the spool), not InfluxDB."),
+                         help="Read the agent's own history (the spool), not a server."),
             click.option("--output", "output_name", default=None, metavar="NAME",
-                         help="Which configured InfluxDB output to ask. Default: the first."),
+                         help="Which configured output to ask (InfluxDB or "
+                         "VictoriaMetrics), by its name or url. Default: the first."),
             format_option,
         ]):
             command = option(command)
@@ -230,8 +231,9 @@ def status(ctx: _Context, fmt: str) -> None:
 
     \b
     Examples:
-      linkwatch status                         from the configured InfluxDB
+      linkwatch status                         from the first configured output
       linkwatch status --local                 from this agent's history (works with no link)
+      linkwatch status --output victoriametrics
       linkwatch status --site quan-lan --format json
     """
     import time

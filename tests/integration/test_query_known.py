@@ -1,5 +1,6 @@
 """Query verbs on a month of generated one-minute ping data with known answers, from a real
-InfluxDB 1.6.7 and from the local history: both must give the hand-computed values.
+InfluxDB 1.6.7, a real victoria-metrics and the local history: all three must give the
+hand-computed values, and the same rows.
 
 The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
 - the agent was down 10000–10119 for every target (no samples);
@@ -28,8 +29,10 @@ from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.victoria import VictoriaBackend
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
+from tests.integration.rows import assert_same_rows
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +57,7 @@ def rtt(target: str, m: int) -> float:
     return 5.0 + len(target) + (m * 7 % 23) * 0.25
 
 
-def samples() -> list[Sample]:
+def samples(agent: str = "a1") -> list[Sample]:
     out = []
     for target, site in SITES.items():
         for m in range(MINUTES):
@@ -67,14 +70,17 @@ def samples() -> list[Sample]:
                 fields = {"sent": 5, "received": received,
                           "loss_pct": 100.0 * (5 - received) / 5, "up": 1,
                           "rtt_avg_ms": rtt(target, m), "jitter_ms": (m % 5) * 0.1}
-            out.append(Sample("ping", {"agent": "a1", "site": site, "target": target,
+            out.append(Sample("ping", {"agent": agent, "site": site, "target": target,
                                        "address": "127.0.0.1"}, fields, T0 + m * MIN))
     return out
 
 
+BACKENDS = ["influx", "local", "victoria"]
+
+
 @pytest.fixture(scope="module")
-def month(influxdb, tmp_path_factory):
-    """The config, and the month written to InfluxDB and to a spool."""
+def month(influxdb, victoria_alone, tmp_path_factory):
+    """The config, and the month written to InfluxDB, victoria-metrics and a spool."""
     from linkwatch.agent.datamodel.lineprotocol import encode
 
     root = tmp_path_factory.mktemp("month")
@@ -90,6 +96,8 @@ def month(influxdb, tmp_path_factory):
                                          headers={"Content-Encoding": "gzip"}, method="POST")
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 204
+    victoria = victoria_alone
+    victoria.write(lines)
     config_path = root / "config.yaml"
     config_path.write_text(textwrap.dedent(f"""\
         agent:
@@ -99,6 +107,7 @@ def month(influxdb, tmp_path_factory):
           spool: {{path: {root / 'spool.db'}, max_size: 1GiB, history: 3650d}}
         outputs:
           - {{type: influxdb, url: "{influxdb.url}", version: "1", database: {db}}}
+          - {{type: victoriametrics, url: "{victoria.url}"}}
         sites:
           - {{name: hq}}
           - {{name: island, parent: hq}}
@@ -121,28 +130,31 @@ def month(influxdb, tmp_path_factory):
 SEL = Selection(T0, UNTIL)
 
 
+def open_(name, month):
+    config, spool, _server, _db = month
+    if name == "influx":
+        return InfluxBackend(config.outputs[0])
+    if name == "victoria":
+        return VictoriaBackend(config.outputs[1])
+    return LocalBackend(spool)
+
+
 @pytest.fixture(scope="module")
 def answered(month):
     """Each verb's rows over the month, once per backend (reading the history is the slow
     part; the tests below only look at the rows)."""
-    config, spool, _server, _db = month
-    found = {}
-    for name, backend in (("influx", InfluxBackend(config.outputs[0])),
-                          ("local", LocalBackend(spool))):
-        found[name] = {verb.__name__: verb(config, backend, SEL)
-                       for verb in (answers.uptime, answers.outages, answers.latency)}
-    return found
+    config = month[0]
+    return {name: {verb.__name__: verb(config, open_(name, month), SEL)
+                   for verb in (answers.uptime, answers.outages, answers.latency)}
+            for name in BACKENDS}
 
 
-@pytest.fixture(params=["influx", "local"])
+@pytest.fixture(params=BACKENDS)
 def backend(request, month):
-    config, spool, _server, _db = month
-    if request.param == "influx":
-        return InfluxBackend(config.outputs[0])
-    return LocalBackend(spool)
+    return open_(request.param, month)
 
 
-@pytest.fixture(params=["influx", "local"])
+@pytest.fixture(params=BACKENDS)
 def rows_of(request, answered):
     return answered[request.param]
 
@@ -228,9 +240,10 @@ def test_latency_matches_a_direct_computation(rows_of):
                                                  abs=1e-3)
 
 
-def test_both_backends_agree_on_every_figure(answered):
+def test_every_backend_gives_the_same_rows(answered):
     for verb in ("uptime", "outages", "latency"):
-        assert answered["influx"][verb] == answered["local"][verb]
+        assert_same_rows(answered["local"][verb], answered["influx"][verb])
+        assert_same_rows(answered["local"][verb], answered["victoria"][verb])
 
 
 def test_site_filter_still_sees_the_parent(month, backend):
