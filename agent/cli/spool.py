@@ -20,6 +20,7 @@ def spool() -> None:
 def spool_status(config_path: Path | None, fmt: str) -> None:
     """Per output: points queued, age of the oldest unsent one, dead letters, last error;
     per notification channel (rows notify:NAME): messages undelivered, sent, errors.
+    and, when the backlog is over an hour old, whether the server keeps points that old.
 
     \b
     Example:
@@ -34,9 +35,29 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     spool_ = open_spool(config, reader=True)
     try:
         rows, notes = spool_rows(spool_)
+        notes += _retention_notes(config, spool_)
     finally:
         spool_.close()
     click.echo(render(rows, fmt, COLUMNS))
     if fmt == "table":
         for note in notes:
             echo(note)
+
+
+def _retention_notes(config, spool_) -> list[str]:
+    """Per output with a backlog over an hour old: whether its server would drop part of it."""
+    import time
+    from functools import partial
+
+    from linkwatch.agent.outputs.retention import backlog_notes
+
+    now_ns = time.time_ns()
+    oldest = {o.output: o.oldest_unsent_ns for o in spool_.stats().outputs}
+    notes = []
+    for output in config.outputs:
+        if output.queue_name in oldest:
+            notes += backlog_notes(
+                output, oldest[output.queue_name],
+                partial(spool_.queued_before, output.queue_name),
+                float(config.agent.spool.history), now_ns)
+    return notes

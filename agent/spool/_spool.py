@@ -334,6 +334,11 @@ class Spool:
         """
         return _queue.newest_id(self._conn, self._oid(output))
 
+    def queued_before(self, output: str, time_ns: int) -> int:
+        """How many points `output` has not acknowledged were collected before `time_ns`
+        (those a server that keeps less than that would drop)."""
+        return _queue.queued_before(self._conn, self._oid(output), time_ns)
+
     def _write_or_log(self, what: str, body: Callable[[], _T]) -> _T | None:
         """Run `body` in a transaction; on a full disk log once and return None."""
         try:
