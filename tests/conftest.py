@@ -7,6 +7,7 @@ every test directory can ask for them by name.
 pytest_plugins = [
     "tests.servers.influxdb",
     "tests.servers.victoria",
+    "tests.servers.vmauth",
     "tests.servers.snmpd",
     "tests.servers.snmpsim",
     "tests.servers.alertmanager",
