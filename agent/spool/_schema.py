@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 SCHEMA_VERSION = 2
@@ -112,11 +113,17 @@ class SchemaError(Exception):
     """The file is a valid SQLite database, but not a spool this version can use."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Open (or create) the database at `path` in WAL mode with fsync on every commit.
 
-    Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions.
+    Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions. `read_only`
+    opens an existing file with SQLite's `mode=ro`: it needs read access to the file and
+    to its -wal and -shm files (which the agent keeps while it runs), never write access.
     """
+    if read_only:
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                               timeout=10.0)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -134,6 +141,15 @@ def quick_check(conn: sqlite3.Connection) -> str | None:
     """None when the file passes `PRAGMA quick_check`, else what SQLite found wrong."""
     rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
     return None if rows == ["ok"] else "; ".join(str(r) for r in rows)
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a spool of this schema version (read-only: never creates)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path}: spool schema version {version}, this linkwatch reads version "
+            f"{SCHEMA_VERSION}; run the linkwatch version the agent runs")
 
 
 def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
