@@ -10,7 +10,6 @@ the machines). They need root, mmdebstrap, systemd-nspawn and the tools of `.ci/
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from tests.system.rootfs import rootfs
 from tests.system.wheels import Dist, build, wheelhouse
 
 HERE = Path(__file__).parent
+SUMMARY = "system-summary"   # a user property: text for the session's summary
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -53,6 +53,14 @@ def wheels(dist: Dist) -> Path:
     return wheelhouse(dist)
 
 
-@pytest.fixture
-def machine_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "machine"
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The tables the system tests recorded (ground truth beside linkwatch's answers, each
+    agent's CPU and memory): printed at the end, also when run with `-n 2` (a user
+    property travels from the worker to the session that prints)."""
+    texts = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for key, value in getattr(report, "user_properties", ()) if key == SUMMARY]
+    if texts:
+        terminalreporter.section("system: what happened and what linkwatch said")
+        for text in texts:
+            terminalreporter.write(text + "\n")
