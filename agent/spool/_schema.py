@@ -117,13 +117,11 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Open (or create) the database at `path` in WAL mode with fsync on every commit.
 
     Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions. `read_only`
-    opens an existing file with SQLite's `mode=ro`: it needs read access to the file and
-    to its -wal and -shm files (which the agent keeps while it runs), never write access.
+    opens an existing file with SQLite's `mode=ro`, which needs read access to the file
+    and to its -wal and -shm files (the agent keeps them while it runs), never write access.
     """
     if read_only:
-        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                               timeout=10.0)
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -135,6 +133,24 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"file:{urllib.parse.quote(str(path))}"
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=10.0)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        # A stopped agent leaves no -wal or -shm, and a reader who may not write the
+        # directory cannot create the -shm SQLite wants for a WAL file. With no -wal, no
+        # writer has the file open: it can be read as an unchanging file.
+        if path.with_name(path.name + "-wal").exists():
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=10.0)
 
 
 def quick_check(conn: sqlite3.Connection) -> str | None:

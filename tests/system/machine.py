@@ -30,6 +30,7 @@ from tests.servers.process import require
 T = TypeVar("T")
 PATH = "/opt/linkwatch/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT_S = 120.0
+HOSTNAME = "linkwatch-test"
 
 
 class MachineError(AssertionError):
@@ -134,6 +135,10 @@ def boot(base: Path, workdir: Path, *, netns: str | None = None,
                    check=True, capture_output=True)
     process = machine = None
     try:
+        # the machine's own name, resolvable, as the Debian installer leaves it
+        (root / "etc" / "hostname").write_text(f"{HOSTNAME}\n")
+        with (root / "etc" / "hosts").open("a") as hosts:
+            hosts.write(f"127.0.1.1\t{HOSTNAME}\n")
         if prepare is not None:
             prepare(root)
         network = ([f"--network-namespace-path=/run/netns/{netns}"] if netns
@@ -143,7 +148,8 @@ def boot(base: Path, workdir: Path, *, netns: str | None = None,
         with console.open("wb") as out:
             process = subprocess.Popen(
                 ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
-                 "--console=pipe", f"--directory={root}", *network, *binds],
+                 "--console=pipe", f"--hostname={HOSTNAME}", f"--directory={root}", *network,
+                 *binds],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         machine = Machine(root, process, _leader(process, console), console)
         state = wait_for(lambda: _system_state(machine), "systemd to answer in the machine",

@@ -34,7 +34,7 @@ from tests.netns import inside, ip, namespace, require_ip
 from tests.servers.influxdb import InfluxServer
 from tests.servers.process import require
 from tests.system.machine import Machine, boot, wait_for
-from tests.system.wheels import Dist, build, offline
+from tests.system.wheels import Dist, build, pip_conf
 
 UNIT = "linkwatch-agent.service"
 REPORT = "linkwatch-report.service"
@@ -150,13 +150,11 @@ def _message(entry: dict) -> str:
 
 def install(machine: Machine, source: Path) -> subprocess.CompletedProcess:
     """As a person would: a virtual environment with the wheel, then `agent install`."""
-    env = offline("/wheelhouse", "/dist")
     if not machine.path("/root/installer/bin/linkwatch").exists():
-        machine.run("python3", "-m", "venv", "/root/installer", env=env)
-        machine.run("/root/installer/bin/pip", "install", "--quiet", f"/dist/{source.name}",
-                    env=env)
+        machine.run("python3", "-m", "venv", "/root/installer")
+        machine.run("/root/installer/bin/pip", "install", "--quiet", f"/dist/{source.name}")
     return machine.run("/root/installer/bin/linkwatch", "agent", "install", "--source",
-                       f"/dist/{source.name}", "--python", "/usr/bin/python3", env=env)
+                       f"/dist/{source.name}", "--python", "/usr/bin/python3")
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +169,8 @@ def box(base_root: Path, dist: Dist, wheels: Path, tmp_path_factory) -> Iterator
         try:
             influx.create_database(DATABASE)
             with boot(base_root, work / "machine", netns=netns,
-                      bind_ro=[(wheels, "/wheelhouse"), (dist.wheel.parent, "/dist")]
-                      ) as machine:
+                      bind_ro=[(wheels, "/wheelhouse"), (dist.wheel.parent, "/dist")],
+                      prepare=offline_pip) as machine:
                 installed = install(machine, dist.wheel)
                 assert "systemctl try-restart" in installed.stdout  # systemd runs here
                 machine.write(CONFIG, agent_config(influx.url), mode=0o640)
@@ -183,6 +181,11 @@ def box(base_root: Path, dist: Dist, wheels: Path, tmp_path_factory) -> Iterator
                 yield Box(machine, netns, influx, dist, work)
         finally:
             influx.stop()
+
+
+def offline_pip(root: Path) -> None:
+    """pip in the machine installs from the wheelhouse and the built dists only."""
+    (root / "etc" / "pip.conf").write_text(pip_conf("/wheelhouse", "/dist"))
 
 
 def _gid(machine: Machine, group: str) -> int:

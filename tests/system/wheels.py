@@ -1,10 +1,10 @@
 """What a machine without a network installs from: linkwatch's sdist and wheel built from
 this checkout, and a wheelhouse of everything they depend on.
 
-Inside a machine, pip is pointed at them with PIP_NO_INDEX and PIP_FIND_LINKS (`offline`),
-so `pip install .`, `pip install linkwatch-….whl` and `linkwatch agent install --source …`
-run exactly as on a connected machine, with no traffic leaving this one. The wheelhouse
-depends only on setup.cfg's requirements and is kept under /var/tmp between runs.
+Inside a machine, pip is pointed at them by /etc/pip.conf (`pip_conf`), so `pip install .`,
+`pip install linkwatch-….whl` and `linkwatch agent install --source …` run exactly as on a
+connected machine, with no traffic leaving this one. The wheelhouse depends only on
+setup.cfg's requirements and is kept under /var/tmp between runs.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ def wheelhouse(dist: Dist) -> Path:
     if (place / "complete").exists():
         return place
     scratch = Path(tempfile.mkdtemp(prefix="building.", dir=_mkdir(WHEELHOUSE_CACHE)))
+    scratch.chmod(0o755)  # a machine's users install from it too
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(scratch),
          f"{dist.wheel}[{','.join(EXTRAS)}]", *TOOLS],
@@ -88,10 +89,12 @@ def wheelhouse(dist: Dist) -> Path:
     return place
 
 
-def offline(*find_links: str) -> dict[str, str]:
-    """pip's environment inside a machine: no index, only these directories."""
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": " ".join(find_links),
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore"}
+def pip_conf(*find_links: str) -> str:
+    """/etc/pip.conf of a machine: no index, only these directories (for every user, and
+    through sudo, which resets the environment)."""
+    return ("[global]\nno-index = true\n"
+            f"find-links = {' '.join(find_links)}\n"
+            "disable-pip-version-check = true\nroot-user-action = ignore\n")
 
 
 def _version(setup: Path) -> str:
