@@ -13,6 +13,7 @@ The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import textwrap
@@ -151,9 +152,18 @@ def by_target(rows):
     return {r["target"]: r for r in rows}
 
 
-def minute(m: int) -> str:
-    from linkwatch.agent.query.timerange import iso
-    return iso(T0 + m * MIN)
+def minute(m: int) -> int:
+    return T0 + m * MIN
+
+
+def instant(text: str | None) -> int | None:
+    """An answer's ISO 8601 time as ns; it must carry the config's zone (+07:00), whatever
+    the zone of the machine running the test."""
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    assert moment.utcoffset() == dt.timedelta(hours=7), text
+    return int(moment.timestamp()) * 10**9
 
 
 def test_uptime_matches_the_hand_computed_figures(rows_of):
@@ -189,15 +199,16 @@ def test_uptime_matches_the_hand_computed_figures(rows_of):
 
 def test_outages_have_minute_boundaries_and_parent_charges(rows_of):
     rows = rows_of["outages"]
-    found = {(r["target"], r["start"]): r for r in rows}
+    found = {(r["target"], instant(r["start"])): r for r in rows}
     assert len(rows) == 8
     a1 = found[("isl-a", minute(5000))]
-    assert (a1["end"], a1["duration_s"], a1["ended_by"]) == (minute(5030), 1800, "recovery")
-    assert found[("isl-a", minute(30000))]["end"] == minute(30005)
+    assert (instant(a1["end"]), a1["duration_s"], a1["ended_by"]) == (
+        minute(5030), 1800, "recovery")
+    assert instant(found[("isl-a", minute(30000))]["end"]) == minute(30005)
     for target in ("isl-a", "isl-b"):
         charged = found[(target, minute(20000))]
         assert charged["charged_to"] == "hq" and charged["charged_to_parent"] is True
-        assert charged["end"] == minute(20060)
+        assert instant(charged["end"]) == minute(20060)
     own = found[("hq-gw", minute(20000))]
     assert own["charged_to_parent"] is False and own["duration_s"] == 3600
     gap = found[("isl-b", minute(9990))]

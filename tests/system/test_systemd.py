@@ -319,14 +319,20 @@ def test_a_frozen_main_loop_is_killed_by_the_watchdog_and_restarted(box: Box) ->
 
 def test_the_journal_carries_the_agents_fields(box: Box) -> None:
     entries = [e for e in box.machine.journal(UNIT) if e.get("SYSLOG_IDENTIFIER") == "linkwatch"]
-    assert entries
     assert {e["_SYSTEMD_UNIT"] for e in entries} == {UNIT}
-    # the syslog priority of each line, taken by journald from its <N> prefix
-    down = next(e for e in entries if "target doc is down" in _message(e))
-    assert int(down["PRIORITY"]) == 4
+    # the target taken away in the status test: one entry when it failed, one when it came
+    # back, each saying which check and what state, as fields
+    doc = [e for e in entries if e.get("LINKWATCH_CHECK") == "doc"]
+    assert [e["LINKWATCH_STATE"] for e in doc][:2] in (["send-error", "up"], ["down", "up"]), doc
+    down, back = doc[0], doc[1]
+    assert (int(down["PRIORITY"]), int(back["PRIORITY"])) == (4, 6)
+    assert down["LINKWATCH_KIND"] == "ping" and down["LOGGER"] == "linkwatch.ping"
+    assert down["CODE_FILE"].endswith("/linkwatch/collector/ping/probe.py")
+    assert "ping doc:" in _message(down)
     started = next(e for e in entries if "started 3 checks" in _message(e))
-    assert int(started["PRIORITY"]) == 6
-    assert not any(_message(e).startswith("<") for e in entries)
+    assert int(started["PRIORITY"]) == 6 and started["LOGGER"] == "linkwatch.agent"
+    # every entry came through the native socket, none through the stream's <N> prefix
+    assert all("LOGGER" in e for e in entries), [e for e in entries if "LOGGER" not in e][:3]
 
 
 def test_files_have_the_documented_owners_and_modes(box: Box) -> None:
