@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import AgentProcess, config_of, settle, wait_for, write_config
+from tests.faults.harness import config_of, settle, wait_for, write_config
 from tests.servers.influxdb import InfluxServer
 
 pytestmark = [pytest.mark.faults]
@@ -32,13 +32,13 @@ def _count(influx: InfluxServer, db: str, where: str) -> int:
 @pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime not installed (apt "
                     "package faketime)")
 def test_clock_stepped_back_and_forward_an_hour_loses_and_overwrites_nothing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     offset = tmp_path / "clock-offset"
     offset.write_text("+0\n")
     config_path = write_config(tmp_path, url=influxdb.url, db=influx_db)
     config = config_of(config_path)
-    agent = AgentProcess(config_path, env={
+    agent = agents(config_path, env={
         "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
         "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}).start()
     agent.wait_started()

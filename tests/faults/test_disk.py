@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import (
-    AgentProcess,
     Backlog,
     config_of,
     prefilled,
@@ -35,7 +34,7 @@ def _last(influx: InfluxServer, db: str, q: str):
 
 
 def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     proxy = FaultProxy(influxdb.port)
     proxy.down = True                                  # the link is cut
@@ -45,7 +44,7 @@ def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
                                         db=influx_db, max_size="4MiB")
         after_fill = spool_view(config)
         assert after_fill.dropped > 0
-        agent = AgentProcess(config_path).start()
+        agent = agents(config_path).start()
         agent.wait_started()
         outage_from = time.time_ns()
         # the agent keeps polling at the cap: it commits and evicts older points for room
@@ -110,12 +109,12 @@ def _fill(path: Path) -> None:
 
 
 def test_disk_full_keeps_the_agent_running_and_it_recovers_by_itself(
-    tmp_path: Path, small_disk: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, small_disk: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     config_path = write_config(tmp_path, url=influxdb.url, db=influx_db,
                                spool=str(small_disk / "spool.db"))
     config = config_of(config_path)
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     agent.wait_started()
     wait_for(lambda: spool_view(config).sent > 100, 60, "the first points delivered")
 

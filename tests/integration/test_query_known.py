@@ -319,3 +319,50 @@ def test_maintenance_is_left_out_the_same_way_from_both_backends_and_in_the_repo
         assert "Bảo trì (không tính)" in html, name
         # a site's figure sums its targets' times: two island targets, 2 h 30 min each
         assert "island: 5 giờ trong các khung giờ bảo trì" in html, name
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_cli_top_ranks_the_worst_sites_first(month, local):
+    config = month[0]
+    args = ["top", "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--format", "json", *(["--local"] * local)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sites = [r for r in json.loads(result.stdout) if r["kind"] == "site"]
+    # hq lost 132 target-minutes of 86,160, island 48 of 86,040 (its 120 unreachable
+    # minutes are hq's), solo none
+    assert [(r["rank"], r["site"]) for r in sites] == [(1, "hq"), (2, "island"), (3, "solo")]
+    assert sites[0]["measure"] == "availability_pct"
+    assert sites[0]["value"] == pytest.approx(100 * (86160 - 132) / 86160, abs=0.005)
+    assert sites[1]["value"] == pytest.approx(100 * (86040 - 48) / 86040, abs=0.005)
+    limited = CliRunner().invoke(main, [*args, "--limit", "1"])
+    assert [r["site"] for r in json.loads(limited.stdout) if r["kind"] == "site"] == ["hq"]
+
+
+@pytest.mark.parametrize("verb", ["uptime", "outages", "latency"])
+def test_cli_csv_holds_the_same_rows_as_json(month, verb):
+    import csv
+    import io
+
+    config = month[0]
+    base = [verb, "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--local"]
+    as_json = json.loads(CliRunner().invoke(main, [*base, "--format", "json"]).stdout)
+    result = CliRunner().invoke(main, [*base, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == len(as_json) > 0
+    columns = {"uptime": answers.UPTIME_COLUMNS, "outages": answers.OUTAGE_COLUMNS,
+               "latency": answers.LATENCY_COLUMNS}[verb]
+    assert tuple(rows[0]) == columns  # the verb's columns, as the table shows them
+    for row, expected in zip(rows, as_json, strict=True):
+        for key in columns:
+            value, cell = expected[key], row[key]
+            if value is None:
+                assert cell in ("", "-"), (key, cell)
+            elif isinstance(value, bool):
+                assert cell.lower() == str(value).lower(), (key, cell)
+            elif isinstance(value, int | float):  # at least to the table's 2 decimals
+                assert float(cell) == pytest.approx(value, abs=0.005), (key, cell)
+            else:
+                assert cell == str(value), (key, cell)
