@@ -23,6 +23,7 @@ from tests.faults.harness import (
 from tests.faults.ledger import backlog_downstream
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
+from tests.servers.process import unavailable
 
 pytestmark = [pytest.mark.faults]
 
@@ -83,13 +84,13 @@ def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
 def small_disk(tmp_path: Path):
     """A 24 MiB tmpfs mounted for the test (root only)."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         yield mount
     finally:

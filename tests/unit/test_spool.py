@@ -16,6 +16,7 @@ import pytest
 from linkwatch.agent.datamodel.lineprotocol import decode
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
+from tests.servers.process import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 2**20
@@ -423,13 +424,13 @@ def test_a_file_with_a_newer_schema_is_refused_not_overwritten(tmp_path):
 @pytest.fixture
 def tiny_fs(tmp_path):
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs: {r.stderr.strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
