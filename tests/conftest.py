@@ -15,6 +15,8 @@ import pytest
 
 from tests.servers.process import OUTSIDE, under_ci
 
+SUMMARY = "summary"   # a test's user property: text for the session's summary
+
 pytest_plugins = [
     "tests.servers.influxdb",
     "tests.servers.victoria",
@@ -38,3 +40,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report.longrepr = (f"skipped under CI=true: {reason}\nthe CI machine must provide what "
                        "this test needs (see .ci/run); a skip CI may accept says why, "
                        f"starting with {OUTSIDE!r}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Tables a test recorded as the user property SUMMARY (the district's ground truth
+    beside linkwatch's answers, each agent's CPU and memory), printed at the end of the
+    session; a user property travels from an xdist worker to the session that prints."""
+    texts = [value for reports in terminalreporter.stats.values() for report in reports
+             if getattr(report, "when", None) == "call"
+             for key, value in getattr(report, "user_properties", ()) if key == SUMMARY]
+    if texts:
+        terminalreporter.section("what happened, and what linkwatch said")
+        for text in texts:
+            terminalreporter.write(text + "\n")

@@ -349,13 +349,14 @@ def next_steps(layout: Layout) -> str:
     ]
     if not systemd_running():
         lines += ["  2. This machine was not booted with systemd; on the server:",
-                  "       systemctl daemon-reload"]
+                  "       systemctl daemon-reload",
+                  "       systemctl try-restart linkwatch-agent   # after an upgrade"]
     else:
-        lines.append("  2. (systemctl daemon-reload was run)")
+        lines.append("  2. (systemctl daemon-reload was run, and a running agent restarted)")
     lines += [
-        "  3. Start the agent now and at every boot (after an upgrade: restart instead):",
+        "  3. Start the agent now and at every boot, and the monthly report's timer:",
         "       systemctl enable --now linkwatch-agent",
-        "       systemctl restart linkwatch-agent",
+        f"       systemctl enable --now {REPORT_TIMER}",
         "  4. Watch it:",
         "       systemctl status linkwatch-agent",
         "       journalctl -u linkwatch-agent -f",

@@ -1,10 +1,12 @@
 """The whole system: linkwatch installed on booted Debian machines, and a district of agents
-in network namespaces. Every test here is marked `system`; run them alone with
+in network namespaces. Every module here is marked `system`; run them alone with
 
-    python -m pytest -m system -n 2 -p no:cacheprovider
+    python -m pytest -m system -n 3 --dist loadfile -p no:cacheprovider
 
-(`-n 2`: the district on one worker while the other builds the root file system and boots
-the machines). They need root, mmdebstrap, systemd-nspawn and the tools of `.ci/run`.
+(`-n 3 --dist loadfile`: one worker per module, so the district's scripted five minutes,
+which mostly wait, run beside the machines' builds and boots). They need root,
+mmdebstrap, systemd-nspawn and the tools `.ci/run` installs; the Debian root is built once
+(the first module to ask builds it, the others wait on its lock).
 """
 
 from __future__ import annotations
@@ -17,15 +19,6 @@ import pytest
 from tests.servers.process import unavailable
 from tests.system.rootfs import rootfs
 from tests.system.wheels import Dist, build, wheelhouse
-
-HERE = Path(__file__).parent
-SUMMARY = "system-summary"   # a user property: text for the session's summary
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +46,3 @@ def wheels(dist: Dist) -> Path:
     return wheelhouse(dist)
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    """The tables the system tests recorded (ground truth beside linkwatch's answers, each
-    agent's CPU and memory): printed at the end, also when run with `-n 2` (a user
-    property travels from the worker to the session that prints)."""
-    texts = [value for reports in terminalreporter.stats.values() for report in reports
-             if getattr(report, "when", None) == "call"
-             for key, value in getattr(report, "user_properties", ()) if key == SUMMARY]
-    if texts:
-        terminalreporter.section("system: what happened and what linkwatch said")
-        for text in texts:
-            terminalreporter.write(text + "\n")

@@ -37,6 +37,7 @@ import psutil
 import pytest
 
 from linkwatch.agent.config import load_config
+from tests.conftest import SUMMARY
 from tests.faults.harness import AgentProcess, drain
 from tests.faults.ledger import _same, committed, downstream
 from tests.netns import inside, require_ip
@@ -44,8 +45,9 @@ from tests.servers.influxdb import InfluxServer
 from tests.servers.process import require, stop_process
 from tests.servers.snmpd import COMMUNITY, start_snmpd, stop_snmpd
 from tests.system import district as box
-from tests.system.conftest import SUMMARY
 from tests.system.machine import wait_for
+
+pytestmark = pytest.mark.system
 
 CYCLE_S = box.PING_S
 AGENTS = ("district-agent", "c1-agent", "c2-agent", "c3-agent", "c4-agent")

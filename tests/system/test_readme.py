@@ -26,6 +26,8 @@ import pytest
 from tests.system.machine import PATH, Machine, boot
 from tests.system.wheels import Dist, copy_source, pip_conf
 
+pytestmark = pytest.mark.system
+
 REPO = Path(__file__).resolve().parents[2]
 USER = "admin"
 

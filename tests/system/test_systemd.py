@@ -36,6 +36,8 @@ from tests.servers.process import require
 from tests.system.machine import Machine, boot, wait_for
 from tests.system.wheels import Dist, build, pip_conf
 
+pytestmark = pytest.mark.system
+
 UNIT = "linkwatch-agent.service"
 REPORT = "linkwatch-report.service"
 CONFIG = "/etc/linkwatch/config.yaml"
@@ -384,7 +386,7 @@ def test_installing_a_new_version_restarts_the_agent_and_keeps_its_spool(box: Bo
     for artifact in (newer.wheel, newer.sdist):  # into the directory bound at /dist
         shutil.copy(artifact, box.dist.wheel.parent / artifact.name)
     pid, before = box.main_pid(), box.spool()
-    done = install(box.machine, newer.wheel)
+    done = install(box.machine, newer.sdist)  # version A came as a wheel, B as a tarball
     assert f"{CONFIG} exists: kept as it is" in done.stdout
     new_pid = box.running_again(pid)
     version = box.machine.run(PROGRAM, "--version").stdout
