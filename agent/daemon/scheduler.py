@@ -121,6 +121,12 @@ async def run_check(
         if delay > 0:
             await asyncio.sleep(delay)
         await run_cycle(check, sink, counters)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Python 3.11's asyncio.wait_for returns the probe's answer and drops a
+            # cancellation that arrives in the same step: stop anyway, or a reload or a
+            # stop waiting for this task would wait forever.
+            raise asyncio.CancelledError
         due += check.interval
         late = monotonic() - due
         # A start a little late (a cycle that used its whole timeout) is not an overrun.

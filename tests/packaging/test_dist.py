@@ -1,5 +1,5 @@
 """The sdist and the wheel a release ships: every module of agent/ and collector/ inside,
-under the linkwatch name, with the files `agent install` reads.
+under the linkwatch name, with its data and the files `agent install` reads.
 
 setup.cfg lists its packages one by one, so a new folder left out of it would install
 without its modules, and only a user would notice. The wheel here is built from the sdist,
@@ -26,11 +26,12 @@ SHIPPED = ("config.yaml", "systemd/linkwatch-agent.service",
 
 
 def modules() -> set[str]:
-    """Every module and package README of agent/ and collector/, as installed paths."""
+    """Every module of agent/ and collector/ and the data they read (probe READMEs, metrics
+    tables, shipped device profiles), as installed paths."""
     found = set()
     for folder, installed in FOLDERS.items():
         for path in (REPO / folder).rglob("*"):
-            if "__pycache__" in path.parts or path.suffix not in (".py", ".md"):
+            if "__pycache__" in path.parts or path.suffix not in (".py", ".md", ".csv", ".yaml"):
                 continue
             found.add(f"{installed}/{path.relative_to(REPO / folder).as_posix()}")
     return found
