@@ -29,7 +29,8 @@ BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "
 # Units the Debian packages enable that a booted root must not start: the tests start
 # their own servers, and a second influxd would only take CPU from them.
 MASKED = ("influxdb.service", "victoria-metrics.service", "snmpd.service",
-          "snmptrapd.service", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
+          "snmptrapd.service", "prometheus-alertmanager.service", "gammu-smsd.service",
+          "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
           "apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "dpkg-db-backup.timer")
 # Bumped when the build steps below change, so an old root is not reused.
 RECIPE = "2"
