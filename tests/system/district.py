@@ -7,10 +7,11 @@ box, three communes behind shaped links, and an island with no link at all.
                        │                 └ 0.5 Mbit/s ── c3  10.77.13.2   (island behind c2)
     c4: no link (an island that carries its data out by hand)
 
-Links are veth pairs shaped with `tbf` in both directions. A cut takes the upstream end
-down (the far end loses its carrier, as when a radio loses its peer); mending brings it up
-and puts back the routes the kernel removed with it. All addresses exist only inside these
-namespaces.
+Links are veth pairs shaped with `tbf` in both directions. A cut takes both ends down, as
+a radio that loses its peer reports its port down on both sides: a probe across it fails at
+once, and nothing waits in a neighbour queue to be sent when the link is back (which would
+answer an echo sent during the cut). Mending brings both ends up and puts back the routes
+the kernel removed with them. All addresses exist only inside these namespaces.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SNMP_HOST = "10.77.1.1"          # the core switch's address on the LAN
 @dataclass(frozen=True)
 class Link:
     name: str
-    up_role: str                  # the district side: its end is taken down for a cut
+    up_role: str                  # the district side
     up_if: str
     up_addr: str
     down_role: str
@@ -72,9 +73,11 @@ class District:
     def cut(self, link: str) -> None:
         found = self.links[link]
         ip(self.netns[found.up_role], "link", "set", found.up_if, "down")
+        ip(self.netns[found.down_role], "link", "set", found.down_if, "down")
 
     def mend(self, link: str) -> None:
         found = self.links[link]
+        ip(self.netns[found.down_role], "link", "set", found.down_if, "up")
         ip(self.netns[found.up_role], "link", "set", found.up_if, "up")
         self.route()
 

@@ -54,13 +54,26 @@ AGENTS = ("district-agent", "c1-agent", "c2-agent", "c3-agent", "c4-agent")
 ROLE = {"district-agent": "lan", "c1-agent": "c1", "c2-agent": "c2", "c3-agent": "c3",
         "c4-agent": "c4"}
 
-# The scenario, in seconds from its start.
-SATURATE = (0, 320)          # c1 sends all its link takes (iperf3 over TCP)
+# The scenario, in seconds from its start. From start to end c1 sends all its link takes
+# (iperf3 over TCP); the end comes once every fault is over and one of the 5-minute windows
+# the bandwidth figures are made of (aligned to the epoch) holds enough polls to count.
 CUT_C3 = (20, 80)            # the c2-c3 link
 CUT_C2 = (100, 145)          # c2's radio hop: c2 down, c3 behind it UNREACHABLE
 KILL_C2_AGENT = (155, 175)   # SIGKILL, then started again
 STOP_DB = (185, 245)         # the central InfluxDB
-END = 325
+FAULTS_END = 250
+WINDOW_S = 300               # linkwatch.agent.query.bandwidth.WINDOW_S
+VALID_S = 165                # a window counts with half of it polled (150 s); a margin
+
+
+def scenario_length(start_s: float) -> float:
+    """Seconds from `start_s` to the end: past FAULTS_END, and long enough that the part
+    of one 5-minute window inside the run is VALID_S long (it holds only saturated polls;
+    a window polled for less than half its length does not count at all)."""
+    to_boundary = WINDOW_S - start_s % WINDOW_S
+    if to_boundary >= VALID_S:
+        return FAULTS_END
+    return max(FAULTS_END, to_boundary + VALID_S)
 
 
 @dataclass
@@ -196,13 +209,14 @@ def run(as_root, tmp_path_factory) -> Iterator[Run]:
             agent.wait_started()
 
         truth = Truth(start_ns=time.time_ns())
+        length = scenario_length(truth.start_ns / 1e9)
         server = subprocess.Popen(net.exec("srv", iperf3, "-s", "-1", "-J"),
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         stack.callback(_end, server)
         wait_for(lambda: _listening(net, 5201), "iperf3 to listen")
         client = subprocess.Popen(
-            net.exec("c1", iperf3, "-c", box.SERVER, "-t", str(SATURATE[1] - SATURATE[0]),
-                     "-J"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            net.exec("c1", iperf3, "-c", box.SERVER, "-t", f"{length:.0f}", "-J"),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         stack.callback(_end, client)
 
         for link, (start, end) in (("c3", CUT_C3), ("c2", CUT_C2)):
@@ -229,10 +243,10 @@ def run(as_root, tmp_path_factory) -> Iterator[Run]:
         influx.start()
         truth.db_down = (stopped, time.time_ns())
 
-        report, _ = client.communicate(timeout=SATURATE[1] + 60)
+        report, _ = client.communicate(timeout=length + 60)
         truth.pushed_bps = json.loads(report)["end"]["sum_received"]["bits_per_second"]
         server.communicate(timeout=30)
-        _sleep_until(truth.at(END))
+        _sleep_until(truth.at(length))
         truth.end_ns = time.time_ns()
 
         # Every agent delivers what it collected (the island cannot), then stops.
