@@ -220,9 +220,11 @@ def run(as_root, tmp_path_factory) -> Iterator[Run]:
         stack.callback(_end, client)
 
         for link, (start, end) in (("c3", CUT_C3), ("c2", CUT_C2)):
+            # each moment is taken once the `ip` commands are done: from then on the link
+            # is down (or up, its routes back) for certain
             _sleep_until(truth.at(start))
-            begun = time.time_ns()
             net.cut(link)
+            begun = time.time_ns()
             _sleep_until(truth.at(end))
             net.mend(link)
             truth.cuts[link] = (begun, time.time_ns())
