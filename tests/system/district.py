@@ -128,7 +128,7 @@ SITES = [
 ]
 
 
-def _agent(name: str, site: str, spool: Path, checks: dict) -> str:
+def _agent(name: str, site: str, spool: Path, checks: dict, **more: object) -> str:
     """An agent's config: every agent ships to the district server's InfluxDB."""
     return yaml.safe_dump({
         "agent": {"name": name, "site": site,
@@ -137,6 +137,7 @@ def _agent(name: str, site: str, spool: Path, checks: dict) -> str:
                      "database": "district", "version": "1", "timeout": "3s"}],
         "sites": SITES,
         "checks": {**checks, "host": {"interval": "10s"}},
+        **more,
     }, sort_keys=False)
 
 
@@ -146,16 +147,20 @@ def ping(name: str, address: str, site: str | None = None) -> dict:
     return check | ({"site": site} if site else {})
 
 
-def lan_agent(spool: Path, snmp_port: int, community: str) -> str:
+def lan_agent(spool: Path, snmp_port: int, community: str, island_key: str) -> str:
     """The district LAN agent: each commune's router, the server, and the core switch's
-    uplink ports to c1 and c2 over SNMP (the `in` of a port is what the commune sends)."""
+    uplink ports to c1 and c2 over SNMP (the `in` of a port is what the commune sends).
+    Its config is the district server's, which imports the island's signed exports:
+    `island_key` is the public key `linkwatch keys` printed on the island."""
     uplinks = [{"name": f"core-{site}", "address": SNMP_HOST, "port": snmp_port,
                 "version": "2c", "community": community, "interval": f"{SNMP_S}s",
                 "timeout": "4s", "site": site, "uplink": f"core-{site}",
                 "interfaces": {"names": [f"core-{site}"]}} for site in ("c1", "c2")]
     pings = [ping("c1-router", "10.77.11.2", "c1"), ping("c2-router", "10.77.12.2", "c2"),
              ping("c3-router", "10.77.13.2", "c3"), ping("server", SERVER)]
-    return _agent("district-agent", "district-lan", spool, {"ping": pings, "snmp": uplinks})
+    trusted = [{"agent": "c4-agent", "public_key": island_key, "sites": ["c4"]}]
+    return _agent("district-agent", "district-lan", spool, {"ping": pings, "snmp": uplinks},
+                  carry={"trusted": trusted})
 
 
 def commune_agent(site: str, spool: Path) -> str:

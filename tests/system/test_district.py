@@ -146,14 +146,20 @@ def _sample(agent: AgentProcess, usage: Usage) -> None:
             usage.peak_rss = max(usage.peak_rss, int(line.split()[1]) * 1024)
 
 
+def island_key(config: Path) -> str:
+    """`linkwatch keys` on the island: its signing key made, its public half as printed."""
+    done = subprocess.run([sys.executable, "-m", "linkwatch", "keys", "-c", str(config)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return next(line.rsplit(" ", 1)[1] for line in done.stdout.splitlines()
+                if line.startswith("public key of agent c4-agent:"))
+
+
 def carry_in(run_dir: Path, archive: Path, config: Path, district: box.District
              ) -> subprocess.CompletedProcess:
-    """`spool import` of the island's archive at the district server.
-
-    The one place that says how the archive is accepted: when imports require a signature,
-    the island's public key goes into the server's config here and the archive is signed
-    at export (`carry_out`); until then an import takes the archive as it is.
-    """
+    """`spool import` of the island's archive at the district server, which writes it only
+    because the island's key is listed in its config (carry.trusted) and every line is one
+    that agent could have written."""
     return subprocess.run(
         district.exec("srv", sys.executable, "-m", "linkwatch", "spool", "import",
                       str(archive), "-c", str(config), "--give-up-after", "60"),
@@ -162,7 +168,8 @@ def carry_in(run_dir: Path, archive: Path, config: Path, district: box.District
 
 def carry_out(run_dir: Path, config: Path, archive: Path, district: box.District
               ) -> subprocess.CompletedProcess:
-    """`spool export --mark-sent` on the island: everything its output never received."""
+    """`spool export --mark-sent` on the island: everything its output never received,
+    signed with the island's key."""
     return subprocess.run(
         district.exec("c4", sys.executable, "-m", "linkwatch", "spool", "export", "-c",
                       str(config), "-o", str(archive), "--mark-sent"),
@@ -186,22 +193,25 @@ def run(as_root, tmp_path_factory) -> Iterator[Run]:
                             netns=net.netns["core"], clients="10.77.1.0/24")
         stack.callback(stop_snmpd, snmpd)
 
-        configs, agents, usage = {}, {}, {}
-        for name in AGENTS:
+        configs, agents = {}, {}
+        usage = {name: Usage() for name in AGENTS}
+        key = None
+        for name in reversed(AGENTS):  # the island first: its key goes into the server's
             directory = work / name
             directory.mkdir()
             spool = directory / "spool.db"
             if name == "district-agent":
-                text = box.lan_agent(spool, snmpd.port, COMMUNITY)
+                text = box.lan_agent(spool, snmpd.port, COMMUNITY, key)
             elif name == "c4-agent":
                 text = box.island_agent(spool)
             else:
                 text = box.commune_agent(ROLE[name], spool)
             configs[name] = directory / "agent.yaml"
             configs[name].write_text(text)
+            if name == "c4-agent":
+                key = island_key(configs[name])
             # `ip netns exec` execs the agent itself: process.pid is the agent's
             agents[name] = AgentProcess(configs[name], prefix=tuple(net.exec(ROLE[name])))
-            usage[name] = Usage()
         for agent in agents.values():
             agent.start()
             stack.callback(_kill, agent)
@@ -402,7 +412,7 @@ def test_no_point_is_lost_end_to_end(run: Run, record_property) -> None:
         differ = [k for k in held if k in mine and not _same(held[k], mine[k])]
         rows.append((name, len(held), len(mine), len(lost), len(extra), len(differ)))
         assert not lost and not extra and not differ, (name, lost[:3], extra[:3], differ[:3])
-    assert "c4-agent" in run.imported
+    assert "c4-agent" in run.imported and "Traceback" not in run.imported
     _table(record_property, run, "ledger", rows)
 
 

@@ -406,7 +406,8 @@ def test_the_report_unit_writes_html_and_pdf_under_its_sandbox(box: Box) -> None
     # last month, seeded at one cycle a minute (the agent's 1 s checks would make millions)
     seed = box.machine.path(CONFIG).read_text().replace("interval: 1s", "interval: 60s")
     box.machine.write("/root/seed.yaml", seed)
-    seeded = box.machine.run(PROGRAM, "demo", "seed", "-c", "/root/seed.yaml", "--month", month)
+    seeded = box.machine.run(PROGRAM, "demo", "seed", "-c", "/root/seed.yaml", "--month", month,
+                             "--yes")
     assert "wrote" in seeded.stdout
     box.machine.run("systemctl", "enable", "linkwatch-report.timer")
     timers = box.machine.run("systemctl", "list-timers", "--all", "--no-pager").stdout
