@@ -236,9 +236,13 @@ def render(name: str, template: str, layout: Layout, *, origin: Path) -> str:
 
 
 def render_config(template: str, layout: Layout, *, origin: Path, version: str) -> str:
-    """The default config with its spool in the state directory."""
+    """The default config with its spool in the state directory, readable by the service's
+    group (IT staff added to it read the history with `status --local`)."""
     spool = layout.state_dir / "spool.db"
-    body = _replace(template, DEFAULT_SPOOL_LINE, f"path: {spool}", origin)
+    line = next(text for text in template.splitlines() if DEFAULT_SPOOL_LINE in text)
+    indent = line[:len(line) - len(line.lstrip())]
+    body = _replace(template, line, f"{indent}path: {spool}\n{indent}group_readable: true",
+                    origin)
     header = (
         f"# Written by `linkwatch agent install` (linkwatch {version}); an install never\n"
         "# overwrites it. After a change:\n"

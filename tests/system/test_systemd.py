@@ -60,7 +60,7 @@ def agent_config(influx_url: str, *, extra_pings: str = "", interval: str = "1s"
 agent:
   name: boxed
   site: lab
-  spool: {{path: {SPOOL}, max_size: 64MiB, history: 1d}}
+  spool: {{path: {SPOOL}, group_readable: true, max_size: 64MiB, history: 1d}}
 sites:
   - {{name: lab}}
 outputs:
