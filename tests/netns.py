@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-import pytest
+from tests.servers.process import unavailable
 
 T = TypeVar("T")
 
@@ -26,9 +26,9 @@ def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def require_ip(*, root: bool = True) -> None:
     """Skip unless iproute2's `ip` is here (and, with `root`, we may create namespaces)."""
     if root and os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
+        unavailable("creating network namespaces needs root")
     if shutil.which("ip") is None:
-        pytest.skip("iproute2's `ip` is not installed")
+        unavailable("iproute2's `ip` is not installed")
 
 
 def ip(netns: str, *args: str) -> None:
@@ -43,7 +43,7 @@ def namespace(name: str) -> Iterator[str]:
     this kernel or container does not allow creating one."""
     created = run(["ip", "netns", "add", name])
     if created.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
+        unavailable(f"cannot create a network namespace: {created.stderr.strip()}")
     try:
         ip(name, "link", "set", "lo", "up")
         yield name

@@ -51,6 +51,9 @@ class SpoolSettings:
     max_size: Bytes = key(_256_MIB, doc="the limit of the file on disk", low=2**20)
     history: Seconds = key(_30_DAYS, doc="how long sent measurements are kept for local "
                            "queries and reports", positive=True)
+    group_readable: bool = key(False, doc="a spool this agent creates is 0640 in a 0750 "
+                               "directory, so the members of its group (IT staff) read it with "
+                               "`status --local`; otherwise 0600 in 0700")
 
 
 @dataclass(frozen=True)

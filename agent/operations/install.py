@@ -1,21 +1,23 @@
 """Installing the agent as a systemd service, and removing it again.
 
-An install is a virtual environment holding linkwatch (`/opt/linkwatch`), the unit
-(`/etc/systemd/system/linkwatch-agent.service`), the `linkwatch` system user and a config
-skeleton (`/etc/linkwatch/config.yaml`, never overwritten). Each change is a `Step` with the
+An install is a virtual environment holding linkwatch with its report extra
+(`/opt/linkwatch`), the units (`/etc/systemd/system/linkwatch-agent.service`, and the
+monthly report's `linkwatch-report.service` and `.timer`), the `linkwatch` system user and a
+config skeleton (`/etc/linkwatch/config.yaml`, never overwritten). Each change is a `Step` with the
 shell command a person would type for it, so `--dry-run` prints exactly what would happen:
 
     layout = Layout(prefix=Path("/opt/linkwatch"))
     for step in install_steps(layout, source=find_source(None), python=default_python()):
         print(step.command)     # or step.run()
 
-The unit and the config skeleton are read from `share/linkwatch/` of the environment just
+The units and the config skeleton are read from `share/linkwatch/` of the environment just
 installed (setup.cfg's data_files), so they always match the installed version; in a dry
 run, or before that, from the source tree or the running installation.
 """
 
 from __future__ import annotations
 
+import functools
 import grp
 import json
 import os
@@ -33,7 +35,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 UNIT_NAME = "linkwatch-agent.service"
-UNIT_TEMPLATE = Path("systemd") / UNIT_NAME
+REPORT_UNIT = "linkwatch-report.service"
+REPORT_TIMER = "linkwatch-report.timer"
+UNIT_NAMES = (UNIT_NAME, REPORT_UNIT, REPORT_TIMER)
+# The report unit renders its monthly report with matplotlib (the `report` extra).
+EXTRAS = "[report]"
 CONFIG_TEMPLATE = Path("config.yaml")
 SHARE = Path("share") / "linkwatch"
 
@@ -78,6 +84,11 @@ class Layout:
     @property
     def unit(self) -> Path:
         return self.systemd_dir / UNIT_NAME
+
+    @property
+    def units(self) -> tuple[Path, ...]:
+        """The agent's unit, then the report's service and timer."""
+        return tuple(self.systemd_dir / name for name in UNIT_NAMES)
 
 
 @dataclass
@@ -204,10 +215,34 @@ def render_unit(template: str, layout: Layout, *, origin: Path) -> str:
     return text
 
 
+def render_report_unit(template: str, layout: Layout, *, origin: Path) -> str:
+    """The shipped report service with this layout's paths and user."""
+    text = _replace(template, DEFAULT_PROGRAM, str(layout.program), origin)
+    text = _replace(text, f"LINKWATCH_CONFIG={DEFAULT_CONFIG}", f"LINKWATCH_CONFIG={layout.config}",
+                    origin)
+    text = _replace(text, DEFAULT_ENVIRONMENT, str(layout.environment), origin)
+    text = _replace(text, "\nUser=linkwatch\n", f"\nUser={layout.user}\n", origin)
+    text = _replace(text, "\nGroup=linkwatch\n", f"\nGroup={layout.user}\n", origin)
+    return _replace(text, f"{DEFAULT_STATE_DIR}", str(layout.state_dir), origin)
+
+
+def render(name: str, template: str, layout: Layout, *, origin: Path) -> str:
+    """The unit file `name` as this layout installs it (the timer names no path)."""
+    if name == UNIT_NAME:
+        return render_unit(template, layout, origin=origin)
+    if name == REPORT_UNIT:
+        return render_report_unit(template, layout, origin=origin)
+    return template
+
+
 def render_config(template: str, layout: Layout, *, origin: Path, version: str) -> str:
-    """The default config with its spool in the state directory."""
+    """The default config with its spool in the state directory, readable by the service's
+    group (IT staff added to it read the history with `status --local`)."""
     spool = layout.state_dir / "spool.db"
-    body = _replace(template, DEFAULT_SPOOL_LINE, f"path: {spool}", origin)
+    line = next(text for text in template.splitlines() if DEFAULT_SPOOL_LINE in text)
+    indent = line[:len(line) - len(line.lstrip())]
+    body = _replace(template, line, f"{indent}path: {spool}\n{indent}group_readable: true",
+                    origin)
     header = (
         f"# Written by `linkwatch agent install` (linkwatch {version}); an install never\n"
         "# overwrites it. After a change:\n"
@@ -247,7 +282,7 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
                                "choose another --prefix or remove it")
         yield Step(f"{shlex.quote(python)} -m venv {layout.prefix}",
                    lambda: _run([python, "-m", "venv", str(layout.prefix)]))
-    yield Step(f"{layout.prefix}/bin/pip install --upgrade {shlex.quote(source)}",
+    yield Step(f"{layout.prefix}/bin/pip install --upgrade {shlex.quote(source + EXTRAS)}",
                lambda: _pip_install(venv_python, source))
 
     if _user_exists(layout.user):
@@ -289,10 +324,12 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
             f"  # spool: {layout.state_dir / 'spool.db'}",
             lambda: _write_config(layout))
 
-    unit_origin = shipped_file(UNIT_TEMPLATE, prefix=layout.prefix)
-    yield Step(f"install -m 0644 {unit_origin} {layout.unit}"
-               f"  # ExecStart={layout.program}, User={layout.user}",
-               lambda: _write_unit(layout))
+    for unit in layout.units:
+        origin = shipped_file(Path("systemd") / unit.name, prefix=layout.prefix)
+        note = (f"  # ExecStart={layout.program}, User={layout.user}"
+                if unit.suffix == ".service" else "")
+        yield Step(f"install -m 0644 {origin} {unit}{note}",
+                   functools.partial(_write_unit, layout, unit))
     yield Step(f"{layout.program} config check -c {layout.config}",
                lambda: _run([str(layout.program), "config", "check", "-c",
                              str(layout.config)]))
@@ -301,6 +338,10 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
                lambda: _write_created(layout, created))
     if systemd_running():
         yield Step("systemctl daemon-reload", lambda: _run(["systemctl", "daemon-reload"]))
+        # An upgrade takes effect at once: a running agent is restarted on the new version
+        # (its spool and queue are kept); a stopped one stays stopped.
+        yield Step(f"systemctl try-restart {UNIT_NAME}",
+                   lambda: _run(["systemctl", "try-restart", UNIT_NAME]))
 
 
 def next_steps(layout: Layout) -> str:
@@ -312,13 +353,14 @@ def next_steps(layout: Layout) -> str:
     ]
     if not systemd_running():
         lines += ["  2. This machine was not booted with systemd; on the server:",
-                  "       systemctl daemon-reload"]
+                  "       systemctl daemon-reload",
+                  "       systemctl try-restart linkwatch-agent   # after an upgrade"]
     else:
-        lines.append("  2. (systemctl daemon-reload was run)")
+        lines.append("  2. (systemctl daemon-reload was run, and a running agent restarted)")
     lines += [
-        "  3. Start the agent now and at every boot (after an upgrade: restart instead):",
+        "  3. Start the agent now and at every boot, and the monthly report's timer:",
         "       systemctl enable --now linkwatch-agent",
-        "       systemctl restart linkwatch-agent",
+        f"       systemctl enable --now {REPORT_TIMER}",
         "  4. Watch it:",
         "       systemctl status linkwatch-agent",
         "       journalctl -u linkwatch-agent -f",
@@ -327,17 +369,33 @@ def next_steps(layout: Layout) -> str:
     return "\n".join(lines)
 
 
+def with_extras(source: str) -> str:
+    """`source` as pip is asked for it: with the report extra (a path or a URL as
+    `linkwatch[report] @ …` would not take a local path, so `path[report]`)."""
+    if source.startswith(("http://", "https://", "file:")):
+        return f"linkwatch{EXTRAS} @ {source}"
+    if Path(source).exists():
+        return source + EXTRAS
+    # a requirement: linkwatch==0.2.0
+    name, rest = source[:len("linkwatch")], source[len("linkwatch"):]
+    if name.lower() == "linkwatch" and not rest.startswith("["):
+        return name + EXTRAS + rest
+    return source
+
+
 def _pip_install(venv_python: Path, source: str) -> None:
     path = Path(source)
     if not path.is_dir():
-        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade", source])
+        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade",
+              with_extras(source)])
         return
     # pip builds inside a source directory (build/, *.egg-info): build from a copy, so the
     # tree may be read-only and no stale build/ leaks removed modules into the install.
     with tempfile.TemporaryDirectory(prefix="linkwatch-build-") as scratch:
         copy = Path(scratch) / "linkwatch"
         shutil.copytree(path, copy, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
-        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade", str(copy)])
+        _run([str(venv_python), "-m", "pip", "install", "--quiet", "--upgrade",
+              with_extras(str(copy))])
 
 
 def _write_config(layout: Layout) -> None:
@@ -352,14 +410,14 @@ def _write_config(layout: Layout) -> None:
     os.chmod(layout.config, 0o640)
 
 
-def _write_unit(layout: Layout) -> None:
-    origin = shipped_file(UNIT_TEMPLATE, prefix=layout.prefix)
-    text = render_unit(origin.read_text(), layout, origin=origin)
+def _write_unit(layout: Layout, unit: Path) -> None:
+    origin = shipped_file(Path("systemd") / unit.name, prefix=layout.prefix)
+    text = render(unit.name, origin.read_text(), layout, origin=origin)
     layout.systemd_dir.mkdir(parents=True, exist_ok=True)
-    scratch = layout.unit.with_name(layout.unit.name + ".new")
+    scratch = unit.with_name(unit.name + ".new")
     scratch.write_text(text)
     scratch.chmod(0o644)
-    scratch.replace(layout.unit)
+    scratch.replace(unit)
 
 
 def _installed_version(layout: Layout) -> str | None:
@@ -378,10 +436,12 @@ def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
     then only what the install created (its record in the prefix) is removed."""
     created = read_created(layout)
     if systemd_running():
-        yield Step(f"systemctl disable --now {UNIT_NAME}",
-                   lambda: _run(["systemctl", "disable", "--now", UNIT_NAME], check=False))
-    if layout.unit.exists():
-        yield Step(f"rm {layout.unit}", layout.unit.unlink)
+        yield Step(f"systemctl disable --now {UNIT_NAME} {REPORT_TIMER}",
+                   lambda: _run(["systemctl", "disable", "--now", UNIT_NAME, REPORT_TIMER],
+                                check=False))
+    for unit in layout.units:
+        if unit.exists():
+            yield Step(f"rm {unit}", unit.unlink)
     if (layout.prefix / "pyvenv.cfg").is_file():
         yield Step(f"rm -r {layout.prefix}", lambda: shutil.rmtree(layout.prefix))
     elif layout.prefix.exists():

@@ -89,7 +89,7 @@ def open_backend(config: Config, *, local: bool, output: str | None = None) -> B
         if not path.exists():
             raise QueryFailed("no_spool", f"no spool at {path}: has the agent run with "
                               f"this config ({config.source})?")
-        return LocalBackend(open_spool(config, reader=True))
+        return LocalBackend(open_spool(config, read_only=True))
     chosen = config.output(output)
     if chosen is None:
         named = f"named {output!r} " if output else ""

@@ -40,9 +40,14 @@ def browser() -> str:
 
 
 def isolated_args(profile: Path, *, sandbox: bool = False) -> list[str]:
-    """Flags that keep a headless Chromium off the network and out of the user's profile;
-    without `sandbox`, also --no-sandbox."""
-    return ["--headless", *(() if sandbox else ("--no-sandbox",)), "--disable-gpu",
+    """Flags that keep a headless Chromium off the network and out of the user's profile.
+    Without `sandbox` (in the report unit, which is the sandbox then:
+    docs/service.md#the-report-unit), also --no-sandbox and --no-zygote, whose process
+    would create the user namespaces RestrictNamespaces= refuses. Always without V8's JIT,
+    which would map the writable and executable memory MemoryDenyWriteExecute= refuses
+    (the page runs no script anyway)."""
+    unsandboxed = () if sandbox else ("--no-sandbox", "--no-zygote")
+    return ["--headless", *unsandboxed, "--js-flags=--jitless", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--no-first-run", "--disable-default-apps", "--proxy-server=127.0.0.1:9",
             "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}"]

@@ -6,17 +6,21 @@ from linkwatch.agent.config.schema import Config
 from linkwatch.agent.spool._spool import Spool
 
 
-def open_spool(config: Config, *, reader: bool = False) -> Spool:
+def open_spool(config: Config, *, reader: bool = False, read_only: bool = False) -> Spool:
     """The config's spool, with a send queue per configured output.
 
     A `reader` (a CLI command) skips the whole-file integrity check and leaves the queues
-    as the agent set them, even when its config lists other outputs.
+    as the agent set them, even when its config lists other outputs. `read_only` (the
+    query verbs) also never writes: the file is opened read-only, so a user who may read
+    the spool but not write it (the service's group) can ask it questions.
     """
     settings = config.agent.spool
     return Spool.open(
         settings.path,
         max_size=int(settings.max_size),
         history_s=float(settings.history),
-        outputs=None if reader else [o.queue_name for o in config.outputs],
-        check=not reader,
+        outputs=None if reader or read_only else [o.queue_name for o in config.outputs],
+        check=not (reader or read_only),
+        read_only=read_only,
+        group_readable=settings.group_readable,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from pathlib import Path
 
 SCHEMA_VERSION = 2
@@ -112,11 +113,15 @@ class SchemaError(Exception):
     """The file is a valid SQLite database, but not a spool this version can use."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Open (or create) the database at `path` in WAL mode with fsync on every commit.
 
-    Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions.
+    Autocommit mode: the spool opens its own `BEGIN IMMEDIATE` transactions. `read_only`
+    opens an existing file with SQLite's `mode=ro`, which needs read access to the file
+    and to its -wal and -shm files (the agent keeps them while it runs), never write access.
     """
+    if read_only:
+        return _connect_read_only(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -130,10 +135,37 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"file:{urllib.parse.quote(str(path))}"
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=10.0)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        # A stopped agent leaves no -wal or -shm, and a reader who may not write the
+        # directory cannot create the -shm SQLite wants for a WAL file. With no -wal, no
+        # writer has the file open: it can be read as an unchanging file.
+        if path.with_name(path.name + "-wal").exists():
+            raise
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None,
+                           check_same_thread=False, timeout=10.0)
+
+
 def quick_check(conn: sqlite3.Connection) -> str | None:
     """None when the file passes `PRAGMA quick_check`, else what SQLite found wrong."""
     rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
     return None if rows == ["ok"] else "; ".join(str(r) for r in rows)
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a spool of this schema version (read-only: never creates)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path}: spool schema version {version}, this linkwatch reads version "
+            f"{SCHEMA_VERSION}; run the linkwatch version the agent runs")
 
 
 def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:

@@ -26,7 +26,7 @@ from linkwatch.agent.spool._model import (
     SpoolStats,
 )
 from linkwatch.agent.spool._salvage import Salvage, move_aside, problem_with, salvage
-from linkwatch.agent.spool._schema import connect, ensure_schema
+from linkwatch.agent.spool._schema import check_schema, connect, ensure_schema
 from linkwatch.collector.sample import Sample
 
 _T = TypeVar("_T")
@@ -61,11 +61,12 @@ def _encode(sample: Sample) -> _Encoded | None:
     return _Encoded(sample.time_ns, sample.measurement, series, line)
 
 
-def _create_private(path: Path) -> None:
-    """A new spool file readable by its owner only, whoever creates it and whatever the
-    umask (SQLite gives its -wal and -shm files the same mode)."""
+def _create_private(path: Path, mode: int = 0o600) -> None:
+    """A new spool file readable by its owner only (or with `mode`, by its group too),
+    whoever creates it and whatever the umask allows beyond that (SQLite gives its -wal and
+    -shm files the same mode)."""
     with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
 
 
 def _is_disk_full(e: sqlite3.Error) -> bool:
@@ -113,19 +114,26 @@ class Spool:
     def open(cls, path: Path, *, max_size: int, history_s: float,
              outputs: Sequence[str] | None,
              time_ns: Callable[[], int] = time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
-             check: bool = True) -> Spool:
+             check: bool = True, read_only: bool = False,
+             group_readable: bool = False) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
         `check=False` skips `PRAGMA quick_check` (a read of the whole file) for short-lived
         readers such as the CLI. `outputs=None` keeps the queues the file has (readers); a
         list makes them match it, dropping the queue of an output no longer listed.
+        `read_only` opens an existing spool without ever writing to it (no pruning, no
+        schema or queue changes): every write raises sqlite3.OperationalError.
+        `group_readable` creates a missing spool 0640 in a 0750 directory, not 0600 in 0700.
         """
         path = Path(path)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if read_only:
+            return cls._open_read_only(path, max_size, history_s, time_ns)
+        path.parent.mkdir(mode=0o750 if group_readable else 0o700, parents=True,
+                          exist_ok=True)
         rescued: Salvage | None = None
         if path.exists() and check and (problem := problem_with(path)) is not None:
             rescued = salvage(move_aside(path, problem, time_ns()))
-        _create_private(path)
+        _create_private(path, 0o640 if group_readable else 0o600)
         conn = connect(path)
         try:
             ensure_schema(conn, path)
@@ -144,6 +152,20 @@ class Spool:
             spool._restore(rescued)
         spool.prune()
         return spool
+
+    @classmethod
+    def _open_read_only(cls, path: Path, max_size: int, history_s: float,
+                        time_ns: Callable[[], int]) -> Spool:
+        conn = connect(path, read_only=True)
+        try:
+            check_schema(conn, path)
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            ids = _queue.sync_outputs(conn, None, time_ns())
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, SizeBudget.for_size(int(max_size), page_size), history_s, ids,
+                   time_ns, 0)
 
     def _restore(self, rescued: Salvage) -> None:
         points = [_Encoded(s.time_ns, s.measurement, encode_series(s.measurement, s.tags), line)

@@ -14,7 +14,6 @@ import pytest
 from tests.faults.harness import (
     AGENT_NAME,
     SITE,
-    AgentProcess,
     config_of,
     drain,
     spool_view,
@@ -51,7 +50,7 @@ def trusting(config_path: Path, public: str) -> Path:
 
 
 def test_an_export_imported_elsewhere_equals_direct_delivery_and_importing_twice_changes_nothing(
-    tmp_path: Path, influxdb: InfluxServer, record_row
+    tmp_path: Path, influxdb: InfluxServer, record_row, agents
 ) -> None:
     direct_db, imported_db = "carry_direct", "carry_imported"
     for db in (direct_db, imported_db):
@@ -61,7 +60,7 @@ def test_an_export_imported_elsewhere_equals_direct_delivery_and_importing_twice
     try:
         config_path = write_config(tmp_path, url=proxy.url, db=direct_db)
         config = config_of(config_path)
-        agent = AgentProcess(config_path).start()
+        agent = agents(config_path).start()
         agent.wait_started()
         wait_for(lambda: spool_view(config).collected > 300, 60, "points collected offline")
         assert agent.stop() == 0
@@ -109,11 +108,11 @@ def test_an_export_imported_elsewhere_equals_direct_delivery_and_importing_twice
 
 
 def test_a_damaged_export_is_refused_and_nothing_is_written(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, agents
 ) -> None:
     config_path = write_config(tmp_path, url="http://127.0.0.1:9", db=influx_db, pings=2)
     config = config_of(config_path)
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     agent.wait_started()
     wait_for(lambda: spool_view(config).collected > 20, 60, "points collected")
     assert agent.stop() == 0

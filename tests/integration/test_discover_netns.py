@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import unavailable
 from tests.servers.snmpd import client_env
 
 pytestmark = pytest.mark.netns
@@ -53,9 +54,9 @@ class Lan:
 @pytest.fixture(scope="module")
 def lan(tmp_path_factory) -> Iterator[Lan]:
     if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
+        unavailable("creating network namespaces needs root")
     if shutil.which("ip") is None or shutil.which("snmpd") is None:
-        pytest.skip("needs iproute2's `ip` and net-snmp's snmpd")
+        unavailable("needs iproute2's `ip` and net-snmp's snmpd")
     tag = uuid.uuid4().hex[:6]
     switch, scanner = f"lwds-{tag}", f"lwdn-{tag}"
     hosts = {f"lwd{k}-{tag}": address for k, address in HOSTS.items()}
@@ -65,7 +66,7 @@ def lan(tmp_path_factory) -> Iterator[Lan]:
         for name in names:
             created = _run(["ip", "netns", "add", name])
             if created.returncode != 0:
-                pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
+                unavailable(f"cannot create a network namespace: {created.stderr.strip()}")
             _ip(name, "link", "set", "lo", "up")
         _ip(switch, "link", "add", "br0", "type", "bridge")
         _ip(switch, "link", "set", "br0", "up")

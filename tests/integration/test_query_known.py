@@ -14,6 +14,7 @@ The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import textwrap
@@ -163,9 +164,18 @@ def by_target(rows):
     return {r["target"]: r for r in rows}
 
 
-def minute(m: int) -> str:
-    from linkwatch.agent.query.timerange import iso
-    return iso(T0 + m * MIN)
+def minute(m: int) -> int:
+    return T0 + m * MIN
+
+
+def instant(text: str | None) -> int | None:
+    """An answer's ISO 8601 time as ns; it must carry the config's zone (+07:00), whatever
+    the zone of the machine running the test."""
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    assert moment.utcoffset() == dt.timedelta(hours=7), text
+    return int(moment.timestamp()) * 10**9
 
 
 def test_uptime_matches_the_hand_computed_figures(rows_of):
@@ -201,15 +211,16 @@ def test_uptime_matches_the_hand_computed_figures(rows_of):
 
 def test_outages_have_minute_boundaries_and_parent_charges(rows_of):
     rows = rows_of["outages"]
-    found = {(r["target"], r["start"]): r for r in rows}
+    found = {(r["target"], instant(r["start"])): r for r in rows}
     assert len(rows) == 8
     a1 = found[("isl-a", minute(5000))]
-    assert (a1["end"], a1["duration_s"], a1["ended_by"]) == (minute(5030), 1800, "recovery")
-    assert found[("isl-a", minute(30000))]["end"] == minute(30005)
+    assert (instant(a1["end"]), a1["duration_s"], a1["ended_by"]) == (
+        minute(5030), 1800, "recovery")
+    assert instant(found[("isl-a", minute(30000))]["end"]) == minute(30005)
     for target in ("isl-a", "isl-b"):
         charged = found[(target, minute(20000))]
         assert charged["charged_to"] == "hq" and charged["charged_to_parent"] is True
-        assert charged["end"] == minute(20060)
+        assert instant(charged["end"]) == minute(20060)
     own = found[("hq-gw", minute(20000))]
     assert own["charged_to_parent"] is False and own["duration_s"] == 3600
     gap = found[("isl-b", minute(9990))]
@@ -321,3 +332,50 @@ def test_maintenance_is_left_out_the_same_way_from_both_backends_and_in_the_repo
         assert "Bảo trì (không tính)" in html, name
         # a site's figure sums its targets' times: two island targets, 2 h 30 min each
         assert "island: 5 giờ trong các khung giờ bảo trì" in html, name
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_cli_top_ranks_the_worst_sites_first(month, local):
+    config = month[0]
+    args = ["top", "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--format", "json", *(["--local"] * local)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sites = [r for r in json.loads(result.stdout) if r["kind"] == "site"]
+    # hq lost 132 target-minutes of 86,160, island 48 of 86,040 (its 120 unreachable
+    # minutes are hq's), solo none
+    assert [(r["rank"], r["site"]) for r in sites] == [(1, "hq"), (2, "island"), (3, "solo")]
+    assert sites[0]["measure"] == "availability_pct"
+    assert sites[0]["value"] == pytest.approx(100 * (86160 - 132) / 86160, abs=0.005)
+    assert sites[1]["value"] == pytest.approx(100 * (86040 - 48) / 86040, abs=0.005)
+    limited = CliRunner().invoke(main, [*args, "--limit", "1"])
+    assert [r["site"] for r in json.loads(limited.stdout) if r["kind"] == "site"] == ["hq"]
+
+
+@pytest.mark.parametrize("verb", ["uptime", "outages", "latency"])
+def test_cli_csv_holds_the_same_rows_as_json(month, verb):
+    import csv
+    import io
+
+    config = month[0]
+    base = [verb, "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--local"]
+    as_json = json.loads(CliRunner().invoke(main, [*base, "--format", "json"]).stdout)
+    result = CliRunner().invoke(main, [*base, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == len(as_json) > 0
+    columns = {"uptime": answers.UPTIME_COLUMNS, "outages": answers.OUTAGE_COLUMNS,
+               "latency": answers.LATENCY_COLUMNS}[verb]
+    assert tuple(rows[0]) == columns  # the verb's columns, as the table shows them
+    for row, expected in zip(rows, as_json, strict=True):
+        for key in columns:
+            value, cell = expected[key], row[key]
+            if value is None:
+                assert cell in ("", "-"), (key, cell)
+            elif isinstance(value, bool):
+                assert cell.lower() == str(value).lower(), (key, cell)
+            elif isinstance(value, int | float):  # at least to the table's 2 decimals
+                assert float(cell) == pytest.approx(value, abs=0.005), (key, cell)
+            else:
+                assert cell == str(value), (key, cell)

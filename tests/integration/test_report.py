@@ -32,6 +32,7 @@ from linkwatch.agent.report.render_pdf import isolated_args
 from linkwatch.agent.spool import Spool
 from tests.integration.rows import assert_same_rows
 from tests.servers.influxdb import influxdb  # noqa: F401  (session fixture)
+from tests.servers.process import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +250,7 @@ def test_verdicts_find_the_planted_truths(reports):
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.skip("chromium not installed (apt install chromium)")
+        unavailable("chromium not installed (apt install chromium)")
     return exe
 
 
@@ -294,7 +295,7 @@ def test_numbers_are_formatted_for_the_language(reports):
 def test_pdf_holds_the_same_names_and_numbers(seeded, reports, tmp_path):
     _chromium()
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext not installed (apt install poppler-utils)")
+        unavailable("pdftotext not installed (apt install poppler-utils)")
     from linkwatch.agent.report.generate import write_report
 
     config, month, spool, _ = seeded

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0  # generous bound for anything that should take a second or two
 
@@ -125,7 +127,7 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
     if os.geteuid() != 0:
-        pytest.skip("the checks ping over raw ICMP sockets, which needs root here")
+        unavailable("the checks ping over raw ICMP sockets, which needs root here")
     config = tmp_path / "config.yaml"
     _config(config, ("first", "127.0.0.1"))
     notify = NotifySocket(tmp_path / "notify")

@@ -95,11 +95,14 @@ def client_env(workdir: Path) -> dict[str, str]:
 
 def start_snmpd(workdir: Path, *, port: int | None = None, host: str = "127.0.0.1",
                 extra_communities: Sequence[str] = (), netns: str | None = None,
-                v6: bool = False, ready_timeout: float = 15.0) -> Snmpd:
+                v6: bool = False, clients: str | None = None,
+                ready_timeout: float = 15.0) -> Snmpd:
     """Start snmpd in the foreground (`-f`) and return once it answers a GET; with `v6`
     it also answers on [::1] at the same port.
 
-    A missing snmpd or snmpget skips the calling test (fails it under CI)."""
+    `clients` (an address or network, e.g. 198.51.100.0/24) may read it too; by default
+    only `host` itself may. A missing snmpd or snmpget skips the calling test (fails it
+    under CI)."""
     require("snmpd", PACKAGES)
     require("snmpget", PACKAGES)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +113,7 @@ def start_snmpd(workdir: Path, *, port: int | None = None, host: str = "127.0.0.
         f"agentaddress udp:{host}:{port}" + (f",udp6:[::1]:{port}" if v6 else ""),
         f"rocommunity {COMMUNITY} {host}",
         *([f"rocommunity6 {COMMUNITY} ::1"] if v6 else []),
+        *([f"rocommunity {COMMUNITY} {clients}"] if clients else []),
         *(f"rocommunity {c} {host}" for c in extra_communities),
         f"rwcommunity {ADMIN_COMMUNITY} {host} .1.3.6.1.4.1.8072.1.5",
         f"createUser {V3_USER} SHA {V3_AUTH_KEY} AES {V3_PRIV_KEY}",
