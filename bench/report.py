@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkwatch.agent.config import load_config
 from linkwatch.agent.config.schema import InfluxOutput
-from linkwatch.agent.operations.demo import seed_influx
+from linkwatch.agent.operations.demo import seed_output
 from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.selection import Selection
@@ -54,7 +54,7 @@ def main() -> None:
             config = dataclasses.replace(config, outputs=(output,))
             month = Month.parse(args.month, config.tz)
             t0 = time.perf_counter()
-            count = seed_influx(output, config, month)
+            count = seed_output(output, config, month)
             seeded = time.perf_counter() - t0
             print(f"seeded {count} points in {seeded:.1f} s "
                   f"({count / seeded:,.0f} points/s)")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from linkwatch.agent.cli.options import echo
+
 _DIR = click.Path(file_okay=False, path_type=Path)
 
 
@@ -73,10 +75,10 @@ def install(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path, 
         _require_root(dry_run)
         _perform(install_steps(layout, source=find_source(source), python=python), dry_run)
     except InstallError as e:
-        click.echo(f"linkwatch agent install: {e}", err=True)
+        echo(f"linkwatch agent install: {e}", err=True)
         sys.exit(1)
-    click.echo("")
-    click.echo(next_steps(layout))
+    echo("")
+    echo(next_steps(layout))
 
 
 @click.command("uninstall")
@@ -103,14 +105,14 @@ def uninstall(prefix: Path, config_dir: Path, systemd_dir: Path, state_dir: Path
     try:
         _require_root(dry_run)
         if not systemd_running():
-            click.echo("This machine was not booted with systemd; on the server, first run:\n"
-                       "  systemctl disable --now linkwatch-agent linkwatch-report.timer\n")
+            echo("This machine was not booted with systemd; on the server, first run:\n"
+                 "  systemctl disable --now linkwatch-agent linkwatch-report.timer\n")
         _perform(uninstall_steps(layout, purge=purge), dry_run)
     except InstallError as e:
-        click.echo(f"linkwatch agent uninstall: {e}", err=True)
+        echo(f"linkwatch agent uninstall: {e}", err=True)
         sys.exit(1)
     if not purge:
-        click.echo(kept_after_uninstall(layout))
+        echo(kept_after_uninstall(layout))
 
 
 def _require_root(dry_run: bool) -> None:
@@ -126,9 +128,9 @@ def _require_root(dry_run: bool) -> None:
 def _perform(steps, dry_run: bool) -> None:
     for step in steps:
         if step.command.startswith("#"):  # nothing to do, only worth saying
-            click.echo(step.command)
+            echo(step.command)
             continue
-        click.echo(("would run: " if dry_run else "+ ") + step.command)
+        echo(("would run: " if dry_run else "+ ") + step.command)
         if not dry_run:
             sys.stdout.flush()
             step.run()

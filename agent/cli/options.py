@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from linkwatch.agent.text import printable
+
 if TYPE_CHECKING:
     from linkwatch.agent.query.errors import QueryFailed
 
@@ -17,8 +19,9 @@ EXIT_OK, EXIT_NO_DATA, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 # Why a store could not answer (agent.query.errors) → exit status, and what to try.
 _FAILURES: dict[str, tuple[int, str | None]] = {
     "unreachable": (EXIT_UNREACHABLE, "try --local to read this agent's own history"),
-    "no_database": (EXIT_USAGE, "check `database:` (or `bucket:`) of the output, or use "
-                                "--local"),
+    "no_database": (EXIT_USAGE, "check `database:` (or `bucket:`) of the output, or "
+                                "`select_url:` and `tenant:` of a victoriametrics one; or "
+                                "use --local"),
     "bad_request": (EXIT_UNREACHABLE, None),
     "no_spool": (EXIT_NO_DATA, "run `linkwatch agent run --once -c CONFIG` first, or "
                                "check -c"),
@@ -64,10 +67,15 @@ class Duration(click.ParamType):
 
 output_option = click.option(
     "--output", "output_name", default=None, metavar="NAME",
-    help="Which configured output (its name) to read or write. Default: the first.")
+    help="Which configured output (InfluxDB or VictoriaMetrics) to read or write, by its "
+    "name or url. Default: the first.")
 demo_option = click.option(
     "--demo", is_flag=True,
     help="Read the demo month (`linkwatch demo seed`), not the agent's data.")
+def echo(message: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print `message` with its control characters escaped: what every verb prints goes
+    through here (tables through agent.cli.table, which escapes each cell)."""
+    click.echo(printable(message), err=err, nl=nl)
 
 
 def load(config_path: Path | None, *, secrets: bool = True):
@@ -81,14 +89,14 @@ def load(config_path: Path | None, *, secrets: bool = True):
     try:
         return load_config(find_config(config_path), secrets=secrets)
     except ConfigError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
 
 
 def fail(error: QueryFailed) -> NoReturn:
     """Say why the store could not answer, with what to try, and exit with its status."""
     status, hint = _FAILURES[error.kind]
-    click.echo(f"{error}\n{hint}" if hint else str(error), err=True)
+    echo(f"{error}\n{hint}" if hint else str(error), err=True)
     sys.exit(status)
 
 
@@ -104,11 +112,11 @@ def open_local_spool(config, *, read_only: bool = True):
     try:
         return open_spool(config, reader=True, read_only=read_only)
     except FileNotFoundError:
-        click.echo(f"no spool at {path}: has the agent run with this config "
+        echo(f"no spool at {path}: has the agent run with this config "
                    f"({config.source})? Try `linkwatch agent run --once -c {config.source}`",
                    err=True)
     except PermissionError:
-        click.echo(f"this user may not {'read' if read_only else 'write'} the spool {path}: "
+        echo(f"this user may not {'read' if read_only else 'write'} the spool {path}: "
                    "run the command as the service's user (sudo -u linkwatch …)", err=True)
     sys.exit(EXIT_NO_DATA)
 
@@ -118,7 +126,7 @@ def pick_outputs(config, name: str | None):
     error naming the configured ones when none is called so, or none is configured."""
     outputs = config.outputs
     if name is not None:
-        outputs = tuple(o for o in outputs if name in (o.name, o.queue_name))
+        outputs = tuple(o for o in outputs if name in (o.name, o.queue_name, *o.urls))
         if not outputs:
             known = ", ".join(o.queue_name for o in config.outputs) or "none"
             raise click.UsageError(f"no output named {name!r} in {config.source} "
@@ -173,7 +181,7 @@ def reading(config, *, demo: bool, local: bool):
 
     chosen = demo_config(config)
     if local and not chosen.agent.spool.path.exists():
-        click.echo(f"no demo month for {config.source}: write one first with "
+        echo(f"no demo month for {config.source}: write one first with "
                    f"`linkwatch demo seed --local -c {config.source}`", err=True)
         sys.exit(EXIT_NO_DATA)
     return chosen

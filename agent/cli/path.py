@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Duration
+from linkwatch.agent.cli.options import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Duration, echo
 
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]),
                        default="table", show_default=True, help="Output format.")
@@ -67,7 +67,7 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
     if fmt == "json":
         import json
 
-        click.echo(json.dumps({
+        echo(json.dumps({
             "target": target, "address": address, "reached": result.reached,
             "summary": summary, "no_route": result.unsent is not None,
             "hops": [{"hop": h.number, "replies": [
@@ -79,9 +79,9 @@ def trace(target: str, max_hops: int, probes: int, timeout_s: float, udp: bool,
         columns = ["hop", "address", *(f"probe{i + 1}" for i in range(probes))]
         click.echo(render(_trace_rows(result), fmt, columns))
         if fmt == "table":
-            click.echo(f"\n{target} ({address}): {summary}")
+            echo(f"\n{target} ({address}): {summary}")
             if result.unsent is not None:
-                click.echo(result.unsent, err=True)
+                echo(result.unsent, err=True)
     sys.exit(EXIT_OK if result.reached else EXIT_UNREACHABLE)
 
 
@@ -110,8 +110,14 @@ def _trace_rows(result) -> list[dict[str, object]]:
               "192.168.10.0/24 (at most a /16).")
 @click.option("--interface", help="The interface to sweep on. Default: the one the routes "
               "attach the subnet to.")
-@click.option("--snmp-community", "communities", multiple=True, default=("public",),
-              show_default=True, help="SNMPv2c community to try; repeat for several.")
+@click.option("--snmp-community", "communities", multiple=True,
+              envvar="LINKWATCH_SNMP_COMMUNITY", show_envvar=True,
+              help="SNMPv2c community to try; repeat for several (default: public). Given "
+              "here it shows in `ps`: prefer the environment variable (several separated by "
+              "spaces) or --snmp-community-file.")
+@click.option("--snmp-community-file", "community_file",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A file of communities to try, one a line (`#` starts a comment).")
 @click.option("--rate", default=100.0, show_default=True, type=click.FloatRange(1, 5000),
               help="ARP requests per second.")
 @click.option("--timeout", "timeout_s", default="1s", show_default=True,
@@ -122,9 +128,9 @@ def _trace_rows(result) -> list[dict[str, object]]:
               help="A directory of your own device profiles (as agent.snmp_profiles), "
               "considered beside the shipped ones.")
 @_FORMAT
-def discover(subnet: str, interface: str | None, communities: tuple[str, ...], rate: float,
-             timeout_s: float, config_snippet: bool, profile_dir: Path | None,
-             fmt: str) -> None:
+def discover(subnet: str, interface: str | None, communities: tuple[str, ...],
+             community_file: Path | None, rate: float, timeout_s: float, config_snippet: bool,
+             profile_dir: Path | None, fmt: str) -> None:
     """Find the hosts of a LAN: an ARP sweep, then SNMP sysName/sysDescr/sysObjectID where
     they answer, and the device profile each SNMP device would get (docs/profiles.md).
 
@@ -135,8 +141,9 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     \b
     Examples:
       linkwatch discover --subnet 192.168.10.0/24
-      linkwatch discover --subnet 10.5.0.0/22 --snmp-community public \\
-          --snmp-community dept-ro --config-snippet >> found.yaml
+      linkwatch discover --subnet 10.5.0.0/22 --snmp-community-file /root/communities \\
+          --config-snippet >> found.yaml
+      LINKWATCH_SNMP_COMMUNITY='public dept-ro' linkwatch discover --subnet 10.5.0.0/22
       linkwatch discover --subnet 10.20.7.0/24 --profiles /etc/linkwatch/profiles
     """
     import asyncio
@@ -148,6 +155,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     from linkwatch.collector.path.snippet import profile_of
     from linkwatch.collector.snmp.profiles import ProfilesInvalid, load_catalog
 
+    communities = (*communities, *_communities_in(community_file)) or ("public",)
     try:
         catalog = load_catalog(profile_dir)
     except ProfilesInvalid as e:
@@ -167,7 +175,7 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     identities = asyncio.run(identify([n.address for n in neighbours], communities,
                                       timeout_s=timeout_s)) if communities else {}
     if config_snippet:
-        click.echo(snippet(neighbours, identities, profiles=catalog), nl=False)
+        echo(snippet(neighbours, identities, profiles=catalog), nl=False)
         return
     rows = []
     for n in neighbours:
@@ -181,8 +189,20 @@ def discover(subnet: str, interface: str | None, communities: tuple[str, ...], r
     click.echo(render(rows, fmt, ["address", "mac", "sys_name", "sys_descr", "sys_object_id",
                                   "profile"]))
     if fmt == "table":
-        click.echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
+        echo(f"\n{len(neighbours)} hosts answered ARP on {network} ({iface.name}), "
                    f"{len(identities)} answered SNMP", err=True)
+
+
+def _communities_in(path: Path | None) -> tuple[str, ...]:
+    """The communities of a file, one a line; blank lines and `#` comments left out."""
+    if path is None:
+        return ()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _fail(f"cannot read the communities in {path}: {getattr(e, 'strerror', None) or e}")
+    return tuple(line.strip() for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#"))
 
 
 def _sweep(sweep, network, iface, rate: float, timeout_s: float):
@@ -195,5 +215,5 @@ def _sweep(sweep, network, iface, rate: float, timeout_s: float):
 
 
 def _fail(message: str):
-    click.echo(f"linkwatch: {message}", err=True)
+    echo(f"linkwatch: {message}", err=True)
     sys.exit(EXIT_USAGE)

@@ -22,6 +22,7 @@ from linkwatch.agent.cli.options import (
     check_names,
     config_option,
     demo_option,
+    echo,
     fail,
     format_option,
     load,
@@ -91,7 +92,7 @@ def query_options(default_since: str) -> Callable:
                          shell_complete=_complete_targets,
                          help="Only this ping target or snmp device (repeatable)."),
             click.option("--local", is_flag=True,
-                         help="Read the agent's own history (the spool), not InfluxDB."),
+                         help="Read the agent's own history (the spool), not a server."),
             output_option,
             demo_option,
             format_option,
@@ -155,8 +156,8 @@ def _answer(ctx: _Context, produce: Callable[[], list[dict]], fmt: str,
         ctx.close()
     if not rows:
         if fmt == "json":
-            click.echo("[]")
-        click.echo("nothing matched in the period (check --since, --site, --target)",
+            echo("[]")
+        echo("nothing matched in the period (check --since, --site, --target)",
                    err=True)
         sys.exit(EXIT_NO_DATA)
     colour = fmt == "table" and _colour_wanted()
@@ -240,8 +241,9 @@ def status(ctx: _Context, fmt: str) -> None:
 
     \b
     Examples:
-      linkwatch status                         from the configured InfluxDB
+      linkwatch status                         from the first configured output
       linkwatch status --local                 from this agent's history (works with no link)
+      linkwatch status --output victoriametrics
       linkwatch status --site quan-lan --format json
     """
     import time

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,12 +16,17 @@ from linkwatch.agent.cli.options import (
     check_names,
     config_option,
     demo_option,
+    echo,
     fail,
     load,
     output_option,
     pick_output,
     reading,
 )
+
+if TYPE_CHECKING:
+    from linkwatch.agent.config.schema import Config, Output
+    from linkwatch.agent.query.timerange import Month
 
 _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[report]' "
             "(or pip install matplotlib numpy)")
@@ -39,7 +45,7 @@ _MISSING = ("the report needs matplotlib and numpy: pip install 'linkwatch[repor
               "Chromium; csv: a zip of one table per section.")
 @click.option("-o", "--file", "out", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="The file to write; its directory must exist.")
-@click.option("--local", is_flag=True, help="Read the agent's own history, not InfluxDB.")
+@click.option("--local", is_flag=True, help="Read the agent's own history, not a server.")
 @output_option
 @demo_option
 def report(config_path: Path | None, period: str | None, since: str | None,
@@ -53,6 +59,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
       linkwatch report --period 2026-10 --lang en --format pdf -o oct.pdf
       linkwatch report --since 2026-10-01 --until 2026-10-16 --site quan-lan -o q.html
       linkwatch report --period 2026-10 --local --output district -o oct.html
+      linkwatch report --period 2026-10 --output victoriametrics -o oct.html
     """
     import time
 
@@ -79,7 +86,7 @@ def report(config_path: Path | None, period: str | None, since: str | None,
         import matplotlib  # noqa: F401
         import numpy  # noqa: F401
     except ImportError:
-        click.echo(_MISSING, err=True)
+        echo(_MISSING, err=True)
         sys.exit(EXIT_USAGE)
     from linkwatch.agent.cli.progress import Progress
     from linkwatch.agent.query.backend import open_backend
@@ -97,14 +104,14 @@ def report(config_path: Path | None, period: str | None, since: str | None,
     except QueryFailed as e:
         fail(e)
     except RuntimeError as e:
-        click.echo(str(e), err=True)
+        echo(str(e), err=True)
         sys.exit(EXIT_USAGE)
     except OSError as e:
-        click.echo(f"cannot write {out}: {e.strerror or e}", err=True)
+        echo(f"cannot write {out}: {e.strerror or e}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"wrote {out} ({written.sites} sites)")
+    echo(f"wrote {out} ({written.sites} sites)")
     if written.sites == 0 or not written.has_data:
-        click.echo("no data in the period: the report is empty", err=True)
+        echo("no data in the period: the report is empty", err=True)
         sys.exit(EXIT_NO_DATA)
 
 
@@ -114,8 +121,8 @@ def demo() -> None:
 
     \b
     The demo goes to a store of its own (a spool in ~/.cache/linkwatch/demo, or the database
-    <database>_demo of the output), never into the agent's; every reading command reads it
-    with --demo.
+    <database>_demo of the output), not into the agent's unless told (--real); every
+    reading command reads it with --demo.
 
     \b
     Examples:
@@ -129,26 +136,35 @@ def demo() -> None:
 @config_option
 @click.option("--month", metavar="YYYY-MM",
               help="The month to write. Default: last month, in agent.timezone.")
-@click.option("--local", is_flag=True, help="Write a spool (no server needed), not InfluxDB.")
+@click.option("--local", is_flag=True, help="Write a spool (no server needed), not a server.")
 @click.option("--output", "output_name", metavar="NAME",
-              help="Which configured output's InfluxDB (its name). Default: the first.")
+              help="Which configured output (its name or url). Default: the first.")
 @click.option("--real", is_flag=True,
-              help="Write into the config's own spool or database, beside real data, "
+              help="Write into the config's own spool or store, beside real data, "
               "instead of the demo's own store.")
+@click.option("--yes", is_flag=True,
+              help="With --real into a server: write without asking.")
 def demo_seed(config_path: Path | None, month: str | None, local: bool,
-              output_name: str | None, real: bool) -> None:
+              output_name: str | None, real: bool, yes: bool) -> None:
     """Write a realistic month for the config's sites (deterministic: same month, same data).
 
-    Refused, with the reason, when the spool it writes would not keep the month.
+    It goes into the demo's own store (a spool of its own with --local, else the output's
+    `<database>_demo`), read with `--demo`. Refused, with the reason, when the spool it
+    writes would not keep the month. With --real into a server it asks first, or needs
+    --yes: the month is made up, but its points carry the config's agent and site tags, so
+    every query and report of that store counts them. victoria-metrics has no database of
+    its own for a demo: it takes --real.
 
     \b
     Examples:
       linkwatch demo seed -c docs/examples/district.yaml --local --month 2026-10
       linkwatch demo seed -c district.yaml --month 2026-10      # into <database>_demo
+      linkwatch demo seed -c demo.yaml --output victoriametrics --real --yes
     """
     import time
 
     from linkwatch.agent.cli.progress import Progress
+    from linkwatch.agent.config.schema import InfluxOutput
     from linkwatch.agent.operations import demo as demo_data
     from linkwatch.agent.query.timerange import Month
 
@@ -164,26 +180,41 @@ def demo_seed(config_path: Path | None, month: str | None, local: bool,
         read = f"{reader}{'' if real else ' --demo'} -c {config.source} --period {chosen}"
     else:
         output = pick_output(config, output_name)
-        target = output if real else demo_data.demo_output(output)
+        if real:
+            if not yes and not _confirmed(output, config, chosen):
+                echo(f"nothing written: demonstration data goes into {output.shown_url} only "
+                     "with --yes (or a yes at the prompt); without --real it goes into the "
+                     "demo's own store", err=True)
+                sys.exit(EXIT_USAGE)
+            target = output
+        elif isinstance(output, InfluxOutput):
+            target = demo_data.demo_output(output)
+        else:
+            raise click.UsageError(
+                f"{output.queue_name} ({output.shown_url}) has no separate database for a "
+                "demo: write into it with --real (it then holds a fabricated month), or use "
+                "--local for the demo's own spool")
         try:
             with Progress() as progress:
-                written = demo_data.seed_influx(target, config, chosen, progress=progress)
+                written = demo_data.seed_output(target, config, chosen, progress=progress)
         except RuntimeError as e:
-            click.echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
+            echo(f"{e}\ncheck the output in {config.source}, or use --local", err=True)
             sys.exit(EXIT_UNREACHABLE)
-        where, kept = f"{target.url} ({target.database})", written
+        where = (f"{target.shown_url} ({target.bucket or target.database})"
+                 if isinstance(target, InfluxOutput) else target.shown_url)
+        kept = written
         output_option = f" --output {output_name}" if output_name else ""
         read = (f"{reader}{'' if real else ' --demo'}{output_option} -c {config.source} "
                 f"--period {chosen}")
     if kept == 0:
-        click.echo(f"wrote {written} samples for {chosen} to {where}, but none was kept",
+        echo(f"wrote {written} samples for {chosen} to {where}, but none was kept",
                    err=True)
         sys.exit(EXIT_NO_DATA)
     if kept < written:
-        click.echo(f"wrote {written} samples for {chosen} to {where}; only {kept} were kept "
+        echo(f"wrote {written} samples for {chosen} to {where}; only {kept} were kept "
                    "(the spool's size cap or history removed the rest)", err=True)
         sys.exit(EXIT_NO_DATA)
-    click.echo(f"wrote {written} samples for {chosen} to {where}\n"
+    echo(f"wrote {written} samples for {chosen} to {where}\n"
                f"read them with: {read} -o demo.html")
 
 
@@ -202,7 +233,7 @@ def _seed_spool(config, month, *, real: bool) -> tuple[int, str, int]:
         try:
             spool = open_spool(config, reader=True)
         except PermissionError as e:
-            click.echo(f"this user may not write the spool {config.agent.spool.path} "
+            echo(f"this user may not write the spool {config.agent.spool.path} "
                        f"({e.strerror}): leave out --real to write the demo's own spool",
                        err=True)
             sys.exit(EXIT_USAGE)
@@ -215,7 +246,7 @@ def _seed_spool(config, month, *, real: bool) -> tuple[int, str, int]:
             old.unlink(missing_ok=True)       # the demo spool holds the last month seeded
         free = shutil.disk_usage(path.parent).free
         if need > free:
-            click.echo(f"{month} needs about {need / 2**20:.0f} MiB in {path.parent}, which "
+            echo(f"{month} needs about {need / 2**20:.0f} MiB in {path.parent}, which "
                        f"has {free / 2**20:.0f} MiB free", err=True)
             sys.exit(EXIT_USAGE)
         spool = Spool.open(path, max_size=max(2 * need, 2**24), history_s=10 * 365 * 86400,
@@ -227,3 +258,18 @@ def _seed_spool(config, month, *, real: bool) -> tuple[int, str, int]:
     finally:
         spool.close()
     return written, str(spool.path), kept
+
+
+def _confirmed(output: Output, config: Config, month: Month) -> bool:
+    """Whether the person at the terminal agrees to fabricated data in a real store; no
+    terminal, no agreement."""
+    from linkwatch.agent.config.schema import InfluxOutput
+
+    if not sys.stdin.isatty():
+        return False
+    where = (f"{output.shown_url}, database {output.bucket or output.database}"
+             if isinstance(output, InfluxOutput) else output.shown_url)
+    return click.confirm(
+        f"Write a fabricated month ({month}) for {len(config.sites)} sites into {where}, "
+        f"tagged agent {config.agent.name}? Every query and report of that store will "
+        "count it", default=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import config_option, load
+from linkwatch.agent.cli.options import config_option, echo, load
 
 
 @click.group()
@@ -53,7 +53,7 @@ def agent_run(config_path: Path | None, once: bool, verbose: bool) -> None:
     try:
         sys.exit(asyncio.run(run_agent(config, once=once, redactor=logs.redactor)))
     except PermissionError as e:  # no ICMP socket allowed, spool not writable: say the fix
-        click.echo(f"linkwatch: {e}", err=True)
+        echo(f"linkwatch: {e}", err=True)
         sys.exit(1)
 
 
@@ -81,5 +81,5 @@ def config_check(config_path: Path | None) -> None:
     """
     config = load(config_path)
     counts = ", ".join(f"{len(v)} {k}" for k, v in config.checks.written.items()) or "no checks"
-    click.echo(f"{config.source}: OK ({len(config.sites)} sites, {counts}, "
+    echo(f"{config.source}: OK ({len(config.sites)} sites, {counts}, "
                f"{len(config.outputs)} outputs)")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from linkwatch.agent.cli.options import config_option, format_option, load, open_local_spool
+from linkwatch.agent.cli.options import (
+    config_option,
+    echo,
+    format_option,
+    load,
+    open_local_spool,
+)
 
 
 @click.group()
@@ -26,7 +32,8 @@ def spool() -> None:
 @format_option
 def spool_status(config_path: Path | None, fmt: str) -> None:
     """Per output: points queued, age of the oldest unsent one, dead letters, last error;
-    per notification channel (rows notify:NAME): messages undelivered, sent, errors.
+    per notification channel (rows notify:NAME): messages undelivered, sent, errors;
+    and, when the backlog is over an hour old, whether the server keeps points that old.
 
     \b
     Example:
@@ -39,13 +46,33 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     spool_ = open_local_spool(config)
     try:
         rows, notes = spool_rows(spool_, tz=config.tz)
+        notes += _retention_notes(config, spool_)
     finally:
         spool_.close()
     if fmt == "table":
         shown = [r for r in rows if r["output"] is not None]
         if shown:
-            click.echo(render(shown, fmt, COLUMNS))
+            echo(render(shown, fmt, COLUMNS))
         for note in notes:
-            click.echo(note)
+            echo(note)
     else:  # the notes' facts are keys of every row
-        click.echo(render(rows, fmt, ALL_COLUMNS))
+        echo(render(rows, fmt, ALL_COLUMNS))
+
+
+def _retention_notes(config, spool_) -> list[str]:
+    """Per output with a backlog over an hour old: whether its server would drop part of it."""
+    import time
+    from functools import partial
+
+    from linkwatch.agent.outputs.retention import backlog_notes
+
+    now_ns = time.time_ns()
+    oldest = {o.output: o.oldest_unsent_ns for o in spool_.stats().outputs}
+    notes = []
+    for output in config.outputs:
+        if output.queue_name in oldest:
+            notes += backlog_notes(
+                output, oldest[output.queue_name],
+                partial(spool_.queued_before, output.queue_name),
+                float(config.agent.spool.history), now_ns)
+    return notes

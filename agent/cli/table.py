@@ -2,6 +2,10 @@
 
 A table is for people: each value reads with its unit (agent.cli.readable). JSON and CSV
 are for programs: raw values in the units their keys name.
+
+Cells hold device strings (ifAlias, sysDescr) and names from configs: every format escapes
+their control characters (agent.text.printable), and CSV also neutralises a cell that a
+spreadsheet would run as a formula (agent.text.spreadsheet_cell).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 
 from linkwatch.agent.cli.readable import cell, csv_cell, heading
+from linkwatch.agent.text import printable, spreadsheet_cell
 
 # paint(column, value, cell text) -> the text to print (e.g. wrapped in ANSI colour)
 Paint = Callable[[str, object, str], str]
@@ -26,15 +31,17 @@ def render(rows: Sequence[Mapping[str, object]], fmt: str, columns: Sequence[str
     `paint` decorates table cells after alignment, so colour codes never skew the columns.
     """
     if fmt == "json":
-        return json.dumps(list(rows), ensure_ascii=False, indent=2)
+        return printable(json.dumps(list(rows), ensure_ascii=False, indent=2))
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore",
+                                lineterminator="\n")
         writer.writeheader()
-        writer.writerows({c: csv_cell(r.get(c)) for c in columns} for r in rows)
-        return out.getvalue().rstrip("\n")
-    cells = [[heading(c) for c in columns]] + [[cell(c, r.get(c)) for c in columns]
-                                                for r in rows]
+        writer.writerows({c: spreadsheet_cell(csv_cell(r.get(c))) if isinstance(r.get(c), str)
+                          else csv_cell(r.get(c)) for c in columns} for r in rows)
+        return printable(out.getvalue().rstrip("\n"))
+    cells = [[heading(c) for c in columns]] + [
+        [printable(cell(c, r.get(c)), lines=False) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(cells[0], widths, strict=True)).rstrip()]
     for row, cell_row in zip(rows, cells[1:], strict=True):

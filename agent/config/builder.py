@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
+import stat
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -77,9 +79,13 @@ class Builder:
         origin, args = typing.get_origin(hint), typing.get_args(hint)
         if origin in (types.UnionType, typing.Union):
             inner = [a for a in args if a is not type(None)]
-            if len(inner) != 1:
-                raise TypeError(f"unsupported config type {hint} at {dotted(at)}")
-            return None if _is_null(node) else self.build(node, inner[0], at)
+            if _is_null(node) and len(inner) < len(args):
+                return None
+            if len(inner) == 1:
+                return self.build(node, inner[0], at)
+            if all(dataclasses.is_dataclass(a) for a in inner):
+                return self._variant(node, inner, at)
+            raise TypeError(f"unsupported config type {hint} at {dotted(at)}")
         if origin is Literal:
             return self._literal(node, args, at)
         if origin is tuple:
@@ -178,6 +184,31 @@ class Builder:
         self.where[id(built)] = at
         return built
 
+    def _variant(self, node: Node, choices: list[type], at: KeyPath) -> Any:
+        """One of several dataclasses, chosen by the value of the key they all declare as a
+        Literal (their `type:`)."""
+        hints = [self._hints.get(c) or self._hints.setdefault(c, typing.get_type_hints(c))
+                 for c in choices]
+        tags = [name for name in hints[0] if all(
+            typing.get_origin(h.get(name)) is Literal for h in hints)]
+        if len(tags) != 1:
+            raise TypeError(f"config types {choices} at {dotted(at)} share no Literal key")
+        tag = tags[0]
+        by_value = {str(v): c for c, h in zip(choices, hints, strict=True)
+                    for v in typing.get_args(h[tag])}
+        if not isinstance(node, MappingNode):
+            raise self._fail(node, at, f"expected a mapping with `{tag}:` one of "
+                             f"{_quoted(tuple(by_value))}, got {_kind(node)}")
+        written = next((v for k, v in _last_of_each_key(node)
+                        if isinstance(k, ScalarNode) and k.value == tag), None)
+        if written is None:
+            self.problems.append(self._problem(
+                node, (*at, tag), f"missing required key '{tag}'",
+                f"add `{tag}:` one of {_quoted(tuple(by_value))}"))
+            raise _Invalid
+        value = self._literal(written, tuple(by_value), (*at, tag))
+        return self.build_dataclass(node, by_value[value], at)
+
     # -- containers -------------------------------------------------------------------
 
     def _checks(self, node: Node, at: KeyPath) -> Checks:
@@ -264,7 +295,10 @@ class Builder:
     def _secret_file(self, node: Node, at: KeyPath) -> Secret:
         path = self._path(Path(self._text(node, at, "a file path")))
         try:
-            secret = path.read_text(encoding="utf-8").rstrip("\r\n")
+            secret = _read_small_file(path).decode("utf-8").rstrip("\r\n")
+        except _NotASecretFile as e:
+            raise self._fail(node, at, f"secret file {path} {e}",
+                             "point it at a file holding the secret alone") from e
         except OSError as e:
             if not self.secrets_required:
                 return UNREAD_SECRET
@@ -326,6 +360,26 @@ class Builder:
     def _fail(self, node: Node, at: KeyPath, message: str, hint: str | None = None) -> _Invalid:
         self.problems.append(self._problem(node, at, message, hint))
         return _Invalid()
+
+
+SECRET_FILE_MAX = 64 * 1024       # a token or a key, not a device or a log
+
+
+class _NotASecretFile(Exception):
+    """The path names something that cannot hold a secret (a device, a FIFO, a big file)."""
+
+
+def _read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most SECRET_FILE_MAX; /dev/zero, a FIFO or a log
+    named by mistake is refused instead of read for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise _NotASecretFile("is not a regular file")
+        data = f.read(SECRET_FILE_MAX + 1)
+    if len(data) > SECRET_FILE_MAX:
+        raise _NotASecretFile(f"is larger than {SECRET_FILE_MAX // 1024} KiB")
+    return data
 
 
 def _last_of_each_key(node: MappingNode) -> list[tuple[Node, Node]]:

@@ -37,13 +37,20 @@ def read_document(path: Path) -> tuple[MappingNode, list[Problem]]:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         raise ConfigError([_syntax_problem(path, text, e)]) from e
+    except yaml.reader.ReaderError as e:
+        raise ConfigError([_character_problem(path, text, e)]) from e
+    except (yaml.YAMLError, RecursionError) as e:
+        raise ConfigError([_nesting_problem(path, e)]) from e
     if root is None or (isinstance(root, ScalarNode) and root.tag.endswith(":null")):
         raise ConfigError([Problem(path, "the config is empty", hint=_START_HINT)])
     if not isinstance(root, MappingNode):
         raise ConfigError([Problem(path, "expected a mapping of keys at the top level",
                                    *position(root), hint=_START_HINT)])
     problems: list[Problem] = []
-    _check_keys(root, (), path, problems, set())
+    try:
+        _check_keys(root, (), path, problems, set())
+    except RecursionError as e:
+        raise ConfigError([_nesting_problem(path, e)]) from e
     return root, problems
 
 
@@ -94,6 +101,24 @@ def _unquoted_variable(row: str) -> bool:
         elif row.startswith("${", i):
             return True
     return False
+
+
+def _character_problem(path: Path, text: str, e: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (a control character, often pasted from a device
+    string): where it is, and which, without showing the line (it could hold a secret)."""
+    before = text[:max(0, e.position)]
+    line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    char = e.character if isinstance(e.character, str) else chr(e.character or 0)
+    return Problem(path, f"character U+{ord(char):04X} is not allowed in YAML", line, column,
+                   hint="remove it or write it as an escape inside double quotes (\\u0001): "
+                   "YAML allows no control characters but tab and newline; a device string "
+                   "pasted into the file can carry one")
+
+
+def _nesting_problem(path: Path, e: BaseException) -> Problem:
+    what = "nested too deeply" if isinstance(e, RecursionError) else f"not YAML ({e})"
+    return Problem(path, f"the config is {what}",
+                   hint="a config is a few levels deep: agent, outputs, sites, checks")
 
 
 def _check_keys(node: Node, at: KeyPath, path: Path, problems: list[Problem],

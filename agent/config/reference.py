@@ -81,10 +81,27 @@ def _walk(path: str, cls: type, probes: tuple[ProbeKind, ...]) -> Iterator[tuple
         hint = _plain(hints[f.name])
         inner, listed = (typing.get_args(hint)[0], "[]") if typing.get_origin(hint) is tuple \
             else (hint, "")
-        if inner not in _TYPE_NAMES and (dataclasses.is_dataclass(inner) or inner is Checks):
-            prefix = "" if path == TOP else f"{path}."
+        prefix = "" if path == TOP else f"{path}."
+        if typing.get_origin(inner) in (types.UnionType, typing.Union):
+            # one of several mappings, told apart by a Literal key (`type:` of outputs)
+            for name, variant in variants(inner):
+                yield from _walk(f"{prefix}{key_name(f)}{listed} ({name})", variant, probes)
+        elif inner not in _TYPE_NAMES and (dataclasses.is_dataclass(inner) or inner is Checks):
             yield from _walk(f"{prefix}{key_name(f)}{listed}", typing.cast(type, inner),
                              probes)
+
+
+def variants(union: Any) -> list[tuple[str, type]]:
+    """The dataclasses of a union, each named by the value of the Literal key they all
+    declare: [("type: influxdb", InfluxOutput), ...]."""
+    choices = [a for a in typing.get_args(union) if a is not type(None)]
+    hints = [typing.get_type_hints(c) for c in choices]
+    tags = [name for name in hints[0]
+            if all(typing.get_origin(h.get(name)) is Literal for h in hints)]
+    if len(tags) != 1 or not all(dataclasses.is_dataclass(c) for c in choices):
+        raise TypeError(f"config types {choices} share no Literal key to tell them apart")
+    return [(f"{tags[0]}: {typing.get_args(h[tags[0]])[0]}", c)
+            for c, h in zip(choices, hints, strict=True)]
 
 
 def _keys(cls: type) -> list[dataclasses.Field[Any]]:

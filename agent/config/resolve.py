@@ -1,5 +1,6 @@
 """What follows from a valid config, worked out once: each check's site, address, interval,
-timeout and uplink (with the capacity of each direction), and the time zone.
+timeout and uplink (with the capacity of each direction), the time zone, and where the
+carry-out signing key and import journal are (beside the spool unless given).
 
 Readers take these from `config.checks.all` and `config.tz`; none of them works out a
 default site, an uplink's capacity or which interface is the uplink again.
@@ -26,9 +27,13 @@ def resolve(config: Config, *, source: Path, probes: tuple[ProbeKind, ...],
     by_kind = {p.kind: p for p in probes}
     checks = tuple(_check(by_kind[kind], spec, config, profiles)
                    for kind, spec in _written(config.checks))
+    beside_spool = config.agent.spool.path.parent
+    carry = dataclasses.replace(
+        config.carry, signing_key=config.carry.signing_key or beside_spool / "signing.key",
+        journal=config.carry.journal or beside_spool / "imports.jsonl")
     return dataclasses.replace(
         config, source=source, probes=probes, tz=zone_named(config.agent.timezone),
-        checks=Checks(written=config.checks.written, all=checks))
+        checks=Checks(written=config.checks.written, all=checks), carry=carry)
 
 
 def _written(checks: Checks) -> Iterator[tuple[str, Any]]:

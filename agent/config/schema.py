@@ -11,11 +11,14 @@ Check dataclasses belong to their probe in `collector/<kind>/check.py`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from linkwatch.agent.config.alerting import AlertSettings, Notify
 from linkwatch.agent.config.calendar import OfficeHours
@@ -48,6 +51,9 @@ class SpoolSettings:
     max_size: Bytes = key(_256_MIB, doc="the limit of the file on disk", low=2**20)
     history: Seconds = key(_30_DAYS, doc="how long sent measurements are kept for local "
                            "queries and reports", positive=True)
+    group_readable: bool = key(False, doc="a spool this agent creates is 0640 in a 0750 "
+                               "directory, so the members of its group (IT staff) read it with "
+                               "`status --local`; otherwise 0600 in 0700")
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,142 @@ class InfluxOutput:
                                 "([operations.md](operations.md#the-database))")
 
     @property
+    def shown_url(self) -> str:
+        """The url as it may be printed (errors, logs, the report): never a user or password."""
+        return shown_url(self.url)
+
+    @property
     def queue_name(self) -> str:
         """The spool queue of this output. Not the url: moving the server keeps the backlog."""
         return self.name or f"influxdb:{self.bucket or self.database}"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The urls as written, for `--output URL` and messages."""
+        return (self.url,)
+
+
+@dataclass(frozen=True)
+class VictoriaOutput:
+    """VictoriaMetrics: a single node (`url`), or a cluster (`insert_url`, `select_url`,
+    `tenant`). Writes line protocol, reads the Prometheus query API (docs/scale.md)."""
+
+    type: Literal["victoriametrics"] = key(doc="the kind of output")
+    url: str | None = key(None, doc="a single node, e.g. `http://127.0.0.1:8428`: writes "
+                          "`<url>/write`, reads `<url>/api/v1/…`", default_doc="none")
+    insert_url: str | None = key(None, doc="a cluster's vminsert, e.g. "
+                                 "`http://vminsert:8480`: writes "
+                                 "`<insert_url>/insert/<tenant>/influx/write`",
+                                 default_doc="none")
+    select_url: str | None = key(None, doc="a cluster's vmselect, e.g. "
+                                 "`http://vmselect:8481`: reads "
+                                 "`<select_url>/select/<tenant>/prometheus/api/v1/…`",
+                                 default_doc="none")
+    tenant: str = key("0", doc="a cluster's tenant: `accountID` or `accountID:projectID` "
+                      "(numbers); a single node has none")
+    name: str | None = key(None, doc="names the send queue, as for `influxdb`",
+                           default_doc="`victoriametrics`, or `victoriametrics:<tenant>` "
+                           "for a cluster")
+    username: str | None = key(None, doc="HTTP basic auth user (vmauth, or "
+                               "`-httpAuth.username`)", default_doc="none")
+    password: Secret | None = key(None, doc="its password", default_doc="none")
+    token: Secret | None = key(None, doc="a bearer token (vmauth)", default_doc="none")
+    batch_size: int = key(5000, doc="points per write request", low=1, high=100_000)
+    timeout: Seconds = key(_10_SECONDS, doc="one request's limit (writes and queries)",
+                           positive=True)
+    gzip: bool = key(True, doc="compress write bodies")
+
+    @property
+    def shown_url(self) -> str:
+        """The urls as they may be printed (errors, logs, the report): never a password."""
+        return ", ".join(shown_url(u) for u in self.urls)
+
+    @property
+    def cluster(self) -> bool:
+        return self.url is None
+
+    @property
+    def queue_name(self) -> str:
+        """The spool queue of this output. Not the url: moving the server keeps the backlog."""
+        if self.name:
+            return self.name
+        return f"victoriametrics:{self.tenant}" if self.cluster else "victoriametrics"
+
+    @property
+    def write_url(self) -> str:
+        """Where line protocol is POSTed."""
+        if self.url is not None:
+            return self.url.rstrip("/") + "/write"
+        return f"{(self.insert_url or '').rstrip('/')}/insert/{self.tenant}/influx/write"
+
+    @property
+    def read_url(self) -> str:
+        """The base of the Prometheus query API: <read_url>/api/v1/query."""
+        if self.url is not None:
+            return self.url.rstrip("/")
+        return f"{(self.select_url or '').rstrip('/')}/select/{self.tenant}/prometheus"
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The urls as written, for `--output URL` and messages."""
+        return tuple(u for u in (self.url, self.insert_url, self.select_url) if u)
+
+
+Output = InfluxOutput | VictoriaOutput
+
+
+def shown_url(url: str) -> str:
+    """`url` without the user name and password it may hold (`http://u:p@host` → `http://***@host`)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+PUBLIC_KEY_PREFIX = "ed25519:"
+
+
+@dataclass(frozen=True)
+class TrustedAgent:
+    """An agent whose exports `linkwatch spool import` accepts, and what they may hold."""
+
+    agent: str = key(doc="the exporting agent's `agent.name` (the tag `agent` of its points)")
+    public_key: str = key(doc="its public key, `ed25519:...`, as `linkwatch keys` prints it "
+                          "on that agent")
+    sites: tuple[str, ...] = key(doc="the sites its points may carry (the tag `site`)")
+
+    def __post_init__(self) -> None:
+        if not public_key_bytes(self.public_key):
+            raise ValueError(f"public_key of agent {self.agent!r} is not an Ed25519 public "
+                             f"key: expected {PUBLIC_KEY_PREFIX} and 44 characters of base64, "
+                             "as `linkwatch keys` prints it on that agent")
+        if not self.sites:
+            raise ValueError(f"agent {self.agent!r} lists no sites: name the sites its "
+                             "points stand for, e.g. sites: [ngoc-vung]")
+
+
+def public_key_bytes(text: str) -> bytes | None:
+    """The 32 bytes of an `ed25519:<base64>` public key, or None when it is not one."""
+    if not text.startswith(PUBLIC_KEY_PREFIX):
+        return None
+    try:
+        raw = base64.b64decode(text.removeprefix(PUBLIC_KEY_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+@dataclass(frozen=True)
+class CarrySettings:
+    """Carrying points out by hand: this agent's signing key for `spool export`, and the
+    agents whose exports `spool import` accepts here."""
+
+    signing_key: Path | None = key(None, doc="this agent's Ed25519 signing key (created by "
+                                   "`linkwatch keys`); default: signing.key beside the spool")
+    trusted: tuple[TrustedAgent, ...] = key((), doc="agents whose signed exports `spool "
+                                            "import` writes; none: only --unverified")
+    journal: Path | None = key(None, doc="where every import is recorded (JSON lines); "
+                               "default: imports.jsonl beside the spool")
 
 
 @dataclass(frozen=True)
@@ -239,11 +378,16 @@ class Config:
     """The whole file."""
 
     agent: AgentSettings = key(doc="who this agent is, and its spool")
-    outputs: tuple[InfluxOutput, ...] = key((), doc="where measurements are sent",
-                                            default_doc="none: they stay in the local spool")
+    outputs: tuple[Output, ...] = key((), doc="where measurements are sent: InfluxDB or "
+                                      "VictoriaMetrics",
+                                      default_doc="none: they stay in the local spool")
     sites: tuple[Site, ...] = key((), doc="the places of the network and the links between "
                                   "them")
     checks: Checks = key(factory=Checks, doc="what is measured, by kind", default_doc="none")
+    carry: CarrySettings = key(factory=CarrySettings, doc="carrying points out by hand: the "
+                               "signing key, and whose exports are accepted here",
+                               default_doc="sign with signing.key beside the spool; accept "
+                               "no signed exports")
     # Filled in by the loader, never keys (`internal` keeps them out of the YAML):
     source: Path | None = field(default=None, metadata=INTERNAL)   # the file it was read from
     probes: tuple[ProbeKind, ...] = field(default=(), metadata=INTERNAL)  # kinds it knew
@@ -258,6 +402,12 @@ class Config:
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)
+
+    def output(self, name: str | None = None) -> Output | None:
+        """The output named `name` (its `name`, its queue name or one of its urls), or the
+        first output when `name` is None."""
+        return next((o for o in self.outputs
+                     if name is None or name in (o.name, o.queue_name, *o.urls)), None)
 
     def parents(self) -> dict[str, str | None]:
         """Site → the site whose link its traffic crosses."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from linkwatch.agent.config.errors import KeyPath, Problem, dotted
-from linkwatch.agent.config.schema import Config, Site
+from linkwatch.agent.config.schema import Config, Site, VictoriaOutput, shown_url
 from linkwatch.agent.config.units import written
 from linkwatch.collector.keys import declared, key_name
 from linkwatch.collector.units import BitsPerSecond, Bytes, Seconds
@@ -36,6 +37,7 @@ def validate(config: Config, *, source: Path, marks: dict[KeyPath, tuple[int, in
     _check_check_names(config, report)
     _check_outputs(config, report)
     _check_timezone(config, report)
+    _check_trusted(config, report)
     from linkwatch.agent.config.alerting_validation import check_alerting
 
     check_alerting(config, report)
@@ -175,6 +177,21 @@ def _check_site_references(config: Config, report: _Report) -> None:
 def _check_check_names(config: Config, report: _Report) -> None:
     for kind, checks in config.checks.written.items():
         _first_of_each(checks, lambda c: c.name, f"{kind} check", ("name",), report)
+        for check in checks:
+            _check_written_name(check.name, (*report.path(check), "name"), report)
+    for site in config.sites:
+        _check_written_name(site.name, (*report.path(site), "name"), report)
+    _check_written_name(config.agent.name, ("agent", "name"), report)
+    _check_written_name(config.agent.site, ("agent", "site"), report)
+
+
+def _check_written_name(name: str, at: KeyPath, report: _Report) -> None:
+    """A name that becomes a tag must survive line protocol: an empty one (or one of only
+    spaces and backslashes) is left out of the point, which merges its series with others."""
+    if not name.replace("\\", "").strip():
+        report.add(at, f"the name {name!r} is empty: it is the tag that tells this one's "
+                   "points apart, and an empty tag is left out (its series would merge "
+                   "with others')", "give it a name, e.g. core-switch")
 
 
 def _check_outputs(config: Config, report: _Report) -> None:
@@ -184,10 +201,11 @@ def _check_outputs(config: Config, report: _Report) -> None:
                    "influxdb:<bucket or database>")
     for output in config.outputs:
         at = report.path(output)
-        url = urlsplit(output.url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            report.add((*at, "url"), f"expected a URL like http://127.0.0.1:8086, "
-                       f"got '{output.url}'", "write the scheme, host and port")
+        if isinstance(output, VictoriaOutput):
+            _check_victoria(output, at, report)
+            continue
+        _check_url(output.url, (*at, "url"), "http://127.0.0.1:8086", report,
+                   "give them as `username:` and `password_file:` (v1) or `token_file:`")
         if output.version == "2":
             missing = [k for k in ("bucket", "org", "token")
                        if getattr(output, k) is None and (*at, k) not in report.failed]
@@ -195,6 +213,61 @@ def _check_outputs(config: Config, report: _Report) -> None:
                 report.add(at, "a version 2 output needs " + ", ".join(missing),
                            "add them, or set version: 1 for the v1 /write API "
                            "(token: ${LINKWATCH_INFLUX_TOKEN} or token_file: /path)")
+
+
+def _check_trusted(config: Config, report: _Report) -> None:
+    if not config.sites:
+        return                        # without declared sites, any site name will do
+    names = {s.name for s in config.sites}
+    for agent in config.carry.trusted:
+        at = report.path(agent)
+        for i, site in enumerate(agent.sites):
+            if site not in names:
+                report.add((*at, "sites", i), f"site '{site}' is not among the sites",
+                           _suggest(site, names), needs=(("sites",),))
+
+
+def _check_url(value: str, at: KeyPath, example: str, report: _Report,
+               credentials_hint: str) -> None:
+    url = urlsplit(value)
+    if "@" in url.netloc:
+        report.add(at, f"the url holds a user name or password ('{shown_url(value)}'): it "
+                   "would show in errors and reports", credentials_hint)
+    elif url.scheme not in ("http", "https") or not url.hostname:
+        report.add(at, f"expected a URL like {example}, got '{shown_url(value)}'",
+                   "write the scheme, host and port")
+
+
+_TENANT = re.compile(r"^\d+(:\d+)?$")
+
+
+def _check_victoria(output: VictoriaOutput, at: KeyPath, report: _Report) -> None:
+    """A single node (`url`) or a cluster (`insert_url` and `select_url`), not both."""
+    cluster = [k for k in ("insert_url", "select_url") if getattr(output, k) is not None]
+    if output.url is not None and cluster:
+        report.add((*at, cluster[0]), "a victoriametrics output is a single node (url) or a "
+                   "cluster (insert_url, select_url), not both",
+                   "keep `url:` for a single node, or the two cluster urls")
+    elif output.url is None and len(cluster) < 2:
+        missing = " and ".join(k for k in ("insert_url", "select_url") if k not in cluster)
+        report.add(at, f"a victoriametrics output needs `url:` (single node) or "
+                   f"`insert_url:` and `select_url:` (cluster); {missing} missing",
+                   "single node: url: http://127.0.0.1:8428; cluster: insert_url: "
+                   "http://vminsert:8480, select_url: http://vmselect:8481",
+                   needs=tuple((*at, k) for k in ("url", "insert_url", "select_url")))
+    for name, example in (("url", "http://127.0.0.1:8428"),
+                          ("insert_url", "http://vminsert:8480"),
+                          ("select_url", "http://vmselect:8481")):
+        value = getattr(output, name)
+        if value is not None:
+            _check_url(value, (*at, name), example, report,
+                       "give them as `username:` and `password_file:`, or `token_file:`")
+    if not _TENANT.match(output.tenant):
+        report.add((*at, "tenant"), f"tenant must be accountID or accountID:projectID "
+                   f"(numbers), got '{output.tenant}'", "e.g. tenant: \"0\" or \"42:1\"")
+    elif output.url is not None and output.tenant != "0":
+        report.add((*at, "tenant"), "tenant applies to a cluster only",
+                   "remove `tenant:`, or give insert_url and select_url instead of url")
 
 
 def _check_timezone(config: Config, report: _Report) -> None:

@@ -1,11 +1,18 @@
-"""Logging for the agent: one line per event on stderr, readable raw and in the journal.
+"""Logging for the agent: one entry per event, in the journal with its fields, or one line
+on stderr.
 
-Under systemd, stderr is a stream into journald, which stamps the time itself and reads a
-`<N>` prefix as the syslog priority of the line (sd-daemon(3)). Anywhere else the line
-carries its own time and level name:
+Under systemd, stderr is connected to journald. The agent then sends each event to the
+journal's native socket as structured fields (systemd.journal-fields(7)): MESSAGE,
+PRIORITY, SYSLOG_IDENTIFIER=linkwatch, LOGGER (the Python logger), CODE_FILE, CODE_LINE,
+CODE_FUNC, and what the event is about as LINKWATCH_* fields (`extra={"journal": {"check":
+"ngoc-vung", "kind": "ping", "state": "down"}}` becomes LINKWATCH_CHECK=…, LINKWATCH_KIND=…,
+LINKWATCH_STATE=…), so `journalctl -u linkwatch-agent LINKWATCH_CHECK=ngoc-vung` finds them.
+When the socket cannot take an entry (journald restarting, an entry too large), the line
+goes to the stderr stream with a `<N>` prefix that journald reads as its priority
+(sd-daemon(3)). Anywhere else the line carries its own time and level name:
 
-    <4>linkwatch.ping: target ngoc-vung is down: no reply to 5 echoes        (journal)
-    2026-11-27 10:00:00 WARNING linkwatch.ping: target ngoc-vung is down: ...  (terminal)
+    linkwatch.ping: ping ngoc-vung: no reply from 203.0.113.10 to 5 echoes     (journal)
+    2026-11-27 10:00:00 WARNING linkwatch.ping: ping ngoc-vung: no reply ...    (terminal)
 
 Usage:
 
@@ -18,12 +25,18 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from linkwatch.agent.text import printable
+from linkwatch.collector.units import Secret
+
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PLAIN_DATEFMT = "%Y-%m-%d %H:%M:%S"
 REDACTED = "***"
@@ -69,12 +82,13 @@ class _OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # A newline inside a message (an SNMP sysDescr, a server's error body) would forge
-        # a second log event; it is shown escaped instead.
+        # a second log event, and an escape sequence would rewrite the terminal that shows
+        # it; both are shown escaped instead (so is any in a traceback).
         saved_msg, saved_args = record.msg, record.args
-        record.msg = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
+        record.msg = printable(record.getMessage(), lines=False)
         record.args = None
         try:
-            return super().format(record)
+            return printable(super().format(record))
         finally:
             record.msg, record.args = saved_msg, saved_args
 
@@ -88,6 +102,66 @@ class JournalFormatter(_OneLineFormatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{syslog_priority(record.levelno)}>"
         return "\n".join(prefix + line for line in super().format(record).split("\n"))
+
+
+class JournalHandler(logging.Handler):
+    """Sends each record to journald's native socket as fields; `fallback` takes the
+    records the socket refuses (it is never allowed to block the agent's event loop)."""
+
+    def __init__(self, sock: socket.socket, fallback: logging.Handler) -> None:
+        super().__init__()
+        self._sock = sock
+        self.fallback = fallback
+        self.setFormatter(_OneLineFormatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = {
+                "MESSAGE": self.format(record),
+                "PRIORITY": str(syslog_priority(record.levelno)),
+                "SYSLOG_IDENTIFIER": "linkwatch",
+                "LOGGER": record.name,
+                "CODE_FILE": record.pathname,
+                "CODE_LINE": str(record.lineno),
+                "CODE_FUNC": record.funcName,
+                **{f"LINKWATCH_{key.upper()}": str(value)
+                   for key, value in getattr(record, "journal", {}).items()},
+            }
+            self._sock.send(journal_entry(fields))
+        except OSError:  # full queue, too large, journald gone: the stream still works
+            self.fallback.handle(record)
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self._sock.close()
+        self.fallback.close()
+        super().close()
+
+
+def journal_entry(fields: Mapping[str, str]) -> bytes:
+    """One entry in journald's native protocol: `KEY=value` lines, and a value holding a
+    newline as the key, its length (64-bit little endian) and the bytes."""
+    parts = []
+    for key, value in fields.items():
+        data = value.encode("utf-8", "replace")
+        if b"\n" in data:
+            parts.append(key.encode() + b"\n" + struct.pack("<Q", len(data)) + data + b"\n")
+        else:
+            parts.append(key.encode() + b"=" + data + b"\n")
+    return b"".join(parts)
+
+
+def journal_socket(path: str = JOURNAL_SOCKET) -> socket.socket | None:
+    """A non-blocking datagram socket connected to journald, or None where there is none."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
 
 
 class PlainFormatter(_OneLineFormatter):
@@ -105,16 +179,16 @@ class RedactSecrets(logging.Filter):
     logging its request). Attach it to the handler, so records of every logger pass it.
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | Secret] = ()) -> None:
         super().__init__()
         self._secrets: tuple[str, ...] = ()
         self.replace(secrets)
 
-    def replace(self, secrets: Iterable[str]) -> None:
+    def replace(self, secrets: Iterable[str | Secret]) -> None:
         """Use a new set of secret values (after a config reload)."""
         # Longest first, so a secret that contains another is hidden whole. Empty values
         # are skipped: replacing "" would put *** between every character.
-        values = {str.__str__(s) for s in secrets if s}
+        values = {s.reveal() if isinstance(s, Secret) else s for s in secrets if s}
         self._secrets = tuple(sorted(values, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
@@ -162,17 +236,22 @@ def configure_logging(
     stream: TextIO | None = None,
     logger: logging.Logger | None = None,
     environ: Mapping[str, str] | None = None,
+    native_journal: str = JOURNAL_SOCKET,
 ) -> AgentLogging:
-    """Send `logger`'s records (default: the root logger) to `stream` (default: stderr).
+    """Send `logger`'s records (default: the root logger) to `stream` (default: stderr), or,
+    when that stream is the journal, to journald's socket at `native_journal` with fields.
 
     The root logger is the default so that warnings of the libraries the agent uses
-    (pysnmp, influxdb_client) reach the same place, one line each, redacted too.
+    (pysnmp, influxdb_client) reach the same place, one entry each, redacted too.
     """
     stream = sys.stderr if stream is None else stream
     logger = logging.getLogger() if logger is None else logger
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler = logging.StreamHandler(stream)
     journal = stderr_is_journal(stream, environ)
     handler.setFormatter(JournalFormatter() if journal else PlainFormatter())
+    sock = journal_socket(native_journal) if journal else None
+    if sock is not None:
+        handler = JournalHandler(sock, fallback=handler)
     redactor = RedactSecrets(secrets)
     handler.addFilter(redactor)
     logger.addHandler(handler)

@@ -78,11 +78,15 @@ async def run_cycle(check: ScheduledCheck, sink: Sink, counters: SchedulerCounte
         _note_failure(check, health, f"no result within {check.timeout:g}s")
         return
     except Exception as e:  # a probe bug must not stop the other checks
-        log.exception("%s check %r failed", check.kind, check.name)
-        _note_failure(check, health, f"{type(e).__name__}: {e}")
+        reason = f"{type(e).__name__}: {e}"
+        if reason != health.last_error:   # the traceback once per change, not every cycle
+            log.exception("%s check %r failed (logged again only when the error changes)",
+                          check.kind, check.name, extra=_fields(check))
+        health.failures += 1
+        health.last_error = reason
         return
     if health.last_error is not None:
-        log.info("%s check %r works again", check.kind, check.name)
+        log.info("%s check %r works again", check.kind, check.name, extra=_fields(check))
         health.last_error = None
     tagged = with_tags(samples, check.tags)
     counters.collected += len(tagged)
@@ -92,8 +96,13 @@ async def run_cycle(check: ScheduledCheck, sink: Sink, counters: SchedulerCounte
 def _note_failure(check: ScheduledCheck, health: CheckHealth, reason: str) -> None:
     health.failures += 1
     if health.last_error is None:  # one line when it starts failing, not one per cycle
-        log.warning("%s check %r: %s", check.kind, check.name, reason)
+        log.warning("%s check %r: %s", check.kind, check.name, reason, extra=_fields(check))
     health.last_error = reason
+
+
+def _fields(check: ScheduledCheck) -> dict[str, dict[str, str]]:
+    """The journal's fields of a check's log line (agent.daemon.logs)."""
+    return {"journal": {"kind": check.kind, "check": check.name}}
 
 
 async def run_check(
@@ -112,6 +121,12 @@ async def run_check(
         if delay > 0:
             await asyncio.sleep(delay)
         await run_cycle(check, sink, counters)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Python 3.11's asyncio.wait_for returns the probe's answer and drops a
+            # cancellation that arrives in the same step: stop anyway, or a reload or a
+            # stop waiting for this task would wait forever.
+            raise asyncio.CancelledError
         due += check.interval
         late = monotonic() - due
         # A start a little late (a cycle that used its whole timeout) is not an overrun.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from linkwatch.agent.alerts.evaluate import Engine
 from linkwatch.agent.alerts.outbox import Dispatcher, recover
-from linkwatch.agent.config.schema import Config, InfluxOutput
+from linkwatch.agent.config.schema import Config, Output
 from linkwatch.agent.config.secrets import collect_secrets
 from linkwatch.agent.daemon import sdnotify
 from linkwatch.agent.daemon.checks import open_checks
@@ -154,6 +154,10 @@ async def start_generation(
                                                         generation.alerts.tick))]
     if config.alerts.watch:
         generation.alert_jobs.append(asyncio.create_task(_watch(config, generation.alerts)))
+    generation.check_tasks += [
+        asyncio.create_task(check_retention(spool, output, float(config.agent.spool.history)),
+                            name=f"retention/{output.queue_name}")
+        for output in config.outputs]
     log.info("started %d checks and %d outputs", len(checks), len(config.outputs))
     return generation
 
@@ -184,7 +188,7 @@ async def _watch(config: Config, engine: Engine) -> None:
         await asyncio.sleep(float(config.alerts.watch_every))
 
 
-async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
+async def _ship(spool: Spool, output: Output, stop: asyncio.Event,
                 wake: asyncio.Event | None) -> None:
     from linkwatch.agent.outputs.shipper import ship
 
@@ -193,6 +197,32 @@ async def _ship(spool: Spool, output: InfluxOutput, stop: asyncio.Event,
     except Exception:  # a shipper bug must not stop polling: the points stay queued
         log.exception("output %s stopped on an error; its points stay spooled",
                       output.queue_name)
+
+
+async def check_retention(spool: Spool, output: Output, history_s: float) -> None:
+    """At start: warn when the server would drop part of the backlog (older than its
+    retention) or count resent points twice; the server is asked in a thread."""
+    from linkwatch.agent.outputs.retention import (
+        LimitsUnknown,
+        backlog_notes,
+        dedup_warning,
+        read_limits,
+    )
+    from linkwatch.collector.blocking import in_daemon_thread
+
+    try:
+        limits = await in_daemon_thread(read_limits, output)
+    except LimitsUnknown as e:
+        log.info("output %s: retention not checked: %s", output.queue_name, e)
+        return
+    stats = next((o for o in spool.stats().outputs if o.output == output.queue_name), None)
+    notes = [] if stats is None else backlog_notes(
+        output, stats.oldest_unsent_ns,
+        lambda t: spool.queued_before(output.queue_name, t), history_s, time.time_ns(),
+        limits=limits)
+    for note in [*notes, dedup_warning(output, limits)]:
+        if note:
+            log.warning("%s", note)
 
 
 async def run_agent(
@@ -216,6 +246,8 @@ async def run_agent(
 async def _run_once(config: Config, spool: Spool, counters: SchedulerCounters) -> None:
     generation = await start_generation(config, spool, counters, schedule=False)
     try:
+        await asyncio.gather(*(check_retention(spool, o, float(config.agent.spool.history))
+                               for o in config.outputs))
         sink = SpoolSink(spool)
         await run_once(generation.checks, sink, counters)
         sink.flush()
@@ -225,7 +257,7 @@ async def _run_once(config: Config, spool: Spool, counters: SchedulerCounters) -
         await generation.exit_stack.aclose()
 
 
-async def _flush(spool: Spool, output: InfluxOutput) -> None:
+async def _flush(spool: Spool, output: Output) -> None:
     """Deliver the output's queue until it is empty, delivery fails, or time is up."""
     from linkwatch.agent.outputs.shipper import ShipperState, ship
 
@@ -247,7 +279,7 @@ async def _flush(spool: Spool, output: InfluxOutput) -> None:
                     state.last_error, _queued(spool, output))
 
 
-def _queued(spool: Spool, output: InfluxOutput) -> int:
+def _queued(spool: Spool, output: Output) -> int:
     return next(o.queued for o in spool.stats().outputs if o.output == output.queue_name)
 
 
@@ -327,6 +359,10 @@ async def _reload(running: Running) -> None:
         return
     except OSError as e:
         log.error("config reload failed (%s); keeping the running config", e)
+        return
+    except Exception:  # a loader bug must not end the agent: it runs on what it had
+        log.exception("config reload failed reading %s; keeping the running config",
+                      old.source)
         return
     await running.generation.close()
     try:

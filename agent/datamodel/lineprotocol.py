@@ -8,19 +8,28 @@ Rules (InfluxDB's own, plus the choices where it leaves one):
 - measurement: `,` and space escaped with a backslash; tag keys, tag values and field keys:
   `,`, `=` and space escaped. Tags are sorted by key (InfluxDB's preferred order, and it makes
   the series part of the line a stable key). A tag with an empty key or value is left out.
-- string field values are quoted; `"` and `\\` inside are escaped. A newline inside a quoted
-  string is written as is: InfluxDB's parser only ends a line at a newline outside quotes.
+- string field values are quoted; `"` and `\\` inside are escaped. A newline or carriage
+  return inside is written as the text `\\n` / `\\r` (an escaped backslash and a letter), so
+  InfluxDB stores the two characters `\\n`. A raw newline would be legal for InfluxDB inside
+  quotes, but victoria-metrics (and other readers of line protocol) end the line there and
+  read the rest as a forged point: one point is one line, everywhere.
 - ints get an `i` suffix, bools are `true`/`false` (bool is tested before int: Python's bool
   is an int), floats are written with `repr` so they read back to the same float. NaN and
   ±inf cannot be written in line protocol; such a field is left out (never a sentinel).
 - Names cannot carry everything: a newline or carriage return in a name or tag value is
   written as the two characters `\\n` / `\\r` (as Telegraf does; InfluxDB keeps them so), and a
   backslash that ends a name or stands right before `,`, `=` or space is dropped, because
-  line protocol has no way to write it. Every other character round-trips exactly.
+  line protocol has no way to write it. Text that is not valid Unicode (a lone surrogate)
+  is written with U+FFFD in its place. Every other character round-trips exactly, and no
+  line `encode` writes holds a CR or LF.
+- two tags (or two fields) whose keys escape to the same text cannot both be written: such a
+  sample is refused rather than written with one of them lost.
 - the timestamp is the collection time in nanoseconds.
 
 `decode` reads what `encode` writes (and any line protocol InfluxDB accepts) back into a Sample;
 it unescapes exactly as InfluxDB does, so what it returns is what the server stores.
+`decode_strict` reads only lines exactly as `encode` writes them (what an agent's spool
+holds): it is the reader for lines that arrive from outside (`spool import`).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ _LONE_BACKSLASH_TAG = re.compile(r"\\+(?=[,= ]|$)")
 _NAME_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
 _TAG_ESCAPES = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", "\n": "\\n", "\r": "\\r"})
 _NEEDS_ESCAPE = re.compile(r"[,= \\\n\r]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class LineProtocolError(ValueError):
@@ -63,6 +73,19 @@ def _escape_tag(text: str) -> str:
     return _LONE_BACKSLASH_TAG.sub("", text).translate(_TAG_ESCAPES)
 
 
+@functools.lru_cache(maxsize=8192)
+def _key_order(keys: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """(key, key as written) sorted as written, and whether two keys are written alike.
+
+    Sorted as written, not as given: escaping can change the order (a newline sorts before
+    "0", the `\\n` it is written as after it), and a line must read back in the order it has.
+    Keys that cannot be written (empty once escaped) are left out.
+    """
+    written = sorted((_escape_tag(k), k) for k in keys if k)
+    order = tuple((k, e) for e, k in written if e)
+    return order, len({e for _, e in order}) < len(order)
+
+
 def encode_series(measurement: str, tags: Mapping[str, str]) -> bytes:
     """The series part of a line: `measurement,k1=v1,k2=v2` (tags sorted, empty ones left out).
 
@@ -74,15 +97,30 @@ def encode_series(measurement: str, tags: Mapping[str, str]) -> bytes:
     if name.startswith("#"):
         raise LineProtocolError(f"measurement name {measurement!r} starts with '#' "
                                 "(line protocol reads that line as a comment)")
+    order, collide = _key_order(tuple(tags))
+    if collide:
+        raise LineProtocolError(f"two tag keys of {measurement!r} are written alike: "
+                                f"{sorted(tags)!r}")
     parts = [name]
-    for key in sorted(tags):
+    for key, k in order:
         value = tags[key]
-        if not key or not value:
-            continue
-        k, v = _escape_tag(key), _escape_tag(value)
-        if k and v:
-            parts.append(f"{k}={v}")
-    return ",".join(parts).encode()
+        if value:
+            v = _escape_tag(value)
+            if v:
+                parts.append(f"{k}={v}")
+    try:
+        return ",".join(parts).encode()
+    except UnicodeEncodeError:      # a lone surrogate (bytes that were not UTF-8)
+        valid = {_valid(k): _valid(v) for k, v in tags.items()}
+        if len(valid) < len(tags):
+            raise LineProtocolError(f"two tags of {measurement!r} differ only in text that "
+                                    "is not valid Unicode") from None
+        return encode_series(_valid(measurement), valid)
+
+
+def _valid(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so it can be written as UTF-8."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _field_value(value: FieldValue) -> str | None:
@@ -97,22 +135,34 @@ def _field_value(value: FieldValue) -> str | None:
             return None
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        text = value.replace("\\", "\\\\").replace('"', '\\"')
+        if "\n" in text or "\r" in text:
+            text = text.replace("\n", "\\\\n").replace("\r", "\\\\r")
+        return '"' + text + '"'
     raise LineProtocolError(f"field value {value!r} is a {type(value).__name__}, "
                             "not int, float, str or bool")
 
 
 def encode_fields(fields: Mapping[str, FieldValue]) -> bytes:
     """The field part of a line, keys sorted; raises LineProtocolError when nothing is left."""
+    order, collide = _key_order(tuple(fields))
+    if collide:
+        raise LineProtocolError(f"two field keys are written alike: {sorted(fields)!r}")
     parts = []
-    for key in sorted(fields):
+    for key, k in order:
         text = _field_value(fields[key])
-        k = _escape_tag(key)
-        if text is not None and k:
+        if text is not None:
             parts.append(f"{k}={text}")
     if not parts:
         raise LineProtocolError(f"no field can be written (fields: {sorted(fields)})")
-    return ",".join(parts).encode()
+    try:
+        return ",".join(parts).encode()
+    except UnicodeEncodeError:      # a lone surrogate (bytes that were not UTF-8)
+        valid = {_valid(k): _valid(v) if isinstance(v, str) else v for k, v in fields.items()}
+        if len(valid) < len(fields):
+            raise LineProtocolError("two fields differ only in text that is not valid "
+                                    "Unicode") from None
+        return encode_fields(valid)
 
 
 def encode(sample: Sample) -> bytes:
@@ -172,7 +222,7 @@ _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
 def _parse_value(text: str, line: str) -> FieldValue:
     if text.startswith('"'):
-        if len(text) < 2 or not text.endswith('"'):
+        if not _is_closed_string(text):
             raise LineProtocolError(f"unterminated string field in {line!r}")
         return _unescape_string(text[1:-1])
     if text in _TRUE:
@@ -187,45 +237,68 @@ def _parse_value(text: str, line: str) -> FieldValue:
         raise LineProtocolError(f"bad field value {text!r} in {line!r}") from None
 
 
-def _split_line(line: str) -> tuple[str, str, str]:
-    """Series, fields and timestamp parts: spaces outside escapes and string quotes."""
-    i, n = 0, len(line)
-    while i < n and line[i] != " ":
-        i += 2 if line[i] == "\\" else 1
-    series_end = i
-    i += 1
-    quoted = False
-    while i < n:
-        c = line[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == " " and not quoted:
-            break
-        i += 1
-    return line[:series_end], line[series_end + 1:i], line[i + 1:]
-
-
-def _split_fields(text: str) -> list[str]:
-    """Split fields at commas outside string quotes."""
-    if '"' not in text:
-        return _split_unescaped(text, ",")
-    out, start, i, n, quoted = [], 0, 0, len(text), False
+def _is_closed_string(text: str) -> bool:
+    """Whether `text` is one quoted string: `"`, then no unescaped `"`, then a closing `"`."""
+    i, n = 1, len(text)
     while i < n:
         c = text[i]
         if c == "\\":
             i += 2
             continue
         if c == '"':
-            quoted = not quoted
-        elif c == "," and not quoted:
-            out.append(text[start:i])
-            start = i + 1
+            return i == n - 1
         i += 1
-    out.append(text[start:])
-    return out
+    return False
+
+
+def _split_line(line: str) -> tuple[str, str, str]:
+    """Series, fields and timestamp parts: the spaces outside escapes and string values."""
+    i, n = 0, len(line)
+    while i < n and line[i] != " ":
+        i += 2 if line[i] == "\\" else 1
+    series_end = end = i
+    while end < n:
+        end = _field_end(line, end + 1)
+        if end >= n or line[end] == " ":
+            break
+    return line[:series_end], line[series_end + 1:end], line[end + 1:]
+
+
+def _split_fields(text: str) -> list[str]:
+    """Split fields at the commas outside escapes and string values."""
+    if '"' not in text:
+        return _split_unescaped(text, ",")
+    out, start, n = [], 0, len(text)
+    while True:
+        end = _field_end(text, start)
+        out.append(text[start:end])
+        if end >= n:
+            return out
+        start = end + 1
+
+
+def _field_end(text: str, i: int) -> int:
+    """Where the field starting at `i` ends: the next comma or space outside escapes and
+    string values (a quote opens a string only as the first character of a value)."""
+    n, in_value = len(text), False
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "=" and not in_value:
+            in_value = True
+            i += 1
+            if i < n and text[i] == '"':
+                i += 1
+                while i < n and text[i] != '"':
+                    i += 2 if text[i] == "\\" else 1
+                i += 1
+            continue
+        if c in ", ":
+            return i
+        i += 1
+    return n
 
 
 def decode(line: bytes | str) -> Sample:
@@ -240,6 +313,24 @@ def decode(line: bytes | str) -> Sample:
         if sample is not None:
             return sample
     return _decode_full(text)
+
+
+def decode_strict(line: bytes) -> Sample:
+    """The Sample of a line exactly as `encode` writes it, else LineProtocolError.
+
+    For lines from outside: anything `encode` could not have written (another order of
+    tags or fields, another spelling of a value, a CR or LF, bytes that are not UTF-8) is
+    refused, so what is accepted is what the agent's own spool would hold.
+    """
+    try:
+        text = line.decode()
+    except UnicodeDecodeError as e:
+        raise LineProtocolError(f"not UTF-8 text (byte {e.start})") from None
+    sample = decode(text)
+    if encode(sample) != line:
+        raise LineProtocolError("not written as linkwatch writes a point (order of tags and "
+                                "fields, spelling of values, escapes)")
+    return sample
 
 
 # Values repeat from line to line (0.0, 5i, 1i, ...); a decoder keeps this many converted.

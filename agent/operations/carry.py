@@ -1,29 +1,33 @@
-"""Offline carry-out: the points an output has not received, as one file, and back in.
+"""Offline carry-out: the points an output has not received, as one signed file, and back in.
 
 A commune with no link (or one down for weeks) exports its backlog to a file, someone carries
 it to a place with a link, and `linkwatch spool import` writes it to InfluxDB there.
 
-The file is one uncompressed tar with two members, so nothing can be separated on the way:
+The file is one uncompressed tar with three members, so nothing can be separated on the way:
 
-    manifest.json    format, agent, site, output, the requested and the actual time range,
-                     point count per measurement and in all, SHA-256 of points.lp.gz
+    manifest.json    format, agent, site, the sites its points carry, output, the requested
+                     and the actual time range, point count per measurement and in all,
+                     SHA-256 and uncompressed size of points.lp.gz
+    signature.json   the agent's Ed25519 signature of manifest.json, and its public key
     points.lp.gz     gzip line protocol, one point a line, ns precision, in spool order
                      (each series oldest first): exactly the bytes the agent would have sent
 
-`tar xf FILE && curl --data-binary @points.lp.gz -H 'Content-Encoding: gzip' ...` works too.
+The signature covers the manifest, and the manifest the points' digest, so a file signed by
+a key the importing server lists (`carry.trusted`) is exactly what that agent exported.
+Reading an export that arrives from outside is agent/operations/carry_reader.py.
 
 Export marks nothing as sent unless asked (`mark_sent`): then the exported points leave the
-output's queue, only once the file is complete on disk (written to FILE.partial, fsynced,
-renamed). Import verifies the checksum and the count before it sends anything, then ships
-the lines through the agent's own shipper (same batch size, gzip, backoff, Retry-After,
-splitting of rejected batches into dead letters). Importing the same file twice changes
-nothing downstream: InfluxDB keeps one value per series and timestamp, and the values are
-the same.
+output's queue, only once the file is complete on disk (written to FILE.partial, mode 0600,
+fsynced, renamed). Import ships the checked lines through the agent's own shipper (same batch
+size, gzip, backoff, Retry-After, splitting of rejected batches into dead letters). Importing
+the same file twice changes nothing downstream: InfluxDB keeps one value per series and
+timestamp, and the values are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -32,28 +36,34 @@ import json
 import os
 import tarfile
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.datamodel.lineprotocol import LineProtocolError, decode, encode
+from linkwatch.agent.operations.signing import public_text, sign
 from linkwatch.agent.spool import Spool
 
 if TYPE_CHECKING:     # imported when used: a carry export needs no HTTP client
     from linkwatch.agent.outputs.result import Writer, WriteResult
     from linkwatch.agent.outputs.shipper import Pacing
 
-FORMAT = "linkwatch-export/1"
+FORMAT = "linkwatch-export/2"
+FORMAT_UNSIGNED = "linkwatch-export/1"     # before exports were signed: read, never written
 MANIFEST = "manifest.json"
+SIGNATURE = "signature.json"
 POINTS = "points.lp.gz"
+FILE_MODE = 0o600               # an export holds the data: its owner's alone
 _PAGE = 5000                    # points read from the spool per query
 _GZIP_LEVEL = 6                 # a file carried by hand: smaller beats faster
 
 
 class CarryError(Exception):
-    """An export or import that cannot go on; the message names the file and the fix."""
+    """An export or import that cannot go on; one line naming the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class Manifest:
     format: str
     agent: str
     site: str
+    sites: tuple[str, ...]          # the `site` tags of its points
     output: str                     # the send queue the points were taken from
     points: int
     measurements: dict[str, int]    # points per measurement
@@ -69,62 +80,39 @@ class Manifest:
     since_ns: int | None            # the range asked for (None: open)
     until_ns: int | None
     sha256: str                     # of the points.lp.gz member, as stored
+    points_bytes: int | None        # points.lp.gz uncompressed (None in unsigned exports)
     created_ns: int
     marked_sent: bool
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
 
-    @classmethod
-    def from_json(cls, data: bytes, source: Path) -> Manifest:
-        try:
-            raw = json.loads(data)
-            manifest = cls(**raw)
-        except (ValueError, TypeError) as e:
-            raise CarryError(f"{source}: {MANIFEST} is not a linkwatch manifest ({e}); "
-                             "export the points again") from e
-        if manifest.format != FORMAT:
-            raise CarryError(f"{source}: format {manifest.format!r}, this linkwatch reads "
-                             f"{FORMAT!r}; import it with the linkwatch that wrote it")
-        return manifest
+
+def signed_message(manifest_json: bytes) -> bytes:
+    """What an export's signature signs: the manifest's bytes, after a label that keeps the
+    signature from meaning anything else."""
+    return FORMAT.encode() + b" manifest\n" + manifest_json
 
 
 # ------------------------------------------------------------------------------------ export
 
-def _measurement(line: bytes) -> str:
-    # the measurement ends at the first unescaped comma or space
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if c == 0x5C:           # backslash: skip the escaped character
-            i += 2
-            continue
-        if c in (0x2C, 0x20):
-            break
-        i += 1
-    return line[:i].replace(b"\\", b"").decode("utf-8", "replace")
-
-
-def _time_ns(line: bytes) -> int:
-    return int(line.rsplit(b" ", 1)[1])
-
-
 def export(spool: Spool, *, output: str, path: Path, agent: str, site: str,
-           since_ns: int | None = None, until_ns: int | None = None,
-           mark_sent: bool = False, now_ns: int | None = None) -> Manifest:
-    """Write the points `output` has not received (since ≤ time < until) to `path`.
-
-    With `mark_sent` they leave the output's queue once the file is safely on disk.
+           key: Ed25519PrivateKey, since_ns: int | None = None, until_ns: int | None = None,
+           mark_sent: bool = False, now_ns: int | None = None) -> Exported:
+    """Write the points `output` has not received (since ≤ time < until) to `path`, signed
+    with `key`. With `mark_sent` they leave the output's queue once the file is on disk.
     """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     points_tmp = path.with_name(path.name + ".points.partial")
     counts: dict[str, int] = {}
+    sites: set[str] = set()
     first = last = None
+    size = unreadable = 0
     exported: list[int] = []
     digest = hashlib.sha256()
     try:
-        with points_tmp.open("wb") as raw:
+        with _private(points_tmp) as raw:
             hashing = _HashingWriter(raw, digest)
             with gzip.GzipFile(fileobj=hashing, mode="wb", compresslevel=_GZIP_LEVEL,
                                mtime=0) as gz:
@@ -132,13 +120,23 @@ def export(spool: Spool, *, output: str, path: Path, agent: str, site: str,
                 while (batch := spool.next_batch(output, _PAGE, after_id=after)) is not None:
                     after = batch.ids[-1]
                     for point_id, line in zip(batch.ids, batch.lines, strict=True):
-                        t = _time_ns(line)
+                        try:
+                            sample = decode(line)
+                            # as this version writes it (a spool of an older one may hold
+                            # a raw newline), so the importer's strict reading accepts it
+                            line = encode(sample)
+                        except (LineProtocolError, UnicodeDecodeError):
+                            unreadable += 1     # stays queued: never marked as sent
+                            continue
+                        t = sample.time_ns
                         if (since_ns is not None and t < since_ns) or \
                                 (until_ns is not None and t >= until_ns):
                             continue
                         gz.write(line + b"\n")
-                        name = _measurement(line)
-                        counts[name] = counts.get(name, 0) + 1
+                        size += len(line) + 1
+                        counts[sample.measurement] = counts.get(sample.measurement, 0) + 1
+                        if "site" in sample.tags:
+                            sites.add(sample.tags["site"])
                         first = t if first is None else min(first, t)
                         last = t if last is None else max(last, t)
                         if mark_sent:
@@ -146,12 +144,12 @@ def export(spool: Spool, *, output: str, path: Path, agent: str, site: str,
             raw.flush()
             os.fsync(raw.fileno())
         manifest = Manifest(
-            format=FORMAT, agent=agent, site=site, output=output,
+            format=FORMAT, agent=agent, site=site, sites=tuple(sorted(sites)), output=output,
             points=sum(counts.values()), measurements=dict(sorted(counts.items())),
             first_ns=first, last_ns=last, since_ns=since_ns, until_ns=until_ns,
-            sha256=digest.hexdigest(), created_ns=time.time_ns() if now_ns is None else now_ns,
-            marked_sent=mark_sent)
-        _write_tar(partial, manifest, points_tmp)
+            sha256=digest.hexdigest(), points_bytes=size,
+            created_ns=time.time_ns() if now_ns is None else now_ns, marked_sent=mark_sent)
+        _write_tar(partial, manifest, key, points_tmp)
         os.replace(partial, path)
         _fsync_dir(path.parent)
     except OSError as e:
@@ -163,7 +161,23 @@ def export(spool: Spool, *, output: str, path: Path, agent: str, site: str,
                 leftover.unlink()
     for i in range(0, len(exported), _PAGE):
         spool.mark_carried(output, exported[i:i + _PAGE])
-    return manifest
+    return Exported(manifest, unreadable)
+
+
+@dataclass(frozen=True)
+class Exported:
+    manifest: Manifest
+    unreadable: int         # queued points that could not be read back, left in the queue
+
+
+@contextlib.contextmanager
+def _private(path: Path) -> Iterator[IO[bytes]]:
+    """`path` created afresh for writing, readable by its owner only whatever the umask."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()                       # a leftover of an interrupted export
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        yield f
 
 
 class _HashingWriter(io.RawIOBase):
@@ -181,15 +195,21 @@ class _HashingWriter(io.RawIOBase):
         return self._sink.write(data)
 
 
-def _write_tar(path: Path, manifest: Manifest, points: Path) -> None:
-    with path.open("wb") as f:
+def _write_tar(path: Path, manifest: Manifest, key: Ed25519PrivateKey, points: Path) -> None:
+    body = manifest.to_json()
+    signature = json.dumps({
+        "public_key": public_text(key),
+        "signature": base64.b64encode(sign(key, signed_message(body))).decode(),
+    }, indent=2, sort_keys=True).encode() + b"\n"
+    mtime = manifest.created_ns // 10**9
+    with _private(path) as f:
         with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            body = manifest.to_json()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime, info.mode = len(body), manifest.created_ns // 10**9, 0o644
-            tar.addfile(info, io.BytesIO(body))
+            for name, data in ((MANIFEST, body), (SIGNATURE, signature)):
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), mtime, FILE_MODE
+                tar.addfile(info, io.BytesIO(data))
             info = tar.gettarinfo(str(points), arcname=POINTS)
-            info.mtime, info.mode, info.uid, info.gid = manifest.created_ns // 10**9, 0o644, 0, 0
+            info.mtime, info.mode, info.uid, info.gid = mtime, FILE_MODE, 0, 0
             info.uname = info.gname = ""
             with points.open("rb") as src:
                 tar.addfile(info, src)
@@ -208,49 +228,11 @@ def _fsync_dir(directory: Path) -> None:
 
 # ------------------------------------------------------------------------------------ import
 
-def read_manifest(path: Path) -> Manifest:
-    """The manifest of an export, after checking the points against its checksum and count."""
-    path = Path(path)
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            manifest = Manifest.from_json(_member(tar, MANIFEST, path).read(), path)
-            digest, member = hashlib.sha256(), _member(tar, POINTS, path)
-            while data := member.read(1 << 20):
-                digest.update(data)
-            if digest.hexdigest() != manifest.sha256:
-                raise CarryError(f"{path}: {POINTS} does not match the SHA-256 in its manifest "
-                                 "(the file was damaged on the way); copy it again, nothing "
-                                 "was imported")
-            lines = 0
-            with gzip.GzipFile(fileobj=_member(tar, POINTS, path), mode="rb") as gz:
-                for _ in gz:
-                    lines += 1
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise CarryError(f"{path}: not a readable linkwatch export ({e}); copy the file "
-                         "again from the agent, or export again") from e
-    if lines != manifest.points:
-        raise CarryError(f"{path}: {lines} points in {POINTS}, the manifest says "
-                         f"{manifest.points}; export again, nothing was imported")
-    return manifest
-
-
-def _member(tar: tarfile.TarFile, name: str, path: Path) -> IO[bytes]:
-    try:
-        member = tar.extractfile(name)
-    except KeyError:
-        member = None
-    if member is None:
-        raise CarryError(f"{path}: no {name} inside; is it a linkwatch export "
-                         "(`linkwatch spool export -o FILE`)?")
-    return member
-
-
 @contextlib.contextmanager
-def exported_lines(path: Path) -> Iterator[Iterator[bytes]]:
-    """The line protocol of an export, one point at a time, without the newline."""
-    with tarfile.open(path, mode="r:") as tar, \
-            gzip.GzipFile(fileobj=_member(tar, POINTS, Path(path)), mode="rb") as gz:
-        yield (line.rstrip(b"\n") for line in gz if line.strip())
+def _points_of(points: Path) -> Iterator[Iterator[bytes]]:
+    """The lines of a checked copy of points.lp.gz, one point at a time, without the newline."""
+    with gzip.open(points, "rb") as gz:
+        yield (line.rstrip(b"\n") for line in gz)
 
 
 @dataclass(frozen=True)
@@ -353,10 +335,11 @@ class _Watched:
         self._writer.close()
 
 
-async def deliver(path: Path, manifest: Manifest, output: InfluxOutput, *,
+async def deliver(points: Path, manifest: Manifest, output: InfluxOutput, *,
                   give_up_after: float = 600.0, pacing: Pacing | None = None,
                   writer: Writer | None = None) -> Delivery:
-    """Ship the export at `path` to `output` through the agent's shipper.
+    """Ship `points` (an export's points.lp.gz, as carry_reader checked it) to `output`
+    through the agent's shipper.
 
     Retries (5xx, 429, timeouts, resets) go on for `give_up_after` seconds; an answer that
     needs an admin (401/403/404) stops at once with its message.
@@ -368,7 +351,7 @@ async def deliver(path: Path, manifest: Manifest, output: InfluxOutput, *,
     pacing = pacing or Pacing(backoff_cap=30.0)
     watched = _Watched(writer if writer is not None else open_writer(output))
     started = time.monotonic()
-    with exported_lines(path) as lines:
+    with _points_of(points) as lines:
         queue = FileQueue(output.queue_name, lines, manifest.points)
         stop, state = asyncio.Event(), ShipperState()
         error: str | None = None

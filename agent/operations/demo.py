@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from linkwatch.agent.config.schema import Config, InfluxOutput, Site, Uplink
+from linkwatch.agent.config.schema import Config, InfluxOutput, Output, Site, Uplink
 from linkwatch.agent.query.timerange import Month
 from linkwatch.collector.sample import Sample
 from linkwatch.collector.units import Seconds
@@ -74,7 +74,8 @@ def demo_config(config: Config) -> Config:
                                 history=_DEMO_HISTORY)
     return dataclasses.replace(
         config, agent=dataclasses.replace(config.agent, spool=spool),
-        outputs=tuple(demo_output(o) for o in config.outputs))
+        # victoria-metrics has no database of its own for a demo: not read with --demo
+        outputs=tuple(demo_output(o) for o in config.outputs if isinstance(o, InfluxOutput)))
 
 
 def expected_samples(config: Config, month: Month, scenario: Scenario | None = None) -> int:
@@ -337,16 +338,17 @@ def seed_spool(spool: Spool, config: Config, month: Month, *, batch: int = 20_00
     return total
 
 
-def seed_influx(output: InfluxOutput, config: Config, month: Month, *, batch: int = 20_000,
+def seed_output(output: Output, config: Config, month: Month, *, batch: int = 20_000,
                 progress: Progress | None = None) -> int:
-    """Writes the month to an InfluxDB /write endpoint (gzip line protocol, the agent's v1
-    writer), creating its database first where the output allows; returns the sample
-    count. Raises RuntimeError naming the server's answer."""
+    """Writes the month to an output as the agent would (InfluxDB /write as gzip line
+    protocol, or victoria-metrics' /write), creating an InfluxDB database first where the
+    output allows; returns the sample count. Raises RuntimeError naming the server's
+    answer."""
     from linkwatch.agent.datamodel.lineprotocol import encode
     from linkwatch.agent.outputs.create import create_store
-    from linkwatch.agent.outputs.influx_v1 import V1Writer
+    from linkwatch.agent.outputs.version import open_writer
 
-    writer = V1Writer(output)
+    writer = open_writer(output, "1")
     total, expected, created = 0, expected_samples(config, month), False
     try:
         for check_samples in samples(config, month):
@@ -354,14 +356,15 @@ def seed_influx(output: InfluxOutput, config: Config, month: Month, *, batch: in
                 chunk = check_samples[i:i + batch]
                 body = b"\n".join(encode(s) for s in chunk)
                 result = writer.write(body)
-                if result.http_status == 404 and output.create_database and not created:
+                if (result.http_status == 404 and isinstance(output, InfluxOutput)
+                        and output.create_database and not created):
                     created = True
                     creation = create_store(output, "1")
                     if not creation.created:
-                        raise RuntimeError(f"{output.url}: {creation.message}")
+                        raise RuntimeError(f"{output.shown_url}: {creation.message}")
                     result = writer.write(body)
                 if not result.ok:
-                    raise RuntimeError(f"{output.url}/write: {result.message or result}")
+                    raise RuntimeError(f"{output.shown_url}/write: {result.message or result}")
                 total += len(chunk)
                 if progress is not None:
                     progress(f"writing {month}", total, max(total, expected))

@@ -1,17 +1,16 @@
 """Installing the agent as a systemd service, and removing it again.
 
 An install is a virtual environment holding linkwatch with its report extra
-(`/opt/linkwatch`), the units (`/etc/systemd/system/linkwatch-agent.service`, and
-`linkwatch-report.service` with the `linkwatch-report.timer` that starts it monthly), the
-`linkwatch` system user and a config skeleton (`/etc/linkwatch/config.yaml`, never
-overwritten). Each change is a `Step` with the
+(`/opt/linkwatch`), the units (`/etc/systemd/system/linkwatch-agent.service`, and the
+monthly report's `linkwatch-report.service` and `.timer`), the `linkwatch` system user and a
+config skeleton (`/etc/linkwatch/config.yaml`, never overwritten). Each change is a `Step` with the
 shell command a person would type for it, so `--dry-run` prints exactly what would happen:
 
     layout = Layout(prefix=Path("/opt/linkwatch"))
     for step in install_steps(layout, source=find_source(None), python=default_python()):
         print(step.command)     # or step.run()
 
-The unit and the config skeleton are read from `share/linkwatch/` of the environment just
+The units and the config skeleton are read from `share/linkwatch/` of the environment just
 installed (setup.cfg's data_files), so they always match the installed version; in a dry
 run, or before that, from the source tree or the running installation.
 """
@@ -36,10 +35,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 UNIT_NAME = "linkwatch-agent.service"
-UNIT_TEMPLATE = Path("systemd") / UNIT_NAME
-# The monthly report: a oneshot service and the timer that starts it.
-REPORT_UNITS = ("linkwatch-report.service", "linkwatch-report.timer")
-EXTRAS = "report"                   # pip extras installed with the agent (matplotlib, numpy)
+REPORT_UNIT = "linkwatch-report.service"
+REPORT_TIMER = "linkwatch-report.timer"
+UNIT_NAMES = (UNIT_NAME, REPORT_UNIT, REPORT_TIMER)
+# The report unit renders its monthly report with matplotlib (the `report` extra).
+EXTRAS = "[report]"
 CONFIG_TEMPLATE = Path("config.yaml")
 SHARE = Path("share") / "linkwatch"
 
@@ -87,8 +87,8 @@ class Layout:
 
     @property
     def units(self) -> tuple[Path, ...]:
-        """Every unit an install puts in place: the agent's, then the report's."""
-        return (self.unit, *(self.systemd_dir / name for name in REPORT_UNITS))
+        """The agent's unit, then the report's service and timer."""
+        return tuple(self.systemd_dir / name for name in UNIT_NAMES)
 
 
 @dataclass
@@ -216,31 +216,33 @@ def render_unit(template: str, layout: Layout, *, origin: Path) -> str:
 
 
 def render_report_unit(template: str, layout: Layout, *, origin: Path) -> str:
-    """The shipped report service (or timer, which names no path) with this layout."""
-    if "[Service]" not in template:
-        return template
+    """The shipped report service with this layout's paths and user."""
     text = _replace(template, DEFAULT_PROGRAM, str(layout.program), origin)
-    text = _replace(text, f"LINKWATCH_CONFIG={DEFAULT_CONFIG}",
-                    f"LINKWATCH_CONFIG={layout.config}", origin)
+    text = _replace(text, f"LINKWATCH_CONFIG={DEFAULT_CONFIG}", f"LINKWATCH_CONFIG={layout.config}",
+                    origin)
     text = _replace(text, DEFAULT_ENVIRONMENT, str(layout.environment), origin)
     text = _replace(text, "\nUser=linkwatch\n", f"\nUser={layout.user}\n", origin)
     text = _replace(text, "\nGroup=linkwatch\n", f"\nGroup={layout.user}\n", origin)
-    return _replace(text, str(DEFAULT_STATE_DIR), str(layout.state_dir), origin)
+    return _replace(text, f"{DEFAULT_STATE_DIR}", str(layout.state_dir), origin)
 
 
-def with_extras(source: str) -> str:
-    """`source` as pip names it with the report extra: a directory or wheel gets
-    `[report]` after its path, a requirement after its name."""
-    if Path(source).exists() or "/" in source:
-        return f"{source}[{EXTRAS}]"
-    name, sep, rest = source.partition("==")
-    return f"{name}[{EXTRAS}]{sep}{rest}"
+def render(name: str, template: str, layout: Layout, *, origin: Path) -> str:
+    """The unit file `name` as this layout installs it (the timer names no path)."""
+    if name == UNIT_NAME:
+        return render_unit(template, layout, origin=origin)
+    if name == REPORT_UNIT:
+        return render_report_unit(template, layout, origin=origin)
+    return template
 
 
 def render_config(template: str, layout: Layout, *, origin: Path, version: str) -> str:
-    """The default config with its spool in the state directory."""
+    """The default config with its spool in the state directory, readable by the service's
+    group (IT staff added to it read the history with `status --local`)."""
     spool = layout.state_dir / "spool.db"
-    body = _replace(template, DEFAULT_SPOOL_LINE, f"path: {spool}", origin)
+    line = next(text for text in template.splitlines() if DEFAULT_SPOOL_LINE in text)
+    indent = line[:len(line) - len(line.lstrip())]
+    body = _replace(template, line, f"{indent}path: {spool}\n{indent}group_readable: true",
+                    origin)
     header = (
         f"# Written by `linkwatch agent install` (linkwatch {version}); an install never\n"
         "# overwrites it. After a change:\n"
@@ -268,6 +270,12 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     from the running installation instead).
     """
     venv_python = layout.prefix / "bin" / "python"
+    # what this install makes, added to what an earlier install of this prefix made: only
+    # these are removed by `uninstall --purge`
+    created = set(read_created(layout))
+    state_existed, user_existed = layout.state_dir.exists(), _user_exists(layout.user)
+    if state_existed and user_existed:
+        _require_writable(layout.state_dir, layout.user)    # before anything is changed
     if not (layout.prefix / "pyvenv.cfg").is_file():
         if layout.prefix.exists() and any(layout.prefix.iterdir()):
             raise InstallError(f"{layout.prefix} exists and is not a virtual environment: "
@@ -280,39 +288,60 @@ def install_steps(layout: Layout, *, source: str, python: str) -> Iterator[Step]
     if _user_exists(layout.user):
         yield Step(f"# user {layout.user} exists", lambda: None)
     else:
+        created.add(CREATED_USER)
         yield Step(
             f"useradd --system --user-group --home-dir {layout.state_dir} --no-create-home "
             f"--shell /usr/sbin/nologin {layout.user}",
             lambda: _run(["useradd", "--system", "--user-group", "--home-dir",
                           str(layout.state_dir), "--no-create-home", "--shell",
                           "/usr/sbin/nologin", layout.user]))
-    if layout.state_dir != DEFAULT_STATE_DIR and not _under(layout.state_dir, "/var/lib"):
-        yield Step(f"install -d -m 0750 -o {layout.user} -g {layout.user} {layout.state_dir}",
-                   lambda: _make_dir(layout.state_dir, 0o750, owner=layout.user))
+    if state_existed:
+        # an existing directory is the administrator's: never chowned or chmodded
+        yield Step(f"# {layout.state_dir} exists: kept as it is (owner and mode)"
+                   + ("" if user_existed else f"; if it is linkwatch's alone, `chown "
+                      f"{layout.user}: {layout.state_dir}` so the service may write it"),
+                   lambda: None)
+    else:
+        created.add(CREATED_STATE_DIR)
+        if layout.state_dir != DEFAULT_STATE_DIR and not _under(layout.state_dir, "/var/lib"):
+            yield Step(f"install -d -m 0750 -o {layout.user} -g {layout.user} "
+                       f"{layout.state_dir}",
+                       lambda: _make_dir(layout.state_dir, 0o750, owner=layout.user))
 
-    yield Step(f"install -d -m 0755 {layout.config_dir}",
-               lambda: _make_dir(layout.config_dir, 0o755))
+    if layout.config_dir.exists():
+        yield Step(f"# {layout.config_dir} exists: kept as it is (owner and mode)",
+                   lambda: None)
+    else:
+        created.add(CREATED_CONFIG_DIR)
+        yield Step(f"install -d -m 0755 {layout.config_dir}",
+                   lambda: _make_dir(layout.config_dir, 0o755))
     if layout.config.exists():
         yield Step(f"# {layout.config} exists: kept as it is", lambda: None)
     else:
+        created.add(CREATED_CONFIG)
         yield Step(
             f"install -m 0640 -o root -g {layout.user} config.yaml {layout.config}"
             f"  # spool: {layout.state_dir / 'spool.db'}",
             lambda: _write_config(layout))
 
-    unit_origin = shipped_file(UNIT_TEMPLATE, prefix=layout.prefix)
-    yield Step(f"install -m 0644 {unit_origin} {layout.unit}"
-               f"  # ExecStart={layout.program}, User={layout.user}",
-               lambda: _write_unit(layout))
-    for name in REPORT_UNITS:
-        origin = shipped_file(Path("systemd") / name, prefix=layout.prefix)
-        yield Step(f"install -m 0644 {origin} {layout.systemd_dir / name}",
-                   functools.partial(_write_report_unit, layout, name))
+    for unit in layout.units:
+        origin = shipped_file(Path("systemd") / unit.name, prefix=layout.prefix)
+        note = (f"  # ExecStart={layout.program}, User={layout.user}"
+                if unit.suffix == ".service" else "")
+        yield Step(f"install -m 0644 {origin} {unit}{note}",
+                   functools.partial(_write_unit, layout, unit))
     yield Step(f"{layout.program} config check -c {layout.config}",
                lambda: _run([str(layout.program), "config", "check", "-c",
                              str(layout.config)]))
+    yield Step(f"write {record_path(layout)}  # what the install created, for "
+               f"uninstall --purge: {', '.join(sorted(created)) or 'nothing'}",
+               lambda: _write_created(layout, created))
     if systemd_running():
         yield Step("systemctl daemon-reload", lambda: _run(["systemctl", "daemon-reload"]))
+        # An upgrade takes effect at once: a running agent is restarted on the new version
+        # (its spool and queue are kept); a stopped one stays stopped.
+        yield Step(f"systemctl try-restart {UNIT_NAME}",
+                   lambda: _run(["systemctl", "try-restart", UNIT_NAME]))
 
 
 def next_steps(layout: Layout) -> str:
@@ -324,22 +353,34 @@ def next_steps(layout: Layout) -> str:
     ]
     if not systemd_running():
         lines += ["  2. This machine was not booted with systemd; on the server:",
-                  "       systemctl daemon-reload"]
+                  "       systemctl daemon-reload",
+                  "       systemctl try-restart linkwatch-agent   # after an upgrade"]
     else:
-        lines.append("  2. (systemctl daemon-reload was run)")
+        lines.append("  2. (systemctl daemon-reload was run, and a running agent restarted)")
     lines += [
-        "  3. Start the agent now and at every boot (after an upgrade: restart instead):",
+        "  3. Start the agent now and at every boot, and the monthly report's timer:",
         "       systemctl enable --now linkwatch-agent",
-        "       systemctl restart linkwatch-agent",
-        "     The planners' report for last month, on the 1st of every month (it reads the",
-        "     configured InfluxDB; edit linkwatch-report.service to add --local):",
-        "       systemctl enable --now linkwatch-report.timer",
+        f"       systemctl enable --now {REPORT_TIMER}",
         "  4. Watch it:",
         "       systemctl status linkwatch-agent",
         "       journalctl -u linkwatch-agent -f",
         f"       sudo -u {layout.user} {layout.program} status --local -c {layout.config}",
     ]
     return "\n".join(lines)
+
+
+def with_extras(source: str) -> str:
+    """`source` as pip is asked for it: with the report extra (a path or a URL as
+    `linkwatch[report] @ …` would not take a local path, so `path[report]`)."""
+    if source.startswith(("http://", "https://", "file:")):
+        return f"linkwatch{EXTRAS} @ {source}"
+    if Path(source).exists():
+        return source + EXTRAS
+    # a requirement: linkwatch==0.2.0
+    name, rest = source[:len("linkwatch")], source[len("linkwatch"):]
+    if name.lower() == "linkwatch" and not rest.startswith("["):
+        return name + EXTRAS + rest
+    return source
 
 
 def _pip_install(venv_python: Path, source: str) -> None:
@@ -369,24 +410,14 @@ def _write_config(layout: Layout) -> None:
     os.chmod(layout.config, 0o640)
 
 
-def _write_unit(layout: Layout) -> None:
-    origin = shipped_file(UNIT_TEMPLATE, prefix=layout.prefix)
-    _write_file(layout.unit, render_unit(origin.read_text(), layout, origin=origin))
-
-
-def _write_file(path: Path, text: str) -> None:
-    """A unit file, 0644, replaced at once (never half written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(path.name + ".new")
+def _write_unit(layout: Layout, unit: Path) -> None:
+    origin = shipped_file(Path("systemd") / unit.name, prefix=layout.prefix)
+    text = render(unit.name, origin.read_text(), layout, origin=origin)
+    layout.systemd_dir.mkdir(parents=True, exist_ok=True)
+    scratch = unit.with_name(unit.name + ".new")
     scratch.write_text(text)
     scratch.chmod(0o644)
-    scratch.replace(path)
-
-
-def _write_report_unit(layout: Layout, name: str) -> None:
-    origin = shipped_file(Path("systemd") / name, prefix=layout.prefix)
-    _write_file(layout.systemd_dir / name,
-                render_report_unit(origin.read_text(), layout, origin=origin))
+    scratch.replace(unit)
 
 
 def _installed_version(layout: Layout) -> str | None:
@@ -401,12 +432,13 @@ def _installed_version(layout: Layout) -> str | None:
 
 
 def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
-    """The changes that remove the agent; config and spool stay unless `purge`."""
+    """The changes that remove the agent; config and spool stay unless `purge`, and even
+    then only what the install created (its record in the prefix) is removed."""
+    created = read_created(layout)
     if systemd_running():
-        for enabled in (UNIT_NAME, "linkwatch-report.timer"):
-            yield Step(f"systemctl disable --now {enabled}",
-                       functools.partial(_run, ["systemctl", "disable", "--now", enabled],
-                                         check=False))
+        yield Step(f"systemctl disable --now {UNIT_NAME} {REPORT_TIMER}",
+                   lambda: _run(["systemctl", "disable", "--now", UNIT_NAME, REPORT_TIMER],
+                                check=False))
     for unit in layout.units:
         if unit.exists():
             yield Step(f"rm {unit}", unit.unlink)
@@ -419,26 +451,93 @@ def uninstall_steps(layout: Layout, *, purge: bool) -> Iterator[Step]:
         yield Step("systemctl daemon-reload", lambda: _run(["systemctl", "daemon-reload"]))
     if not purge:
         return
-    for path in (layout.config, layout.environment):
-        if path.exists():
-            yield Step(f"rm {path}", path.unlink)
+    yield from _purge_steps(layout, created)
+
+
+def _purge_steps(layout: Layout, created: frozenset[str]) -> Iterator[Step]:
+    def kept(path: object) -> Step:
+        return Step(f"# {path} kept: the install did not create it", lambda: None)
+
+    if layout.config.exists():
+        yield (Step(f"rm {layout.config}", layout.config.unlink) if CREATED_CONFIG in created
+               else kept(layout.config))
+    if record_path(layout).exists():
+        yield Step(f"rm {record_path(layout)}", record_path(layout).unlink)
+    if layout.environment.exists():
+        yield kept(layout.environment)
     if layout.config_dir.is_dir():
-        yield Step(f"rmdir {layout.config_dir}  # if empty",
-                   lambda: _remove_if_empty(layout.config_dir))
+        yield (Step(f"rmdir {layout.config_dir}  # if empty",
+                    lambda: _remove_if_empty(layout.config_dir))
+               if CREATED_CONFIG_DIR in created else kept(layout.config_dir))
     if layout.state_dir.exists():
-        yield Step(f"rm -r {layout.state_dir}", lambda: shutil.rmtree(layout.state_dir))
+        yield (Step(f"rm -r {layout.state_dir}", lambda: shutil.rmtree(layout.state_dir))
+               if CREATED_STATE_DIR in created else kept(layout.state_dir))
     if _user_exists(layout.user):
         user = pwd.getpwnam(layout.user)
-        if user.pw_uid >= 1000:  # a person's account, not the one an install created
+        if CREATED_USER not in created:
+            yield kept(f"user {layout.user}")
+        elif user.pw_uid >= 1000:  # a person's account, not the one an install created
             raise InstallError(f"user {layout.user} (uid {user.pw_uid}) is not a system "
                                "user: not removing it")
-        yield Step(f"userdel {layout.user}", lambda: _run(["userdel", layout.user]))
+        else:
+            yield Step(f"userdel {layout.user}", lambda: _run(["userdel", layout.user]))
+
+
+# ---------------------------------------------------------------- what install created
+
+RECORD = "install-record.json"    # in the config directory: a plain uninstall keeps it
+CREATED_CONFIG_DIR, CREATED_CONFIG = "config_dir", "config"
+CREATED_STATE_DIR, CREATED_USER = "state_dir", "user"
+
+
+def record_path(layout: Layout) -> Path:
+    return layout.config_dir / RECORD
+
+
+def read_created(layout: Layout) -> frozenset[str]:
+    """What the installs of this layout created; nothing without a record (an install of
+    an older version, or none): then a purge removes nothing it cannot vouch for."""
+    try:
+        raw = json.loads(record_path(layout).read_text())
+    except (OSError, ValueError):
+        return frozenset()
+    if not isinstance(raw, dict) or not isinstance(raw.get("created"), list):
+        return frozenset()
+    paths = {CREATED_CONFIG_DIR: layout.config_dir, CREATED_CONFIG: layout.config,
+             CREATED_STATE_DIR: layout.state_dir, CREATED_USER: layout.user}
+    # an entry counts only for the same path (or user) this layout names
+    return frozenset(k for k in raw["created"] if k in paths
+                     and raw.get("paths", {}).get(k) == str(paths[k]))
+
+
+def _write_created(layout: Layout, created: set[str]) -> None:
+    paths = {CREATED_CONFIG_DIR: layout.config_dir, CREATED_CONFIG: layout.config,
+             CREATED_STATE_DIR: layout.state_dir, CREATED_USER: layout.user}
+    record_path(layout).write_text(json.dumps({
+        "created": sorted(created), "paths": {k: str(paths[k]) for k in sorted(created)},
+    }, indent=2) + "\n")
+
+
+def _require_writable(path: Path, user: str) -> None:
+    """An existing state directory must already be the service user's to write: the
+    install never changes its owner or mode."""
+    info, account = path.stat(), pwd.getpwnam(user)
+    mode = info.st_mode
+    groups = {account.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    writable = ((info.st_uid == account.pw_uid and mode & stat.S_IWUSR and mode & stat.S_IXUSR)
+                or (info.st_gid in groups and mode & stat.S_IWGRP and mode & stat.S_IXGRP)
+                or (mode & stat.S_IWOTH and mode & stat.S_IXOTH))
+    if not writable:
+        raise InstallError(f"{path} exists and the service user {user} cannot write it; the "
+                           "install does not change an existing directory's owner: choose a "
+                           f"new --state-dir, or if {path} is linkwatch's alone, "
+                           f"`chown {user}: {path}` and install again")
 
 
 def kept_after_uninstall(layout: Layout) -> str:
     return (f"Kept {layout.config_dir} (config) and {layout.state_dir} (spool and history); "
             "`linkwatch agent uninstall --purge` removes them and the "
-            f"{layout.user} user.")
+            f"{layout.user} user, where the install created them.")
 
 
 # --------------------------------------------------------------------------- helpers

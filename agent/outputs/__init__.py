@@ -1,4 +1,5 @@
-"""Outputs: InfluxDB v1 and v2 writers, version detection and the delivery loop.
+"""Outputs: InfluxDB v1 and v2 writers, the victoria-metrics writer, version detection, the
+store's retention, and the delivery loop.
 
     stop = asyncio.Event()
     await ship(spool, output, stop=stop)   # until stop is set; see shipper.py

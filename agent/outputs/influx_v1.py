@@ -17,7 +17,7 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 
-from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import InfluxOutput, shown_url
 from linkwatch.agent.outputs.result import MESSAGE_LIMIT, WriteResult, from_answer, from_exception
 
 # Level 1 compresses line protocol about 8:1 at a fraction of the CPU of the default level.
@@ -37,7 +37,7 @@ class Endpoint:
     def parse(cls, url: str) -> Endpoint:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"output url {url!r} must look like http://host:8086")
+            raise ValueError(f"output url {shown_url(url)!r} must look like http://host:8086")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
 
@@ -112,19 +112,16 @@ class Connection:
         conn.close()
 
 
-class V1Writer:
-    """`POST {url}/write?db=&rp=&precision=ns` for one output."""
+class LineWriter:
+    """POSTs line protocol bodies to one path of a server over one keep-alive connection."""
 
-    def __init__(self, output: InfluxOutput) -> None:
-        self._connection = Connection(Endpoint.parse(output.url), float(output.timeout))
-        query = {"db": output.database, "precision": "ns"}
-        if output.retention_policy:
-            query["rp"] = output.retention_policy
-        self._path = "/write?" + urllib.parse.urlencode(query)
-        self._headers = {"Content-Type": "text/plain; charset=utf-8"}
-        self._headers.update(auth_headers(output))
-        self._gzip = output.gzip
-        if self._gzip:
+    def __init__(self, url: str, path: str, headers: dict[str, str], *, gzip: bool,
+                 timeout: float) -> None:
+        self._connection = Connection(Endpoint.parse(url), timeout)
+        self._path = path
+        self._headers = {"Content-Type": "text/plain; charset=utf-8", **headers}
+        self._gzip = gzip
+        if gzip:
             self._headers["Content-Encoding"] = "gzip"
 
     def write(self, body: bytes) -> WriteResult:
@@ -139,6 +136,17 @@ class V1Writer:
 
     def close(self) -> None:
         self._connection.close()
+
+
+class V1Writer(LineWriter):
+    """`POST {url}/write?db=&rp=&precision=ns` for one output."""
+
+    def __init__(self, output: InfluxOutput) -> None:
+        query = {"db": output.database, "precision": "ns"}
+        if output.retention_policy:
+            query["rp"] = output.retention_policy
+        super().__init__(output.url, "/write?" + urllib.parse.urlencode(query),
+                         auth_headers(output), gzip=output.gzip, timeout=float(output.timeout))
 
 
 def auth_headers(output: InfluxOutput) -> dict[str, str]:

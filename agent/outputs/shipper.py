@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import Output, VictoriaOutput
 from linkwatch.agent.outputs.backoff import Backoff
 from linkwatch.agent.outputs.create import Creation, create_store, manual_step, uses_v2
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult
@@ -110,7 +110,7 @@ _FIX = {
 
 async def ship(
     spool: Queue,
-    output: InfluxOutput,
+    output: Output,
     *,
     stop: asyncio.Event,
     wake: asyncio.Event | None = None,
@@ -142,7 +142,7 @@ _STOPPED = WriteResult(Status.RETRY, message="stopping")
 
 class _Shipper:
     def __init__(
-        self, spool: Queue, output: InfluxOutput, writer: Writer, stop: asyncio.Event,
+        self, spool: Queue, output: Output, writer: Writer, stop: asyncio.Event,
         wake: asyncio.Event | None, pacing: Pacing, state: ShipperState,
         clock: Callable[[], float],
     ) -> None:
@@ -289,6 +289,7 @@ class _Shipper:
     async def _created_after(self, result: WriteResult) -> bool:
         """On a 404, create the database or bucket (once per outage) where allowed."""
         if (result.status is not Status.FATAL or result.http_status != 404
+                or isinstance(self.output, VictoriaOutput)   # it has no databases to create
                 or not self.output.create_database or self._creation is not None):
             return False
         version = getattr(self.writer, "version", None)
@@ -335,8 +336,8 @@ class _Shipper:
         if self.state.outage_since is None:
             self.state.outage_since = self.clock()
         if result.status is Status.FATAL:
-            fix = _FIX.get(result.http_status or 0, "check this output in the config")
-            if result.http_status == 404:
+            fix = _fix(self.output, result.http_status)
+            if result.http_status == 404 and not isinstance(self.output, VictoriaOutput):
                 fix = self._missing_store_fix()
             log.error(
                 "output %s refuses writes: %s; %s. Spooling meanwhile, asking again every %gs",
@@ -346,6 +347,7 @@ class _Shipper:
             log.warning("output %s unreachable: %s; spooling", self.name, message)
 
     def _missing_store_fix(self) -> str:
+        assert not isinstance(self.output, VictoriaOutput)
         if self._creation is not None and not self._creation.created:
             return f"linkwatch could not create it ({self._creation.message})"
         step = manual_step(self.output, v2=uses_v2(self.output,
@@ -379,6 +381,15 @@ class _Shipper:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+def _fix(output: Output, http_status: int | None) -> str:
+    """What the admin should do about a refusal."""
+    if isinstance(output, VictoriaOutput) and http_status in (400, 404):
+        return ("check `url:` (or `insert_url:` and `tenant:`) and the credentials of this "
+                "output: victoria-metrics, or vmauth in front of it, refused the path or the "
+                "credentials")
+    return _FIX.get(http_status or 0, "check this output in the config")
 
 
 def _describe(result: WriteResult) -> str:

@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 
-from linkwatch.agent.config.schema import InfluxOutput
+from linkwatch.agent.config.schema import InfluxOutput, Output, VictoriaOutput
 from linkwatch.agent.outputs.influx_v1 import Connection, Endpoint, V1Writer, auth_headers
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult, from_exception
 
@@ -52,8 +52,12 @@ def detect(output: InfluxOutput) -> tuple[str, str | None]:
     return version_from_header(header), header
 
 
-def open_writer(output: InfluxOutput, version: str | None = None) -> Writer:
+def open_writer(output: Output, version: str | None = None) -> Writer:
     """A writer for the output; with `version: auto`, one that detects on first send."""
+    if isinstance(output, VictoriaOutput):
+        from linkwatch.agent.outputs.victoria import VictoriaWriter
+
+        return VictoriaWriter(output)
     chosen = version or output.version
     if chosen == "auto":
         return AutoWriter(output)

@@ -126,6 +126,9 @@ def uptime(config: Config, backend: Backend, sel: Selection, *,
 def outages(config: Config, backend: Backend, sel: Selection, *,
             min_cycles: int = availability.MIN_CYCLES,
             tz: dt.tzinfo | None = None) -> list[dict[str, object]]:
+    """Every outage of the period with its cause; times in `tz`, by default the config's
+    zone (never the zone of the machine that asks)."""
+    tz = config.tz if tz is None else tz
     scope = fetch_scope(config, sel)
     series = link_series(config, backend, scope)
     report = analysis(config, backend, sel, min_cycles=min_cycles, series=series)

@@ -2,7 +2,10 @@
 
 - Every sample is one cycle of `interval_s`; cycles with no sample are UNKNOWN.
 - A failed cycle (up = 0) is UNREACHABLE when, at that moment, every target of the site's
-  parent site had failed too (the parent's link was down), else DOWN.
+  parent site had failed too (the parent's link was down), else DOWN. A parent target's
+  failure is seen only at its own cycle: from its last answer to its first failure it may
+  already be down, so it counts as failed from the cycle before its first failure. Two
+  agents probing a parent and its child at different moments of their cycles then agree.
 - availability = up ÷ (up + down): UNKNOWN and UNREACHABLE time are left out, because the
   target could not be judged then; coverage = time with samples ÷ (period − maintenance).
 - Maintenance windows (config `maintenance:`) are left out like UNKNOWN time and shown apart
@@ -124,8 +127,9 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
     runs_of = {(s.site, s.target): runs(s) for s in series}
     failed_by_site: dict[str, list[list[Interval]]] = defaultdict(list)
     for s in series:
-        failed_by_site[s.site].append(
-            [(r.start_ns, r.end_ns) for r in runs_of[(s.site, s.target)] if not r.up])
+        failed_by_site[s.site].append(merged(
+            [(r.start_ns - s.interval_ns, r.end_ns) for r in runs_of[(s.site, s.target)]
+             if not r.up]))
     site_down = {site: intersect_all(lists) for site, lists in failed_by_site.items()}
 
     targets, outages = [], []
@@ -146,7 +150,7 @@ def analyse(series: Sequence[UpSeries], *, parents: Mapping[str, str | None],
             if run.up:
                 continue
             overlap_ns = overlap(run.start_ns, run.end_ns, parent_down)
-            charged_cycles = min(run.cycles, round(overlap_ns / 1e9 / step))
+            charged_cycles = cycles_within(run.start_ns, s.interval_ns, run.cycles, parent_down)
             unreachable_cycles += charged_cycles
             wholly_parent = charged_cycles == run.cycles
             if not is_outage(run, min_cycles):
@@ -257,6 +261,28 @@ def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
         else:
             j += 1
     return out
+
+
+def merged(intervals: list[Interval]) -> list[Interval]:
+    """Sorted intervals with the overlapping ones joined."""
+    out: list[Interval] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def cycles_within(start: int, step: int, cycles: int, intervals: list[Interval]) -> int:
+    """How many of the cycles starting at start, start + step, … (`cycles` of them) begin
+    inside one of `intervals` (sorted, disjoint)."""
+    found = 0
+    for a, b in intervals:
+        first = max(0, -(-(a - start) // step))        # the first cycle at or after a
+        last = min(cycles, -(-(b - start) // step))    # … and the first at or after b
+        found += max(0, last - first)
+    return found
 
 
 def overlap(start: int, end: int, intervals: list[Interval]) -> int:

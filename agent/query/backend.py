@@ -9,8 +9,9 @@
 
 A backend answers with the reduced forms the definitions start from (UpSeries, Latency,
 Traffic, UplinkUsage, WindowSeries, samples), never with rows for people: agent.query.answers
-and the report turn those into figures, the same way for every store. A third store (PromQL)
-is a class with these methods and one more branch in `open_backend`.
+and the report turn those into figures, the same way for every store. Three stores:
+InfluxDB (agent.query.influx), victoria-metrics (agent.query.victoria) and the agent's own
+history (agent.query.local).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from linkwatch.agent.config.schema import Config
+from linkwatch.agent.config.schema import Config, VictoriaOutput
 from linkwatch.agent.query.bandwidth import Traffic
 from linkwatch.agent.query.errors import QueryFailed
 from linkwatch.agent.query.latency import Latency
@@ -78,7 +79,8 @@ class Backend(Protocol):
 def open_backend(config: Config, *, local: bool, output: str | None = None,
                  progress: Progress | None = None) -> Backend:
     """The store to ask: the agent's own history with `local`, else the configured output
-    named `output` (its `name`, queue name or url), else the first output. `progress`
+    named `output` (its `name`, queue name or one of its urls), else the first output:
+    InfluxQL for an `influxdb` output, MetricsQL for a `victoriametrics` one. `progress`
     hears how far a long read has come (the local history reads every point).
 
     Raises QueryFailed: "no_spool" when the local history does not exist, "no_output"
@@ -98,11 +100,15 @@ def open_backend(config: Config, *, local: bool, output: str | None = None,
             raise QueryFailed("no_spool", f"this user may not read the spool {path}: run the "
                               "command as the service's user (sudo -u linkwatch …) or as a "
                               "member of its group") from None
-    chosen = [o for o in config.outputs if output in (None, o.name, o.queue_name, o.url)]
-    if not chosen:
+    chosen = config.output(output)
+    if chosen is None:
         named = f"named {output!r} " if output else ""
         raise QueryFailed("no_output", f"no output {named}in {config.source}: add one "
                           "under `outputs:`, or read this agent's own history (--local)")
+    if isinstance(chosen, VictoriaOutput):
+        from linkwatch.agent.query.victoria import VictoriaBackend
+
+        return VictoriaBackend(chosen)
     from linkwatch.agent.query.influx import InfluxBackend
 
-    return InfluxBackend(chosen[0])
+    return InfluxBackend(chosen)

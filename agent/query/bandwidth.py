@@ -83,7 +83,9 @@ class Bandwidth:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    # float(): a store may give an integral mean as an integer (InfluxDB's JSON does); the
+    # rows are the same whichever store answered
+    return None if value is None else round(float(value), 1)
 
 
 @dataclass(frozen=True)

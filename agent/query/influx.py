@@ -49,11 +49,11 @@ class InfluxBackend:
 
     @property
     def description(self) -> str:
-        return f"InfluxDB at {self.output.url} (database {self.output.database})"
+        return f"InfluxDB at {self.output.shown_url} (database {self.output.database})"
 
     @property
     def source(self) -> tuple[str, str]:
-        return "influx", f"{self.output.url} ({self.output.database})"
+        return "influx", f"{self.output.shown_url} ({self.output.database})"
 
     def close(self) -> None:
         """Nothing to release: every request opens and closes its own connection."""

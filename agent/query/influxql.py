@@ -58,14 +58,16 @@ def query(output: InfluxOutput, q: str, *, epoch: str = "ns") -> list[list[Serie
             body = json.load(response)
     except urllib.error.HTTPError as e:
         text = _error_text(e)
-        raise QueryFailed(_kind_of(text), f"{output.url}/query answered {e.code}: {text}") from e
+        raise QueryFailed(_kind_of(text),
+                          f"{output.shown_url}/query answered {e.code}: {text}") from e
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         reason = getattr(e, "reason", e)
-        raise QueryFailed("unreachable", f"{output.url}/query: {reason}") from e
+        raise QueryFailed("unreachable", f"{output.shown_url}/query: {reason}") from e
     results = []
     for result in body.get("results", []):
         if "error" in result:
-            raise QueryFailed(_kind_of(result["error"]), f"{output.url}/query: {result['error']}")
+            raise QueryFailed(_kind_of(result["error"]),
+                              f"{output.shown_url}/query: {result['error']}")
         results.append([
             Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", []))
             for s in result.get("series", [])

@@ -34,7 +34,9 @@ class Latency:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
+    # float(): a store may give an integral mean as an integer (InfluxDB's JSON does); the
+    # rows are the same whichever store answered
+    return None if value is None else round(float(value), 3)
 
 
 def loss_pct(sent: float | None, received: float | None) -> float | None:

@@ -110,8 +110,9 @@ def mark_unreachable(rows: list[TargetStatus],
 
 def current_status(config: Config, backend: Backend, sel: Selection, now_ns: int,
                    tz: dt.tzinfo | None = None) -> list[TargetStatus]:
-    """Every target now, with when its state began (looking back to `sel.since_ns`) and, for
-    the site uplinks of snmp devices, the newest utilisation."""
+    """Every target now, with when its state began (looking back to `sel.since_ns`; in `tz`,
+    by default the config's zone) and, for the site uplinks of snmp devices, the newest
+    utilisation."""
     from linkwatch.agent.query.states import runs
     from linkwatch.agent.query.timerange import iso
 
@@ -140,7 +141,8 @@ def current_status(config: Config, backend: Backend, sel: Selection, now_ns: int
                 last = runs(series)[-1]
                 since = last.start_ns if last.start_ns > series.first_ns else None
         util = uplinks.get((r.kind, r.target), (None, None))
-        dated.append(replace(r, since=iso(since, tz), in_util_pct=util[0],
+        dated.append(replace(r, since=iso(since, config.tz if tz is None else tz),
+                             in_util_pct=util[0],
                              out_util_pct=util[1], path=breaks.get(r.target)
                              if r.kind in traced and r.state != "UP" else None))
     return mark_unreachable(dated, config.parents())

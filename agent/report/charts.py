@@ -155,7 +155,10 @@ def power_daily(power: SitePower, since_ns: int, until_ns: int, tz: dt.tzinfo, l
 
 
 def strip_ids(svg: str, prefix: str) -> str:
-    """Makes the ids of one SVG unique in a page that holds many."""
+    """Makes the ids of one SVG unique in a page that holds many; `prefix` is a plain
+    token (letters, digits, `-`, `_`), never a name from a config or a device."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", prefix):
+        raise ValueError(f"an SVG id prefix must be a plain token, not {prefix!r}")
     ids = set(re.findall(r'id="([^"]+)"', svg))
     for name in sorted(ids, key=len, reverse=True):
         svg = svg.replace(f'id="{name}"', f'id="{prefix}{name}"')

@@ -19,6 +19,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "source_local": {"vi": "lịch sử cục bộ của tác nhân ({where})",
                      "en": "the agent's local history ({where})"},
     "source_influx": {"vi": "InfluxDB {where}", "en": "InfluxDB {where}"},
+    "source_victoriametrics": {"vi": "VictoriaMetrics {where}",
+                               "en": "VictoriaMetrics {where}"},
     "summary": {"vi": "Tóm tắt: các điểm xếp theo mức thiếu hụt",
                 "en": "Summary: sites ranked by gap"},
     "district": {"vi": "Toàn huyện", "en": "Whole district"},

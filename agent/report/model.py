@@ -126,7 +126,7 @@ class Report:
     since_ns: int
     until_ns: int
     tz: dt.tzinfo
-    source: tuple[str, str]                   # ("local" or "influx", path or url)
+    source: tuple[str, str]           # ("local", "influx" or "victoriametrics", path or url)
     sites: tuple[SiteReport, ...]             # ranked by gap, biggest first
     district: Uptime | None                   # every site's targets summed
     generated_ns: int

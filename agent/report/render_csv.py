@@ -1,7 +1,9 @@
 """The report as CSV: one tidy table per section, in a zip (summary, availability, outages,
 causes, bandwidth, heatmap, quality, radio, power, verdicts). Numbers are plain (dot
 decimal, bit/s, seconds, ISO 8601 times) whatever the language; headers and verdict
-sentences follow the language."""
+sentences follow the language.
+A text cell that starts with `=`, `+`, `-`, `@`, tab, CR or LF starts with `'` instead, so a
+spreadsheet shows it and never runs it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from linkwatch.agent.query.timerange import iso
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report
 from linkwatch.agent.report.render_html import verdict_text
+from linkwatch.agent.text import spreadsheet_cell
 
 
 def tables(report: Report, lang: Lang) -> dict[str, list[dict[str, object]]]:
@@ -94,8 +97,12 @@ def render(report: Report, lang: Lang) -> bytes:
         for name, rows in tables(report, lang).items():
             text = io.StringIO()
             if rows:
-                writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+                # CRLF, as RFC 4180 has it: Python's writer quotes a cell holding a line
+                # terminator character, so a CR or LF in a name cannot start a new row
+                writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\r\n")
                 writer.writeheader()
-                writer.writerows(rows)
+                # names come from devices and configs: none may run as a formula
+                writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()}
+                                 for row in rows)
             zf.writestr(f"{name}.csv", text.getvalue())
     return buffer.getvalue()

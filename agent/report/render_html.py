@@ -1,5 +1,8 @@
 """The report as one self-contained HTML file: inline CSS, inline SVG charts, system fonts
-that carry Vietnamese diacritics; no script, no link, no request of any kind."""
+that carry Vietnamese diacritics; no script, no link, no request of any kind.
+
+Names come from configs and devices: every one is escaped where it is written, in text and
+in attributes, and none is used to build an id."""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from linkwatch.agent.query.causes import CAUSES, Cause, Evidence
 from linkwatch.agent.report import charts
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.model import Report, SiteReport, Verdict
+
+# Whatever a name might smuggle in, the page runs no script and loads nothing: only its own
+# inline styles and the charts' inline images.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 CSS = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -43,7 +50,8 @@ def render(report: Report, lang: Lang) -> str:
     since = dt.datetime.fromtimestamp(report.since_ns / 1e9, report.tz)
     until = dt.datetime.fromtimestamp((report.until_ns - 1) // 1_000_000_000, report.tz)
     parts = [
-        f'<!DOCTYPE html><html lang="{lang.code}"><head><meta charset="utf-8">',
+        f'<!DOCTYPE html><html lang="{lang.code}"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{escape(t('title'))} {lang.date(since.date())}–{lang.date(until.date())}"
         f"</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(t('title'))}</h1>",
@@ -53,8 +61,8 @@ def render(report: Report, lang: Lang) -> str:
         f"{escape(t('source_' + report.source[0], where=report.source[1]))}</p>",
         _summary(report, lang),
     ]
-    for site in report.sites:
-        parts.append(_site(site, report, lang))
+    for number, site in enumerate(report.sites, 1):
+        parts.append(_site(site, number, report, lang))
     parts.append(_methods(report, lang))
     parts.append(f'<p class="note">{escape(t("footer"))}</p></body></html>')
     return "\n".join(parts)
@@ -132,7 +140,7 @@ def _summary(report: Report, lang: Lang) -> str:
             f'<div class="chart">{charts.strip_ids(chart, "sum-")}</div></section>')
 
 
-def _site(site: SiteReport, report: Report, lang: Lang) -> str:
+def _site(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     out = [f'<section class="site" id="site-{escape(site.name)}"><h2>{escape(site.name)}</h2>']
     if site.site.description:
@@ -171,9 +179,9 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
     else:
         out.append(f"<p>{escape(t('no_outage'))}</p>")
     if site.radio:
-        out.append(_radio_panel(site, report, lang))
+        out.append(_radio_panel(site, number, report, lang))
     if site.power is not None:
-        out.append(_power_panel(site, report, lang))
+        out.append(_power_panel(site, number, report, lang))
     out.append(f"<h3>{escape(t('bandwidth'))}</h3>")
     if site.down is None and site.up is None:
         out.append(f"<p>{escape(t('no_uplink'))}</p>")
@@ -184,7 +192,8 @@ def _site(site: SiteReport, report: Report, lang: Lang) -> str:
             if d is not None and d.heat is not None and d.direction == _busier(site):
                 title = t("heat_title", direction=t(d.direction))
                 svg = charts.heat_map(d.heat, lang, title[0].upper() + title[1:])
-                out.append(f'<div class="chart">{charts.strip_ids(svg, site.name + "-")}'
+                # ids take the site's rank, never its name: a name is not markup
+                out.append(f'<div class="chart">{charts.strip_ids(svg, f"site{number}-")}'
                            f'</div><p class="note">{escape(t("gap_legend"))}</p>')
     out.append(f"<h3>{escape(t('quality'))}</h3>")
     out.append(_quality_table(site, lang))
@@ -223,7 +232,7 @@ def _by_cause(site: SiteReport, lang: Lang) -> str:
             "</table>")
 
 
-def _radio_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+def _radio_panel(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     rows = []
     for link in site.radio:
@@ -243,10 +252,10 @@ def _radio_panel(site: SiteReport, report: Report, lang: Lang) -> str:
                               lang, t("radio_chart", floor=f"{lang.number(floor, 0)} dBm"))
     return (f"<h3>{escape(t('radio_panel'))}</h3><table><tr>"
             + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>" + "".join(rows)
-            + f'</table><div class="chart">{charts.strip_ids(svg, site.name + "-radio-")}</div>')
+            + f'</table><div class="chart">{charts.strip_ids(svg, f"site{number}-radio-")}</div>')
 
 
-def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
+def _power_panel(site: SiteReport, number: int, report: Report, lang: Lang) -> str:
     t = lang.t
     p = site.power
     assert p is not None
@@ -260,7 +269,7 @@ def _power_panel(site: SiteReport, report: Report, lang: Lang) -> str:
     return (f"<h3>{escape(t('power_panel'))}</h3><p class=note>{escape(', '.join(p.devices))}"
             "</p><table><tr>" + "".join(f"<th>{escape(k)}</th>" for k, _ in cells)
             + "</tr><tr>" + "".join(f"<td class=n>{v}</td>" for _, v in cells)
-            + f'</tr></table><div class="chart">{charts.strip_ids(svg, site.name + "-power-")}'
+            + f'</tr></table><div class="chart">{charts.strip_ids(svg, f"site{number}-power-")}'
             "</div>")
 
 

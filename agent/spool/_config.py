@@ -23,4 +23,5 @@ def open_spool(config: Config, *, reader: bool = False, read_only: bool = False)
         outputs=None if reader or read_only else [o.queue_name for o in config.outputs],
         check=not (reader or read_only),
         read_only=read_only,
+        group_readable=settings.group_readable,
     )

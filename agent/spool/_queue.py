@@ -67,6 +67,13 @@ def newest_id(conn: sqlite3.Connection, oid: int) -> int | None:
     return newest
 
 
+def queued_before(conn: sqlite3.Connection, oid: int, time_ns: int) -> int:
+    """How many points `output` has not acknowledged were collected before `time_ns`."""
+    row = conn.execute("SELECT count(*) FROM queue q JOIN point p ON p.id = q.point_id "
+                       "WHERE q.output_id = ? AND p.time_ns < ?", (oid, time_ns)).fetchone()
+    return int(row[0])
+
+
 def ack(conn: sqlite3.Connection, oid: int, ids: Sequence[int], now_ns: int | None) -> int:
     """Remove acknowledged points from the queue; returns how many were still queued.
 

@@ -66,6 +66,14 @@ def _encode(sample: Sample) -> _Encoded | None:
     return _Encoded(sample.time_ns, sample.measurement, series, line)
 
 
+def _create_private(path: Path, mode: int = 0o600) -> None:
+    """A new spool file readable by its owner only (or with `mode`, by its group too),
+    whoever creates it and whatever the umask allows beyond that (SQLite gives its -wal and
+    -shm files the same mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+
+
 def _is_disk_full(e: sqlite3.Error) -> bool:
     code = getattr(e, "sqlite_errorcode", None)
     # ENOSPC while writing the WAL surfaces as SQLITE_FULL, or as an I/O error on some paths
@@ -112,7 +120,8 @@ class Spool:
     def open(cls, path: Path, *, max_size: int, history_s: float,
              outputs: Sequence[str] | None,
              time_ns: Callable[[], int] = time.time_ns, memory_buffer: int = _MEMORY_BUFFER,
-             check: bool = True, read_only: bool = False) -> Spool:
+             check: bool = True, read_only: bool = False,
+             group_readable: bool = False) -> Spool:
         """Open or create the spool at `path`; a damaged file is moved aside and salvaged.
 
         `check=False` skips `PRAGMA quick_check` (a read of the whole file) for short-lived
@@ -120,16 +129,19 @@ class Spool:
         list makes them match it, dropping the queue of an output no longer listed.
         `read_only` opens an existing spool without changing anything, not even its
         history (a user who may read the file but not write it); raises FileNotFoundError
-        when there is none.
+        when there is none. `group_readable` creates a missing spool 0640 in a 0750
+        directory, not 0600 in 0700.
         """
         path = Path(path)
         if read_only:
             return cls._open_read_only(path, max_size=max_size, history_s=history_s,
                                        time_ns=time_ns)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o750 if group_readable else 0o700, parents=True,
+                          exist_ok=True)
         rescued: Salvage | None = None
         if path.exists() and check and (problem := problem_with(path)) is not None:
             rescued = salvage(move_aside(path, problem, time_ns()))
+        _create_private(path, 0o640 if group_readable else 0o600)
         conn = connect(path)
         try:
             ensure_schema(conn, path)
@@ -360,6 +372,11 @@ class Spool:
         The shipper reads it when a replay starts: points after it are the fresh lane.
         """
         return _queue.newest_id(self._conn, self._oid(output))
+
+    def queued_before(self, output: str, time_ns: int) -> int:
+        """How many points `output` has not acknowledged were collected before `time_ns`
+        (those a server that keeps less than that would drop)."""
+        return _queue.queued_before(self._conn, self._oid(output), time_ns)
 
     def _write_or_log(self, what: str, body: Callable[[], _T]) -> _T | None:
         """Run `body` in a transaction; on a full disk log once and return None."""

@@ -40,26 +40,31 @@ async def identify(addresses: Sequence[str], communities: Sequence[str], *, port
         ObjectIdentity,
         ObjectType,
         SnmpEngine,
-        UdpTransportTarget,
         get_cmd,
     )
 
+    from linkwatch.collector.snmp.transport import GuardedUdpTarget, random_ids
+
+    # As the SNMP probe: an answer counts only from the address asked, and ids cannot be
+    # guessed, so no host can make another address look like an SNMP device.
     engine = SnmpEngine()
+    random_ids(engine)
     gate = asyncio.Semaphore(max_concurrent)
+    asked = (SYS_NAME, SYS_DESCR, SYS_OBJECT_ID)
 
     async def ask(address: str) -> Identity | None:
         async with gate:
-            target = await UdpTransportTarget.create((address, port), timeout=timeout_s,
-                                                     retries=0)
+            target = await GuardedUdpTarget.create((address, port), timeout=timeout_s,
+                                                   retries=0)
             for community in communities:
                 error, status, _index, varbinds = await get_cmd(
                     engine, CommunityData(community, mpModel=1), target, ContextData(),
-                    *(ObjectType(ObjectIdentity(o)) for o in (SYS_NAME, SYS_DESCR,
-                                                               SYS_OBJECT_ID)),
-                    lookupMib=False)
+                    *(ObjectType(ObjectIdentity(o)) for o in asked), lookupMib=False)
                 if error or status:
                     continue  # a timeout (wrong community, or no agent) or an SNMP error
-                values = [_text(value) for _name, value in varbinds]
+                # a value counts only under the OID it was asked for
+                got = {".".join(map(str, name)): value for name, value in varbinds}
+                values = [_text(got[o]) if o in got else None for o in asked]
                 return Identity(address, community, *values)
         return None
 

@@ -55,7 +55,10 @@ def config_snippet(neighbours: Sequence[Neighbour], identities: Mapping[str, Ide
         lines.append("  snmp:")
         for n in snmp:
             identity = identities[n.address]
-            descr = " ".join((identity.sys_descr or "").split())[:60]
+            # the device's own words, in a comment: a control character there would make
+            # the pasted file unreadable YAML, so only printable characters are kept
+            descr = " ".join("".join(c if c.isprintable() else " "
+                                     for c in identity.sys_descr or "").split())[:60]
             comment = f"  # {descr}" if descr else ""
             profile = profile_of(identity, profiles) if profiles is not None else None
             chosen = f", profile: {profile}" if profile else ""

@@ -86,11 +86,13 @@ class PingProbe:
     def _note(self, state: str, message: str) -> None:
         if state == self._state:
             return
+        # the journal's fields for this event (agent.daemon.logs): which check, what state
+        fields = {"journal": {"kind": "ping", "check": self.check.name, "state": state}}
         if state == "up":
             if self._state is not None:
-                log.info("ping %s: %s", self.check.name, message)
+                log.info("ping %s: %s", self.check.name, message, extra=fields)
         else:
-            log.warning("ping %s: %s", self.check.name, message)
+            log.warning("ping %s: %s", self.check.name, message, extra=fields)
         self._state = state
 
     def _sample(self, time_ns: int, address: str, *, sent: int, rtts_ms: list[float]) -> Sample:

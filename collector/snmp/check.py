@@ -16,7 +16,8 @@ from linkwatch.collector.snmp.profiles.model import Catalog
 from linkwatch.collector.units import BitsPerSecond, Seconds, Secret
 
 AuthProtocol = Literal["none", "md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256"]
+PrivProtocol = Literal["none", "des", "aes", "aes128", "aes192", "aes256", "aes192-blumenthal",
+                       "aes256-blumenthal"]
 
 # Defaults as module constants: the values are immutable, and ruff's RUF009 wants no calls
 # in dataclass defaults.
@@ -24,6 +25,7 @@ _PUBLIC = Secret("public")
 _MINUTE = Seconds(60)
 _TWO_SECONDS = Seconds(2)
 _FIVE_MINUTES = Seconds(300)
+MIN_V3_KEY = 8                    # RFC 3414 (11.2): a USM passphrase has at least 8 octets
 
 
 @dataclass(frozen=True)
@@ -31,20 +33,34 @@ class SnmpV3User:
     """SNMPv3 USM credentials; the security level follows from the protocols given.
 
     `auth_protocol: none` → noAuthNoPriv; auth without priv → authNoPriv; both → authPriv.
-    `sha` is SHA-1; `aes` is AES-128.
+    `sha` is SHA-1; `aes` is AES-128. `aes192`/`aes256` stretch a short key as Cisco and most
+    vendors do (net-snmp's AES-192-C/AES-256-C); `aes192-blumenthal`/`aes256-blumenthal` as
+    net-snmp's own AES-192/AES-256 do. The two agree when the auth digest is long enough
+    (sha256 and up; sha224 with aes192).
     """
 
     username: str = key(doc="USM user name")
     auth_protocol: AuthProtocol = key("none", doc="`sha` is SHA-1")
     auth_key: Secret | None = key(None, doc="authentication passphrase (≥ 8 characters); "
                                   "required with an `auth_protocol`")
-    priv_protocol: PrivProtocol = key("none", doc="`aes` is AES-128; needs an "
-                                      "`auth_protocol`")
+    priv_protocol: PrivProtocol = key("none", doc="`aes` is AES-128; `aes192`/`aes256` are "
+                                      "net-snmp's `AES-192-C`/`AES-256-C` (the Cisco key "
+                                      "extension), the `-blumenthal` ones its `AES-192`/"
+                                      "`AES-256`; needs an `auth_protocol`")
     priv_key: Secret | None = key(None, doc="privacy passphrase (≥ 8 characters); required "
                                   "with a `priv_protocol`")
     context_name: str = key("", doc="SNMPv3 context")
 
     def __post_init__(self) -> None:
+        short = [name for name, key in (("auth_key", self.auth_key),
+                                        ("priv_key", self.priv_key))
+                 if key is not None and len(key.reveal()) < MIN_V3_KEY]
+        if short:
+            raise ValueError(
+                f"v3 user {self.username!r}: {' and '.join(short)} shorter than "
+                f"{MIN_V3_KEY} characters; SNMPv3 (RFC 3414) needs at least {MIN_V3_KEY} "
+                "and agents refuse a shorter one, so the device would only ever look down: "
+                "set a longer passphrase on the device and here")
         if self.auth_protocol != "none" and not self.auth_key:
             raise ValueError(f"v3 user {self.username!r}: auth_protocol "
                              f"{self.auth_protocol} needs auth_key")
@@ -142,15 +158,20 @@ class SnmpCheck:
     v3: SnmpV3User | None = key(None, doc="v3 credentials, below; required with "
                                 "`version: \"3\"`")
     interval: Seconds = key(_MINUTE, doc="time between cycles", positive=True)
-    timeout: Seconds | None = key(None, doc="whole-cycle limit", positive=True,
+    timeout: Seconds | None = key(None, doc="whole-cycle limit: a device that has not "
+                                  "answered everything by then is `up=0`", positive=True,
                                   default_doc="the interval")
     request_timeout: Seconds = key(_TWO_SECONDS, doc="wait for one answer before resending",
                                    positive=True)
     retries: int = key(1, doc="resends after a request timed out", low=0)
     max_repetitions: int = key(25, doc="rows per GETBULK request; halved automatically when "
                                "the device answers tooBig", low=1)
-    max_concurrent: int = key(32, doc="devices polled at once by the whole agent (the "
-                              "smallest value among the snmp checks applies)", low=1)
+    max_concurrent: int = key(32, doc="requests waiting for an answer at once over the "
+                              "whole agent, a device holding one for one request at a time "
+                              "(the smallest value among the snmp checks applies)", low=1)
+    max_rows: int = key(10_000, doc="rows one table column may have in one walk; past it the "
+                        "cycle ends with `up=0` (a device that answers without end)",
+                        low=1, high=10_000_000)
     site: str | None = key(None, doc="tag `site`", default_doc="`agent.site`")
     interfaces: InterfaceSelection = key(factory=InterfaceSelection, doc="which interfaces "
                                          "become `interface` points, below",

@@ -1,4 +1,12 @@
-"""One polled device: what it remembers between cycles, and one cycle's samples."""
+"""One polled device: what it remembers between cycles, and one cycle's samples.
+
+A cycle always ends within the check's `timeout` (default: its interval) with a `device`
+point: up=1 with what was read, or up=0 with the reason logged (once per change of reason)
+when the device did not answer, answered with an error, answered without end, or too slowly
+to finish in time. The one exception is a cycle that ran out of time while this device was
+still queueing for a request slot behind others: that says nothing about this device, so
+it writes nothing and the log says to raise `max_concurrent`.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from linkwatch.collector.sample import Sample, StateStore
-from linkwatch.collector.snmp import ifmib, oids
+from linkwatch.collector.snmp import ifmib, oids, smi
 from linkwatch.collector.snmp.check import SnmpCheck, SnmpOid
 from linkwatch.collector.snmp.client import (
     Counter32,
     DeviceClient,
+    Effort,
     PySnmpError,
     SnmpError,
     SnmpSession,
@@ -39,6 +48,10 @@ log = logging.getLogger(__name__)
 # outage); the next cycle starts a fresh baseline.
 MAX_GAP_INTERVALS = 5
 _STATE_VERSION = 1
+# A cycle ends this much before the check's timeout (at most this share of it), so its
+# up=0 reaches the agent before the scheduler gives up on the cycle.
+_TIMEOUT_MARGIN_S = 1.0
+_TIMEOUT_MARGIN_SHARE = 0.1
 
 
 @dataclass
@@ -48,6 +61,8 @@ class _Previous:
     clock: Clock
     ifs: dict[int, OctetReading] = field(default_factory=dict)
     oids: dict[str, tuple[int, int]] = field(default_factory=dict)   # key → (value, bits)
+    # a declared OID's field → the type of its first value (int, float, str): kept, never changed
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def dump(self, address: str) -> bytes:
         return json.dumps({
@@ -55,7 +70,7 @@ class _Previous:
             "uptime": self.clock.uptime_ticks,
             "ifs": {str(i): [r.in_octets, r.out_octets, r.bits, r.discontinuity]
                     for i, r in self.ifs.items()},
-            "oids": self.oids,
+            "oids": self.oids, "kinds": self.kinds,
         }, separators=(",", ":")).encode()
 
     @classmethod
@@ -68,7 +83,8 @@ class _Previous:
                 return None   # another device now has this check's name: no common base
             return cls(Clock(float(d["wall_s"]), d["uptime"]),
                        {int(i): OctetReading(*r) for i, r in d["ifs"].items()},
-                       {k: (int(v[0]), int(v[1])) for k, v in d["oids"].items()})
+                       {k: (int(v[0]), int(v[1])) for k, v in d["oids"].items()},
+                       {str(k): str(v) for k, v in d.get("kinds", {}).items()})
         except (ValueError, KeyError, TypeError) as e:
             log.warning("snmp: ignoring unreadable saved counters (%s)", e)
             return None
@@ -84,12 +100,11 @@ class Device:
     """Polls one `SnmpCheck`; `collect` is its Collect coroutine function."""
 
     def __init__(self, check: SnmpCheck, session: SnmpSession, store: StateStore,
-                 time_ns: Callable[[], int], limiter: asyncio.Semaphore) -> None:
+                 time_ns: Callable[[], int]) -> None:
         self.check = check
         self._session = session
         self._store = store
         self._time_ns = time_ns
-        self._limiter = limiter
         self._key = f"snmp/{check.name}"
         self._client: DeviceClient | None = None
         self._metas: dict[int, IfMeta] | None = None
@@ -101,38 +116,89 @@ class Device:
         self._probe_widths = True
         self._prev: _Previous | None = None
         self._loaded = False
-        self._answering: bool | None = None
+        self._down_reason: str | None = None   # why the last cycle was up=0 (None: it was up)
+        self._queued_out = False               # the last cycle ran out of time in the queue
+        self._rejected: dict[tuple[str, str], str] = {}   # (where, field) → value, logged
+        self._strays = False
         self._user = tuple(_UserOid(o, parse_oid(o.oid)) for o in check.oids)
         self._profiles = ProfilePoller(check)
+        limit = float(check.timeout or check.interval)   # the scheduler's limit too
+        self.budget_s = limit - min(_TIMEOUT_MARGIN_S, _TIMEOUT_MARGIN_SHARE * limit)
 
     async def collect(self) -> list[Sample]:
         now_ns = self._time_ns()
-        async with self._limiter:
-            started = time.monotonic()
-            try:
-                samples = await self._poll(now_ns, started)
-            except (SnmpError, PySnmpError, OSError) as e:
-                # Expected for a device that is off or unreachable: up=0, nothing else.
-                # Logged once per change of state, not once per cycle.
-                if self._answering is not False:
-                    log.warning("snmp %s (%s:%s) does not answer: %s", self.check.name,
-                                self.check.address, self.check.port, e)
-                self._answering = False
-                return [self._device_sample(now_ns, {"up": 0})]
-            if self._answering is False:
-                log.info("snmp %s answers again", self.check.name)
-            self._answering = True
-            return samples
+        effort = Effort()
+        try:
+            async with asyncio.timeout(self.budget_s) as deadline:
+                samples = await self._poll(now_ns, effort)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            return self._out_of_time(now_ns, effort)
+        except (SnmpError, PySnmpError, OSError) as e:
+            # Expected for a device that is off, unreachable, refuses our credentials or
+            # answers without end: up=0, nothing else.
+            return self._down(now_ns, str(e))
+        self._queued_out = False
+        if self._down_reason is not None:
+            log.info("snmp %s answers again", self.check.name)
+        self._down_reason = None
+        self._note_strays(effort)
+        return samples
+
+    def _out_of_time(self, now_ns: int, effort: Effort) -> list[Sample]:
+        """The cycle's time is up: the device's fault (up=0) when it had the time itself."""
+        waited = effort.waited(time.monotonic())
+        if effort.in_request or effort.device_s >= waited:
+            return self._down(now_ns, (
+                f"no complete answer within {self.budget_s:g} s ({effort.device_s:.1f} s "
+                f"of it waiting for the device's answers, {waited:.1f} s for a request "
+                "slot; raise timeout, or poll fewer interfaces or OIDs)"))
+        if not self._queued_out:
+            log.warning("snmp %s: not polled this cycle: %.1f s of its %g s went waiting for "
+                        "one of the agent's %d request slots (raise max_concurrent)",
+                        self.check.name, waited, self.budget_s,
+                        self._session.max_in_flight)
+        self._queued_out = True
+        return []
+
+    def _down(self, now_ns: int, reason: str) -> list[Sample]:
+        # Logged once per reason, not once per cycle.
+        self._queued_out = False
+        if reason != self._down_reason:
+            log.warning("snmp %s (%s:%s) is down: %s", self.check.name, self.check.address,
+                        self.check.port, reason)
+        self._down_reason = reason
+        return [self._device_sample(now_ns, {"up": 0})]
+
+    def _note_strays(self, effort: Effort) -> None:
+        if effort.stray and not self._strays:
+            log.warning("snmp %s sent values for OIDs it was not asked for, or out of order; "
+                        "they were ignored (logged once until it stops)", self.check.name)
+        self._strays = bool(effort.stray)
+
+    def _note_rejected(self, rejected: dict[tuple[str, str], str]) -> None:
+        """Log values left out: each once when it starts, once when it ends."""
+        for (where, name), problem in rejected.items():
+            if (where, name) not in self._rejected:
+                log.warning("snmp %s %s: %s: %s; left out, the rest of the point is kept "
+                            "(logged once until it changes)", self.check.name, where, name,
+                            problem)
+        for where, name in self._rejected.keys() - rejected.keys():
+            log.info("snmp %s %s: %s has a usable value again", self.check.name, where, name)
+        self._rejected = rejected
 
     def _device_sample(self, now_ns: int, fields: dict) -> Sample:
         return Sample("device", {"device": self.check.name, "address": self.check.address},
                       fields, now_ns)
 
-    async def _poll(self, now_ns: int, started: float) -> list[Sample]:
+    async def _poll(self, now_ns: int, effort: Effort) -> list[Sample]:
         check = self.check
         if self._client is None:
             self._client = await self._session.client(check)
         client = self._client
+        client.effort = effort
+        rejected: dict[tuple[str, str], str] = {}
         await self._profiles.prepare(client)
         if not self._loaded:
             self._prev = _Previous.load(self._store.get_state(self._key), check.address)
@@ -150,7 +216,9 @@ class Device:
         if sel.enabled and last_change is not None and last_change != self._last_change:
             await self._read_meta(client, wall)   # interfaces were added, removed or renamed
             table, found = await self._read_counters(client, self._counter_columns(), scalars)
-        uptime = found.get(oids.SYS_UPTIME)
+        uptime = smi.unsigned32(found.get(oids.SYS_UPTIME))   # TimeTicks
+        if uptime is None and oids.SYS_UPTIME in found:
+            rejected["device", "sys_uptime_s"] = smi.bad(found[oids.SYS_UPTIME])
         counters = ifmib.parse_counters(table, None if self._use_walk() else self._candidates)
         if self._probe_widths and sel.enabled:
             listed = [counters[i] for i in self._candidates if i in counters]
@@ -158,7 +226,7 @@ class Device:
             self._has_discontinuity = any(c.discontinuity is not None for c in listed)
             self._probe_widths = False
 
-        clock = Clock(wall, uptime if isinstance(uptime, int) else None)
+        clock = Clock(wall, uptime)
         prev = self._prev
         max_gap = MAX_GAP_INTERVALS * float(check.interval)
         span = interval(prev.clock, clock, max_gap_s=max_gap) if prev else Interval(Verdict.SKIP)
@@ -173,16 +241,23 @@ class Device:
             point, was_reset = self._interface(meta, c, prev, span, cur, now_ns)
             reset = reset or was_reset
             samples.append(point)
+            for name, value in (*meta.rejected, *c.rejected):
+                rejected[f"{meta.name} (ifIndex {index})", name] = smi.bad(value)
 
         if self._user:
-            user_points, user_reset = await self._user_oids(client, prev, span, cur, now_ns)
+            user_points, user_reset = await self._user_oids(client, prev, span, cur, now_ns,
+                                                            rejected)
             samples.extend(user_points)
             reset = reset or user_reset
         samples.extend(await self._profiles.collect(client, found, wall_s=wall, time_ns=now_ns))
 
         self._prev = cur
         self._store.put_state(self._key, cur.dump(check.address))
-        fields: dict = {"up": 1, "poll_ms": round((time.monotonic() - started) * 1000, 1),
+        for oid, why in effort.replaced:
+            rejected[f"OID {oid}", "value"] = why   # refused before it was even decoded
+        self._note_rejected(rejected)
+        # the device's own time: requests out to it, not the wait for a request slot
+        fields: dict = {"up": 1, "poll_ms": round(effort.device_s * 1000, 1),
                         "counter_reset": int(reset)}
         if clock.uptime_ticks is not None:
             fields["sys_uptime_s"] = clock.uptime_ticks / 100
@@ -246,32 +321,34 @@ class Device:
         if meta.speed_bps is not None:
             fields["speed_bps"] = meta.speed_bps
         reset = False
-        if c.in_octets is not None and c.out_octets is not None:
-            reading = OctetReading(int(c.in_octets), int(c.out_octets), c.bits, c.discontinuity)
+        if c.in_octets is not None or c.out_octets is not None:
+            reading = OctetReading(c.in_octets, c.out_octets, c.bits, c.discontinuity)
             cur.ifs[meta.index] = reading
             before = prev.ifs.get(meta.index) if prev else None
             if before is not None:
                 rates = bit_rates(before, reading, span, meta.speed_bps)
                 reset = rates.verdict is Verdict.RESET
-                if rates.in_bps is not None and rates.out_bps is not None:   # Verdict.OK
-                    fields["in_bps"] = rates.in_bps
-                    fields["out_bps"] = rates.out_bps
+                if rates.verdict is Verdict.OK:
                     uplink = check.uplink is not None and ifmib.is_uplink(meta, check.uplink)
                     # Seen from the site: its uplink's in-direction is its download.
                     cap_in = (check.capacity_down if uplink and check.capacity_down
                               else meta.speed_bps)
                     cap_out = (check.capacity_up if uplink and check.capacity_up
                                else meta.speed_bps)
-                    if cap_in:
-                        fields["in_util_pct"] = 100.0 * rates.in_bps / cap_in
-                    if cap_out:
-                        fields["out_util_pct"] = 100.0 * rates.out_bps / cap_out
+                    for side, bps, cap in (("in", rates.in_bps, cap_in),
+                                           ("out", rates.out_bps, cap_out)):
+                        if bps is None:
+                            continue   # that counter had no usable value
+                        fields[f"{side}_bps"] = bps
+                        if cap:
+                            fields[f"{side}_util_pct"] = 100.0 * bps / cap
         tags = {"device": check.name, "if_index": str(meta.index), "if_name": meta.name,
                 "if_alias": meta.alias}
         return Sample("interface", tags, fields, now_ns), reset
 
     async def _user_oids(self, client: DeviceClient, prev: _Previous | None, span: Interval,
-                         cur: _Previous, now_ns: int) -> tuple[list[Sample], bool]:
+                         cur: _Previous, now_ns: int, rejected: dict[tuple[str, str], str],
+                         ) -> tuple[list[Sample], bool]:
         scalars = [u for u in self._user if not u.spec.table]
         columns = [u for u in self._user if u.spec.table]
         rows: dict[str, dict] = {}   # index ("" for scalars) → fields
@@ -284,26 +361,47 @@ class Device:
             for u in columns:
                 for idx, v in walk.columns.get(u.oid, {}).items():
                     values.append((u, ".".join(map(str, idx)), v))
+        cur.kinds = dict(prev.kinds) if prev else {}
         for u, index, value in values:
             fields = rows.setdefault(index, {})
-            number = _number(value)
-            if number is None:
-                fields[u.spec.field] = value.decode(errors="replace") if isinstance(
-                    value, bytes) else str(value)
+            name = u.spec.field
+            number = smi.number(value)
+            field_value: int | float | str
+            if number is not None:
+                field_value = number * u.spec.scale if u.spec.scale != 1 else number
+            elif isinstance(value, int):
+                rejected[_row(index), name] = smi.bad(value)   # an integer out of range
                 continue
-            fields[u.spec.field] = number * u.spec.scale if u.spec.scale != 1 else number
-            if u.spec.rate and isinstance(value, int):
+            else:
+                field_value = value.decode(errors="replace") if isinstance(
+                    value, bytes) else str(value)
+            # A field keeps the type of its first value: InfluxDB refuses a point whose
+            # field changed type, with every other field in it.
+            kind = cur.kinds.setdefault(name, type(field_value).__name__)
+            if kind == "float" and isinstance(field_value, int):
+                field_value = float(field_value)
+            elif kind == "str" and not isinstance(field_value, str):
+                field_value = value.decode(errors="replace") if isinstance(
+                    value, bytes) else str(value)
+            elif kind != type(field_value).__name__:
+                rejected[_row(index), name] = (f"{smi.shown(value)} is not a {kind} like "
+                                               "its earlier values")
+                continue
+            fields[name] = field_value
+            if u.spec.rate and number is not None and isinstance(value, int):
                 bits = 32 if isinstance(value, Counter32) else 64
-                key = f"{u.spec.field}/{index}"
+                key = f"{name}/{index}"
                 cur.oids[key] = (int(value), bits)
                 before = prev.oids.get(key) if prev else None
                 if before is not None and span.verdict is Verdict.OK and before[1] == bits:
                     r = counter_rate(before[0], int(value), bits=bits, seconds=span.seconds)
                     reset = reset or r.verdict is Verdict.RESET
                     if r.per_s is not None:
-                        fields[f"{u.spec.field}_per_s"] = r.per_s * u.spec.scale
+                        fields[f"{name}_per_s"] = r.per_s * u.spec.scale
         samples = []
         for index, fields in rows.items():
+            if not fields:
+                continue   # every value of this row was left out
             tags = {"device": self.check.name}
             if index:
                 tags["index"] = index
@@ -311,13 +409,5 @@ class Device:
         return samples, reset
 
 
-def _number(value: Value) -> int | float | None:
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, bytes):
-        # Some radios give signal levels as text ("-47.5").
-        try:
-            return float(value.decode().strip())
-        except (UnicodeDecodeError, ValueError):
-            return None
-    return None
+def _row(index: str) -> str:
+    return f"row {index}" if index else "scalar"

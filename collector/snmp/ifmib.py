@@ -2,16 +2,17 @@
 
 Descriptions (name, alias, type, speed) change rarely and are read on the first cycle, when
 ifTableLastChange moves, and every `metadata_refresh`; each cycle reads only the columns
-that change. Pure: turns walked columns into rows, no I/O.
+that change. Pure: turns walked columns into rows, no I/O. A value of the wrong type or out
+of its range is left out of the row, and its field named in `rejected`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from linkwatch.collector.snmp import oids
+from linkwatch.collector.snmp import oids, smi
 from linkwatch.collector.snmp.check import InterfaceSelection, names_interface
 from linkwatch.collector.snmp.client import Value
 from linkwatch.collector.snmp.oids import Oid
@@ -34,6 +35,7 @@ class IfMeta:
     alias: str
     type: int | None
     speed_bps: float | None     # absent when the device reports 0 (unknown)
+    rejected: tuple[tuple[str, Value], ...] = ()   # (field, the device's value) left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +51,13 @@ class IfCounters:
     in_discards: int | None
     out_discards: int | None
     discontinuity: int | None
+    rejected: tuple[tuple[str, Value], ...] = ()   # (field, the device's value) left out
 
 
 def _text(value: Value | None) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace").rstrip("\x00").strip()
     return "" if value is None else str(value)
-
-
-def _int(value: Value | None) -> int | None:
-    return value if isinstance(value, int) else None
 
 
 def _rows(columns: Mapping[Oid, Mapping[Oid, Value]], column: Oid) -> dict[int, Value]:
@@ -75,15 +74,30 @@ def parse_meta(columns: Mapping[Oid, Mapping[Oid, Value]]) -> dict[int, IfMeta]:
     high = _rows(columns, oids.IF_HIGH_SPEED)
     metas = {}
     for index in sorted(set(descr) | set(name) | set(type_)):
+        rejected: list[tuple[str, Value]] = []
+        if_speed = _checked(speed.get(index), smi.unsigned32, "speed_bps", rejected)
+        high_mbps = _checked(high.get(index), smi.unsigned32, "speed_bps", rejected)
         metas[index] = IfMeta(
             index=index,
             # ifName is the short name users know (Gi0/1); some devices leave it empty.
             name=_text(name.get(index)) or _text(descr.get(index)) or str(index),
             alias=_text(alias.get(index)),
-            type=_int(type_.get(index)),
-            speed_bps=_speed(_int(speed.get(index)), _int(high.get(index))),
+            type=smi.integer32(type_.get(index)),
+            speed_bps=_speed(if_speed, high_mbps),
+            rejected=tuple(rejected),
         )
     return metas
+
+
+def _checked(value: Value | None, check: Callable[[Value | None], int | None], field: str,
+             rejected: list[tuple[str, Value]]) -> int | None:
+    """`check(value)`, noting `field` in `rejected` when a value came but does not pass."""
+    if value is None:
+        return None
+    result = check(value)
+    if result is None:
+        rejected.append((field, value))
+    return result
 
 
 def _speed(if_speed: int | None, high_mbps: int | None) -> float | None:
@@ -115,17 +129,32 @@ def parse_counters(columns: Mapping[Oid, Mapping[Oid, Value]],
     out_disc = _rows(columns, oids.IF_OUT_DISCARDS)
     disc = _rows(columns, oids.IF_COUNTER_DISCONTINUITY_TIME)
     if indexes is None:
-        indexes = set(oper) | set(hc_in) | set(in32)
+        # every row any column has: a row whose status and octets were both unusable
+        # still has its errors and discards
+        indexes = set().union(hc_in, hc_out, in32, out32, oper, admin, in_err, out_err,
+                              in_disc, out_disc)
     result = {}
     for i in indexes:
+        bad: list[tuple[str, Value]] = []
         if i in hc_in and i in hc_out:
-            in_o, out_o, bits = _int(hc_in[i]), _int(hc_out[i]), 64
+            # Counter64 as far as a field holds it (an all-ones value does not pass)
+            in_o = _checked(hc_in[i], smi.counter, "in_octets", bad)
+            out_o = _checked(hc_out[i], smi.counter, "out_octets", bad)
+            bits = 64
         else:
-            in_o, out_o, bits = _int(in32.get(i)), _int(out32.get(i)), 32
-        result[i] = IfCounters(i, in_o, out_o, bits, _int(oper.get(i)), _int(admin.get(i)),
-                               _int(in_err.get(i)), _int(out_err.get(i)),
-                               _int(in_disc.get(i)), _int(out_disc.get(i)),
-                               _int(disc.get(i)))
+            in_o = _checked(in32.get(i), smi.unsigned32, "in_octets", bad)
+            out_o = _checked(out32.get(i), smi.unsigned32, "out_octets", bad)
+            bits = 32
+        result[i] = IfCounters(
+            i, in_o, out_o, bits,
+            oper_status=_checked(oper.get(i), smi.integer32, "oper_status", bad),
+            admin_status=_checked(admin.get(i), smi.integer32, "admin_status", bad),
+            in_errors=_checked(in_err.get(i), smi.counter, "in_errors", bad),
+            out_errors=_checked(out_err.get(i), smi.counter, "out_errors", bad),
+            in_discards=_checked(in_disc.get(i), smi.counter, "in_discards", bad),
+            out_discards=_checked(out_disc.get(i), smi.counter, "out_discards", bad),
+            discontinuity=_checked(disc.get(i), smi.unsigned32, "discontinuity_time", bad),
+            rejected=tuple(bad))
     return result
 
 

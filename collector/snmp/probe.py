@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from linkwatch.collector.sample import Collect, ProbeContext
@@ -10,7 +9,7 @@ from linkwatch.collector.snmp.check import SnmpCheck
 
 
 async def open_probes(checks: Sequence[SnmpCheck], ctx: ProbeContext) -> dict[str, Collect]:
-    """One Collect per check name, sharing one SNMP engine and one concurrency limit.
+    """One Collect per check name, sharing one SNMP engine and its request slots.
 
     The engine is closed through `ctx.exit_stack`. Each Collect runs one cycle and returns
     that cycle's samples; a device that does not answer yields `device` with up=0.
@@ -25,9 +24,7 @@ async def open_probes(checks: Sequence[SnmpCheck], ctx: ProbeContext) -> dict[st
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"snmp checks need distinct names; repeated: {', '.join(dup)}")
-    session = SnmpSession()
-    ctx.exit_stack.callback(session.close)
     # The limit is per process: the smallest any check asks for.
-    limiter = asyncio.Semaphore(min(c.max_concurrent for c in checks))
-    return {c.name: Device(c, session, ctx.store, ctx.time_ns, limiter).collect
-            for c in checks}
+    session = SnmpSession(max_in_flight=min(c.max_concurrent for c in checks))
+    ctx.exit_stack.callback(session.close)
+    return {c.name: Device(c, session, ctx.store, ctx.time_ns).collect for c in checks}

@@ -97,10 +97,11 @@ def rate(prev: int, cur: int, *, bits: int, seconds: float, limit_per_s: float |
 
 @dataclass(frozen=True, slots=True)
 class OctetReading:
-    """One interface's octet counters at one time."""
+    """One interface's octet counters at one time (a side is None when its value was
+    unusable: that side gets no rate, the other still does)."""
 
-    in_octets: int
-    out_octets: int
+    in_octets: int | None
+    out_octets: int | None
     bits: int                          # 64 for ifHC*, 32 for ifIn/OutOctets
     discontinuity: int | None = None   # ifCounterDiscontinuityTime, when the device has it
 
@@ -114,8 +115,9 @@ class BitRates:
 
 def bit_rates(prev: OctetReading, cur: OctetReading, span: Interval,
               speed_bps: float | None) -> BitRates:
-    """in/out bit/s of one interface over `span`; both or neither (one bad side spoils both,
-    since a reset of one counter means the other is not to be trusted either)."""
+    """in/out bit/s of one interface over `span`. A reset of either counter spoils both
+    (the other is not to be trusted either); a side with no reading at either end just has
+    no rate."""
     if span.verdict is not Verdict.OK:
         return BitRates(span.verdict)
     if prev.bits != cur.bits:
@@ -123,10 +125,17 @@ def bit_rates(prev: OctetReading, cur: OctetReading, span: Interval,
     if prev.discontinuity != cur.discontinuity:
         return BitRates(Verdict.RESET)
     limit = speed_bps / 8 if speed_bps else None
-    rin = rate(prev.in_octets, cur.in_octets, bits=cur.bits, seconds=span.seconds,
-               limit_per_s=limit)
-    rout = rate(prev.out_octets, cur.out_octets, bits=cur.bits, seconds=span.seconds,
-                limit_per_s=limit)
-    if rin.per_s is None or rout.per_s is None:   # a counter went down or past the speed
-        return BitRates(Verdict.RESET)
-    return BitRates(Verdict.OK, rin.per_s * 8, rout.per_s * 8)
+    per_s: list[float | None] = []
+    for before, after in ((prev.in_octets, cur.in_octets), (prev.out_octets, cur.out_octets)):
+        if before is None or after is None:
+            per_s.append(None)
+            continue
+        r = rate(before, after, bits=cur.bits, seconds=span.seconds, limit_per_s=limit)
+        if r.verdict is not Verdict.OK or r.per_s is None:
+            return BitRates(Verdict.RESET)
+        per_s.append(r.per_s)
+    rin, rout = per_s
+    if rin is None and rout is None:
+        return BitRates(Verdict.SKIP)
+    return BitRates(Verdict.OK, None if rin is None else rin * 8,
+                    None if rout is None else rout * 8)

@@ -4,8 +4,12 @@ session's base temporary directory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
+from tests.faults.harness import AgentProcess
 from tests.faults.ledger import HEADER, Row
 
 _ROWS = pytest.StashKey[list[Row]]()
@@ -13,6 +17,23 @@ _ROWS = pytest.StashKey[list[Row]]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_ROWS] = []
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[..., AgentProcess]]:
+    """Makes the scenario's agent processes (as AgentProcess does) and kills every one still
+    running when the test ends, passed or failed: no agent pings on into later tests."""
+    made: list[AgentProcess] = []
+
+    def make(config_path: Path, **options) -> AgentProcess:
+        agent = AgentProcess(config_path, **options)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        if agent.alive:
+            agent.kill()
 
 
 @pytest.fixture

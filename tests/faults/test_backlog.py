@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import (
-    AgentProcess,
     Backlog,
     drain,
     prefilled,
@@ -37,14 +36,14 @@ def _newest_backlog_ns(influx: InfluxServer, db: str) -> int | None:
 
 
 def test_a_72_hour_backlog_is_delivered_oldest_first_with_fresh_data_alongside(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     backlog = SEVENTY_TWO_HOURS
     config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db,
                                     max_size="1GiB")
     assert spool_view(config).queued == backlog.points
 
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     started_ns = time.time_ns()
     agent.wait_started()
 

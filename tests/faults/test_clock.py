@@ -9,18 +9,32 @@ product code knows about it.
 
 from __future__ import annotations
 
+import glob
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import AgentProcess, config_of, settle, wait_for, write_config
+from tests.faults.harness import config_of, settle, wait_for, write_config
 from tests.servers.influxdb import InfluxServer
+from tests.servers.process import unavailable
 
 pytestmark = [pytest.mark.faults]
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 HOUR_NS = 3600 * 10**9
+# where Debian's faketime package puts the library, on any architecture (multiarch), and
+# where other distributions and a build from source do
+LIBFAKETIME_PLACES = ("/usr/lib/*/faketime/libfaketime.so.1", "/usr/lib*/faketime/libfaketime.so.1",
+                      "/usr/local/lib/faketime/libfaketime.so.1")
+
+
+@pytest.fixture(scope="module")
+def libfaketime() -> Path:
+    for pattern in LIBFAKETIME_PLACES:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return Path(found[0])
+    unavailable("libfaketime not installed (Debian package faketime)")
 
 
 def _count(influx: InfluxServer, db: str, where: str) -> int:
@@ -29,17 +43,15 @@ def _count(influx: InfluxServer, db: str, where: str) -> int:
     return series[0]["values"][0][1] if series else 0
 
 
-@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime not installed (apt "
-                    "package faketime)")
 def test_clock_stepped_back_and_forward_an_hour_loses_and_overwrites_nothing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents, libfaketime
 ) -> None:
     offset = tmp_path / "clock-offset"
     offset.write_text("+0\n")
     config_path = write_config(tmp_path, url=influxdb.url, db=influx_db)
     config = config_of(config_path)
-    agent = AgentProcess(config_path, env={
-        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset),
+    agent = agents(config_path, env={
+        "LD_PRELOAD": str(libfaketime), "FAKETIME_TIMESTAMP_FILE": str(offset),
         "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}).start()
     agent.wait_started()
     t0 = time.time_ns()

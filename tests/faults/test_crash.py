@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import AgentProcess, Backlog, prefilled, settle, spool_view, wait_for
+from tests.faults.harness import Backlog, prefilled, settle, spool_view, wait_for
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
 
@@ -18,7 +18,7 @@ KILLS = 30
 
 
 def test_sigkill_at_random_moments_during_collection_and_replay_loses_nothing_committed(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     # A slow link (each write held 0.2 s) keeps the replay going through all the kills.
     proxy = FaultProxy(influxdb.port, lambda n: "slow", slow_s=0.2)
@@ -26,7 +26,7 @@ def test_sigkill_at_random_moments_during_collection_and_replay_loses_nothing_co
     config_path, config = prefilled(tmp_path, backlog, url=proxy.url, db=influx_db,
                                     batch_size=2000)
     rng = random.Random(7)
-    agent = AgentProcess(config_path)
+    agent = agents(config_path)
     moments: dict[str, int] = {"starting": 0, "after a commit": 0, "after an ack": 0}
     committed_before = 0
     for i in range(KILLS):
@@ -69,7 +69,7 @@ def test_sigkill_at_random_moments_during_collection_and_replay_loses_nothing_co
 
 
 def test_truncated_spool_is_moved_aside_and_what_can_be_read_is_delivered(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     backlog = Backlog(points=50_000)
     config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db)
@@ -77,7 +77,7 @@ def test_truncated_spool_is_moved_aside_and_what_can_be_read_is_delivered(
     size = spool_path.stat().st_size
     with spool_path.open("r+b") as f:          # a power cut that lost the file's tail
         f.truncate(size * 6 // 10)
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     agent.wait_started()
     aside = wait_for(lambda: list(tmp_path.glob("spool.db.corrupt-*")), 30,
                      "the damaged file moved aside")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import (
-    AgentProcess,
     Backlog,
     config_of,
     prefilled,
@@ -24,6 +23,7 @@ from tests.faults.harness import (
 from tests.faults.ledger import backlog_downstream
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
+from tests.servers.process import unavailable
 
 pytestmark = [pytest.mark.faults]
 
@@ -35,7 +35,7 @@ def _last(influx: InfluxServer, db: str, q: str):
 
 
 def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     proxy = FaultProxy(influxdb.port)
     proxy.down = True                                  # the link is cut
@@ -45,7 +45,7 @@ def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
                                         db=influx_db, max_size="4MiB")
         after_fill = spool_view(config)
         assert after_fill.dropped > 0
-        agent = AgentProcess(config_path).start()
+        agent = agents(config_path).start()
         agent.wait_started()
         outage_from = time.time_ns()
         # the agent keeps polling at the cap: it commits and evicts older points for room
@@ -84,13 +84,13 @@ def test_size_cap_evicts_the_oldest_unsent_and_counts_exactly_what_is_missing(
 def small_disk(tmp_path: Path):
     """A 24 MiB tmpfs mounted for the test (root only)."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         yield mount
     finally:
@@ -110,12 +110,12 @@ def _fill(path: Path) -> None:
 
 
 def test_disk_full_keeps_the_agent_running_and_it_recovers_by_itself(
-    tmp_path: Path, small_disk: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, small_disk: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     config_path = write_config(tmp_path, url=influxdb.url, db=influx_db,
                                spool=str(small_disk / "spool.db"))
     config = config_of(config_path)
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     agent.wait_started()
     wait_for(lambda: spool_view(config).sent > 100, 60, "the first points delivered")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import AgentProcess, Backlog, prefilled, settle, spool_view, wait_for
+from tests.faults.harness import Backlog, prefilled, settle, spool_view, wait_for
 from tests.faults.proxy import FaultProxy
 from tests.servers.influxdb import InfluxServer
 
@@ -23,14 +23,14 @@ def _plan(n: int) -> str:
 
 
 def test_server_errors_throttling_timeouts_and_resets_lose_nothing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     proxy = FaultProxy(influxdb.port, _plan, slow_s=2.5)
     try:
         backlog = Backlog(points=100_000)
         config_path, config = prefilled(tmp_path, backlog, url=proxy.url, db=influx_db,
                                         timeout="1s")
-        agent = AgentProcess(config_path).start()
+        agent = agents(config_path).start()
         wait_for(lambda: proxy.writes >= _FAULTY_WRITES, 240,
                  f"{_FAULTY_WRITES} write requests through the faulty proxy")
         wait_for(lambda: spool_view(config).queued < 200, 240, "the queue to drain")
@@ -51,11 +51,11 @@ def test_server_errors_throttling_timeouts_and_resets_lose_nothing(
 
 
 def test_server_stopped_and_started_again_and_again_during_a_replay_loses_nothing(
-    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row
+    tmp_path: Path, influxdb: InfluxServer, influx_db: str, record_row, agents
 ) -> None:
     backlog = Backlog(points=400_000)
     config_path, config = prefilled(tmp_path, backlog, url=influxdb.url, db=influx_db)
-    agent = AgentProcess(config_path).start()
+    agent = agents(config_path).start()
     queued_at_cut = []
     for _ in range(4):
         before = spool_view(config)

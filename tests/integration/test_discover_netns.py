@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import unavailable
 from tests.servers.snmpd import client_env
 
 pytestmark = pytest.mark.netns
@@ -53,9 +54,9 @@ class Lan:
 @pytest.fixture(scope="module")
 def lan(tmp_path_factory) -> Iterator[Lan]:
     if os.geteuid() != 0:
-        pytest.skip("creating network namespaces needs root")
+        unavailable("creating network namespaces needs root")
     if shutil.which("ip") is None or shutil.which("snmpd") is None:
-        pytest.skip("needs iproute2's `ip` and net-snmp's snmpd")
+        unavailable("needs iproute2's `ip` and net-snmp's snmpd")
     tag = uuid.uuid4().hex[:6]
     switch, scanner = f"lwds-{tag}", f"lwdn-{tag}"
     hosts = {f"lwd{k}-{tag}": address for k, address in HOSTS.items()}
@@ -65,7 +66,7 @@ def lan(tmp_path_factory) -> Iterator[Lan]:
         for name in names:
             created = _run(["ip", "netns", "add", name])
             if created.returncode != 0:
-                pytest.skip(f"cannot create a network namespace: {created.stderr.strip()}")
+                unavailable(f"cannot create a network namespace: {created.stderr.strip()}")
             _ip(name, "link", "set", "lo", "up")
         _ip(switch, "link", "add", "br0", "type", "bridge")
         _ip(switch, "link", "set", "br0", "up")
@@ -119,13 +120,31 @@ def _start_snmpd(workdir: Path, netns: str) -> subprocess.Popen:
     pytest.fail(f"snmpd did not answer in its namespace:\n{log}")
 
 
-def _discover(lan: Lan, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+def _discover(lan: Lan, *args: str, communities: tuple[str, ...] | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    if communities is None:
+        communities = ("--snmp-community", "not-this-one", "--snmp-community", COMMUNITY)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
+           **(env or {})}
     return _run(["ip", "netns", "exec", lan.scanner, sys.executable, "-m", "linkwatch",
-                 "discover", "--subnet", "10.77.9.0/24", "--rate", "500",
-                 "--snmp-community", "not-this-one", "--snmp-community", COMMUNITY, *args],
-                env=env, cwd="/", timeout=120)
+                 "discover", "--subnet", "10.77.9.0/24", "--rate", "500", *communities,
+                 *args], env=env, cwd="/", timeout=120)
+
+
+@pytest.mark.parametrize("given", ["file", "environment"])
+def test_communities_from_a_file_or_the_environment_never_reach_the_command_line(
+        lan, tmp_path, given):
+    if given == "file":
+        listed = tmp_path / "communities"
+        listed.write_text(f"# district-wide\nnot-this-one\n\n{COMMUNITY}\n")
+        done = _discover(lan, "--format", "json",
+                         communities=("--snmp-community-file", str(listed)))
+    else:
+        done = _discover(lan, "--format", "json", communities=(),
+                         env={"LINKWATCH_SNMP_COMMUNITY": f"not-this-one {COMMUNITY}"})
+    assert done.returncode == 0, done.stderr
+    found = {row["address"]: row for row in json.loads(done.stdout)}
+    assert found[HOSTS["c"]]["sys_name"] == SYS_NAME
 
 
 def test_discover_finds_every_host_and_the_snmp_agents_name(lan):

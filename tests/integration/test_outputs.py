@@ -315,6 +315,31 @@ def test_v2_points_arrive_in_victoria_metrics_through_influxdb_client(victoria, 
     spool.close()
 
 
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_multi_line_device_string_cannot_forge_a_point_in_victoria_metrics(
+        victoria, victoria_run, tmp_path, version):
+    """A user-declared OID answering a sysDescr with a newline: on /write and /api/v2/write,
+    victoria-metrics ends a line at any newline, quoted or not. The real point must arrive
+    and no other point may appear."""
+    output = InfluxOutput(type="influxdb", url=victoria.url, name="vm", version=version,
+                          bucket="linkwatch", org="district", token=Secret("not-checked"))
+    spool = open_spool(tmp_path, output)
+    forged = f'ping,agent={victoria_run},site=forged,target=gw up=0i {T0 // 10**6}'
+    device = Sample("snmp", {"agent": victoria_run, "site": "district-lan", "device": "sw1"},
+                    {"sys_descr": f"Cisco IOS 15.2\n{forged}\r\n", "temp_c": 41},
+                    T0)
+    spool.append([device])
+
+    deliver(spool, output)
+
+    series = victoria.wait_for(f'{{agent="{victoria_run}"}}', lambda found: len(found) >= 2)
+    got = {s["metric"]["__name__"]: s for s in series}
+    assert sorted(got) == ["snmp_sys_descr", "snmp_temp_c"]  # a string is stored as 0
+    assert got["snmp_temp_c"]["values"] == [41]
+    assert {s["metric"]["site"] for s in series} == {"district-lan"}
+    spool.close()
+
+
 # -------------------------------------------------------------------- version: auto
 
 @pytest.mark.parametrize("server_name", ["influxdb", "victoria"])

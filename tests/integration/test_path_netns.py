@@ -31,6 +31,7 @@ import pytest
 
 from tests.netns import ip, namespace, require_ip
 from tests.netns import run as _run
+from tests.servers.process import unavailable
 
 pytestmark = pytest.mark.netns
 
@@ -334,7 +335,7 @@ def test_a_missing_route_is_named_as_such(chain):
 def without_net_raw() -> tuple[str, ...]:
     """A prefix that runs a command as root but without CAP_NET_RAW (no raw sockets)."""
     if shutil.which("setpriv") is None:
-        pytest.skip("util-linux's setpriv is not installed")
+        unavailable("util-linux's setpriv is not installed")
     return ("setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw")
 
 

@@ -172,3 +172,19 @@ def test_an_unprivileged_user_asking_for_raw_sockets_is_told_the_fix(netns, nobo
     assert result.returncode == 2, result.stderr
     assert "a raw ICMP socket (privileged: true)" in result.stderr
     assert "CAP_NET_RAW" in result.stderr and "docs/operations.md#ping" in result.stderr
+
+
+def test_privileged_false_where_the_sysctl_forbids_it_names_the_sysctl():
+    # a namespace whose ping_group_range admits no group (Debian 12's default), whatever
+    # this machine's own setting is; the kernel checks the range even for root
+    require_ip()
+    with namespace(f"lwpg-{uuid.uuid4().hex[:8]}") as name:
+        forbid = _run(["ip", "netns", "exec", name, "sysctl", "-qw",
+                       "net.ipv4.ping_group_range=1 0"])
+        assert forbid.returncode == 0, forbid.stderr
+        checks = [{"name": "lo", "address": "127.0.0.1", "interval": 1, "count": 1,
+                   "privileged": False}]
+        done = _run(["ip", "netns", "exec", name, sys.executable, "-c", RUNNER,
+                     json.dumps(checks)], cwd=REPO)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "privileged: false" in done.stderr and "ping_group_range" in done.stderr

@@ -1,10 +1,10 @@
 """bandwidth on generated counter-derived rates with a planted gap, from a real InfluxDB
-1.6.7 and the local history; and names that try to break out of InfluxQL."""
+1.6.7, a real victoria-metrics and the local history; and names that try to break out of
+InfluxQL or MetricsQL."""
 
 from __future__ import annotations
 
 import math
-import textwrap
 import urllib.request
 
 import numpy as np
@@ -18,8 +18,10 @@ from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.victoria import VictoriaBackend
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
+from tests.integration.rows import assert_same_rows
 
 pytestmark = pytest.mark.integration
 
@@ -58,39 +60,52 @@ def write(server, db: str, data: list[Sample]) -> None:
         assert response.status == 204
 
 
-def make_config(root, server, db):
+def make_config(root, server, db, victoria=None):
     path = root / "config.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        agent:
-          name: a1
-          site: cai-rong
-          spool: {{path: {root / 'spool.db'}, max_size: 256MiB, history: 3650d}}
-        outputs:
-          - {{type: influxdb, url: "{server.url}", version: "1", database: {db}}}
-        sites:
-          - {{name: cai-rong, capacity: {{down: 10Mbps, up: 4Mbps}}}}
-        checks:
-          snmp:
-            - {{name: edge, address: 127.0.0.1, interval: 60s, uplink: wan}}
-        """))
+    outputs = [f'  - {{type: influxdb, url: "{server.url}", version: "1", database: {db}}}']
+    if victoria is not None:
+        outputs.append(f'  - {{type: victoriametrics, url: "{victoria.url}"}}')
+    path.write_text("\n".join([
+        "agent:",
+        "  name: a1",
+        "  site: cai-rong",
+        f"  spool: {{path: {root / 'spool.db'}, max_size: 256MiB, history: 3650d}}",
+        "outputs:", *outputs,
+        "sites:",
+        "  - {name: cai-rong, capacity: {down: 10Mbps, up: 4Mbps}}",
+        "checks:",
+        "  snmp:",
+        "    - {name: edge, address: 127.0.0.1, interval: 60s, uplink: wan}", ""]))
     return load_config(path)
 
 
 @pytest.fixture(scope="module")
-def traffic_data(influxdb, tmp_path_factory):
+def traffic_data(influxdb, victoria_alone, tmp_path_factory):
     root = tmp_path_factory.mktemp("traffic")
     if not influxdb.running:
         influxdb.start()
     influxdb.create_database("query_traffic")
     data = interface_samples()
     write(influxdb, "query_traffic", data)
-    config = make_config(root, influxdb, "query_traffic")
+    victoria_alone.write([encode(s) for s in data])
+    config = make_config(root, influxdb, "query_traffic", victoria_alone)
     spool = Spool.open(config.agent.spool.path, max_size=2**28, history_s=3650 * 86400,
                        outputs=[])
     spool.append(data)
     yield config, spool
     spool.close()
     influxdb.drop_database("query_traffic")
+
+
+BACKENDS = ["influx", "local", "victoria"]
+
+
+def open_(which, config, spool):
+    if which == "influx":
+        return InfluxBackend(config.outputs[0])
+    if which == "victoria":
+        return VictoriaBackend(config.outputs[1])
+    return LocalBackend(spool)
 
 
 def expected(direction: str) -> dict[str, float]:
@@ -114,10 +129,10 @@ def expected(direction: str) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("which", ["influx", "local"])
+@pytest.mark.parametrize("which", BACKENDS)
 def test_p95_excludes_the_gap_and_matches_numpy(traffic_data, which):
     config, spool = traffic_data
-    backend = InfluxBackend(config.outputs[0]) if which == "influx" else LocalBackend(spool)
+    backend = open_(which, config, spool)
     rows = answers.bandwidth_rows(config, backend, Selection(T0, T0 + MINUTES * MIN))
     assert [r["direction"] for r in rows] == ["in", "out"]
     for row in rows:
@@ -137,23 +152,75 @@ def test_p95_excludes_the_gap_and_matches_numpy(traffic_data, which):
         assert row["insufficient"] is False
 
 
+# A period that starts and ends off the 5-minute and hourly grids: partial windows at
+# both ends.
+ODD = Selection(T0 + 7 * MIN + 13 * 10**9, T0 + (MINUTES - 3) * MIN - 500 * 10**6)
+
+
+@pytest.mark.parametrize("period", [Selection(T0, T0 + MINUTES * MIN), ODD],
+                         ids=["aligned", "off-grid"])
+def test_every_backend_gives_the_same_rows(traffic_data, period):
+    config, spool = traffic_data
+    rows = {which: answers.bandwidth_rows(config, open_(which, config, spool), period)
+            for which in BACKENDS}
+    assert len(rows["local"]) == 2
+    assert_same_rows(rows["local"], rows["influx"])
+    assert_same_rows(rows["local"], rows["victoria"])
+    top = {which: answers.top(config, open_(which, config, spool), period)
+           for which in BACKENDS}
+    assert_same_rows(top["local"], top["victoria"])
+
+
+@pytest.mark.parametrize("period", [Selection(T0, T0 + MINUTES * MIN), ODD],
+                         ids=["aligned", "off-grid"])
+def test_uplink_hours_and_busy_windows_are_the_same_from_every_backend(traffic_data, period):
+    from linkwatch.agent.query.uplinks import UplinkQuery
+
+    config, spool = traffic_data
+    uplink = config.checks.of("snmp")[0].uplink
+    usage = {which: open_(which, config, spool).uplink_usage(
+        period, [UplinkQuery(uplink, 3)], 55.0)[(uplink.device, uplink.interface)]
+        for which in BACKENDS}
+    want = usage["local"]
+    assert want.windows_above["in"] and len(want.hourly_bps["in"]) > 40
+    for which in ("influx", "victoria"):
+        got = usage[which]
+        for d in ("in", "out"):
+            assert sorted(got.hourly_bps[d]) == sorted(want.hourly_bps[d]), which
+            assert all(math.isclose(got.hourly_bps[d][h], v, rel_tol=1e-9)
+                       for h, v in want.hourly_bps[d].items())
+            assert [t for t, _ in got.windows_above[d]] == [t for t, _ in want.windows_above[d]]
+            assert all(math.isclose(a, b, rel_tol=1e-9) for (_, a), (_, b) in
+                       zip(got.windows_above[d], want.windows_above[d], strict=True))
+
+
 HOSTILE = ["o'brien", 'say "hi"', "back\\slash", "x'; DROP DATABASE query_names; --",
-           "x\\' OR 1=1 --", 'a" OR "b']
+           "x\\' OR 1=1 --", 'a" OR "b', 'a.b|c*', '(x)[y]{z}^$', "Quan Lạn", 'x"} or vector(1)']
 
 
-def test_names_with_quotes_and_statements_stay_literals(influxdb, tmp_path):
+def write_hostile(server_name, server, db):
+    data = [Sample("ping", {"site": name, "target": name, "address": "127.0.0.1"},
+                   {"up": 1, "sent": 5, "received": 5, "rtt_avg_ms": float(i + 1)},
+                   T0 + k * MIN)
+            for i, name in enumerate(HOSTILE) for k in range(10)]
+    if server_name == "influx":
+        write(server, db, data)
+    else:
+        server.write([encode(s) for s in data])
+
+
+@pytest.mark.parametrize("server_name", ["influx", "victoria"])
+def test_names_with_quotes_and_statements_stay_literals(server_name, influxdb, victoria_alone,
+                                                        tmp_path):
     if not influxdb.running:
         influxdb.start()
     db = "query_names"
     influxdb.create_database(db)
     try:
-        data = [Sample("ping", {"site": name, "target": name, "address": "127.0.0.1"},
-                       {"up": 1, "sent": 5, "received": 5, "rtt_avg_ms": float(i + 1)},
-                       T0 + k * MIN)
-                for i, name in enumerate(HOSTILE) for k in range(10)]
-        write(influxdb, db, data)
-        config = make_config(tmp_path, influxdb, db)
-        backend = InfluxBackend(config.outputs[0])
+        server = influxdb if server_name == "influx" else victoria_alone
+        write_hostile(server_name, server, db)
+        config = make_config(tmp_path, influxdb, db, victoria_alone)
+        backend = open_(server_name, config, None)
         until = T0 + 10 * MIN
         for i, name in enumerate(HOSTILE):
             rows = answers.latency(config, backend, Selection(T0, until, (name,), (name,)))
@@ -161,12 +228,18 @@ def test_names_with_quotes_and_statements_stay_literals(influxdb, tmp_path):
                 (name, name, float(i + 1))]
             up = answers.uptime(config, backend, Selection(T0, until, (name,), (name,)))
             assert up[0]["target"] == name and up[0]["availability_pct"] == 100.0
-        # a newline cannot be in a stored tag; it is no site of the config, refused as such
+        # two names at once: a regular expression of both, each character literal
+        pair = (HOSTILE[6], HOSTILE[7])
+        rows = answers.latency(config, backend, Selection(T0, until, pair, pair))
+        assert sorted(r["site"] for r in rows) == sorted(pair)
+        # a newline cannot be in a stored tag: no site of the config, refused as such
         runner = CliRunner()
-        result = runner.invoke(main, ["latency", "-c", str(config.source), "--since",
-                                      "2026-09-01T00:00:00Z", "--until",
-                                      "2026-09-02T00:00:00Z", "--site", "a\n; DROP "
-                                      "DATABASE query_names", "--format", "json"])
+        result = runner.invoke(main, [
+            "latency", "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-09-02T00:00:00Z", "--output",
+            config.outputs[0 if server_name == "influx" else 1].queue_name,
+            "--site", "a\n; DROP DATABASE query_names", "--site", 'x"} or vector(1) #',
+            "--format", "json"])
         assert result.exit_code == 2 and "unknown site 'a\\n; DROP" in result.output
         names = [v[0] for v in influxdb.query("SHOW DATABASES")[0]["series"][0]["values"]]
         assert db in names

@@ -1,7 +1,8 @@
 """Why each outage happened, on a day with a known answer (tests/fixtures/power_radio_day.py),
-from a real InfluxDB 1.6.7 and from the local history: a power cut (UPS on battery, then the
-site down), a radio fade before an outage, and a plain link cut. `outages`, `power`, `radio`
-and the report must name each cause, and both backends must give identical rows."""
+from a real InfluxDB 1.6.7, a real victoria-metrics and the local history: a power cut (UPS on
+battery, then the site down), a radio fade before an outage, and a plain link cut. `outages`,
+`power`, `radio` and the report must name each cause, and every backend must give the same
+rows."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.timerange import iso
+from linkwatch.agent.query.victoria import VictoriaBackend
 from linkwatch.agent.report.collect import build
 from linkwatch.agent.report.generate import render
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.render_html import verdict_text
 from linkwatch.agent.spool import Spool
 from tests.fixtures import power_radio_day as day
+from tests.integration.rows import assert_same_rows
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +38,7 @@ SINCE, UNTIL = "2026-10-05T00:00:00Z", "2026-10-06T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def seeded(influxdb, tmp_path_factory):
+def seeded(influxdb, victoria_alone, tmp_path_factory):
     root = tmp_path_factory.mktemp("causes")
     db = "causes_day"
     if not influxdb.running:
@@ -47,7 +50,10 @@ def seeded(influxdb, tmp_path_factory):
                                      headers={"Content-Encoding": "gzip"}, method="POST")
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 204
-    config = load_config(day.write_config(root, influx_url=influxdb.url, database=db))
+    victoria_alone.write([encode(s) for s in data])
+    victoria_alone.write([encode(s) for s in data[:40]])     # resent: counted once
+    config = load_config(day.write_config(root, influx_url=influxdb.url, database=db,
+                                          victoria_url=victoria_alone.url))
     spool = Spool.open(config.agent.spool.path, max_size=2**28, history_s=3650 * 86400,
                        outputs=[])
     spool.append(data)
@@ -62,7 +68,8 @@ def answered(seeded):
     config, spool = seeded
     found = {}
     for name, backend in (("influx", InfluxBackend(config.outputs[0])),
-                          ("local", LocalBackend(spool))):
+                          ("local", LocalBackend(spool)),
+                          ("victoria", VictoriaBackend(config.outputs[1]))):
         found[name] = {
             "outages": answers.outages(config, backend, SEL, tz=config.tz),
             "power": answers.power_rows(config, backend, SEL),
@@ -72,7 +79,7 @@ def answered(seeded):
     return found
 
 
-@pytest.fixture(params=["influx", "local"])
+@pytest.fixture(params=["influx", "local", "victoria"])
 def rows_of(request, answered):
     return answered[request.param]
 
@@ -146,22 +153,25 @@ def test_the_report_splits_downtime_by_cause_and_names_the_remedy(rows_of):
         assert text in html, text
 
 
-def test_both_backends_give_identical_rows(answered):
+def test_every_backend_gives_the_same_rows(answered):
     for verb in ("outages", "power", "radio"):
         assert answered["influx"][verb] == answered["local"][verb], verb
-    a, b = answered["influx"]["report"], answered["local"]["report"]
-    for x, y in zip(a.sites, b.sites, strict=True):
-        assert (x.name, x.split, x.causes, x.power) == (y.name, y.split, y.causes, y.power)
-        assert [r.row() for r in x.radio] == [r.row() for r in y.radio]
-        assert [v.key for v in x.verdicts] == [v.key for v in y.verdicts]
+        assert_same_rows(answered["local"][verb], answered["victoria"][verb])
+    for other in ("influx", "victoria"):
+        a, b = answered[other]["report"], answered["local"]["report"]
+        for x, y in zip(a.sites, b.sites, strict=True):
+            assert (x.name, x.split, x.causes, x.power) == (y.name, y.split, y.causes,
+                                                            y.power)
+            assert_same_rows([r.row() for r in x.radio], [r.row() for r in y.radio])
+            assert [v.key for v in x.verdicts] == [v.key for v in y.verdicts]
 
 
-@pytest.mark.parametrize("local", [False, True], ids=["influx", "local"])
-def test_the_cli_verbs_print_the_causes(seeded, local):
+@pytest.mark.parametrize("store", [[], ["--local"], ["--output", "vm"]],
+                         ids=["influx", "local", "victoria"])
+def test_the_cli_verbs_print_the_causes(seeded, store):
     config, _ = seeded
     runner = CliRunner()
-    period = ["-c", str(config.source), "--since", SINCE, "--until", UNTIL,
-              *(["--local"] if local else [])]
+    period = ["-c", str(config.source), "--since", SINCE, "--until", UNTIL, *store]
     outages = runner.invoke(main, ["outages", *period, "--format", "json"])
     assert outages.exit_code == 0, outages.output
     assert [r["cause"] for r in json.loads(outages.stdout)] == ["power", "radio", "link"]

@@ -1,5 +1,6 @@
 """Query verbs on a month of generated one-minute ping data with known answers, from a real
-InfluxDB 1.6.7 and from the local history: both must give the hand-computed values.
+InfluxDB 1.6.7, a real victoria-metrics and the local history: all three must give the
+hand-computed values, and the same rows.
 
 The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
 - the agent was down 10000–10119 for every target (no samples);
@@ -13,6 +14,7 @@ The month (2026-09-01 to 2026-10-01 UTC, 43,200 minutes), by minute index:
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import textwrap
@@ -28,8 +30,10 @@ from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
+from linkwatch.agent.query.victoria import VictoriaBackend
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
+from tests.integration.rows import assert_same_rows
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +58,7 @@ def rtt(target: str, m: int) -> float:
     return 5.0 + len(target) + (m * 7 % 23) * 0.25
 
 
-def samples() -> list[Sample]:
+def samples(agent: str = "a1") -> list[Sample]:
     out = []
     for target, site in SITES.items():
         for m in range(MINUTES):
@@ -67,14 +71,17 @@ def samples() -> list[Sample]:
                 fields = {"sent": 5, "received": received,
                           "loss_pct": 100.0 * (5 - received) / 5, "up": 1,
                           "rtt_avg_ms": rtt(target, m), "jitter_ms": (m % 5) * 0.1}
-            out.append(Sample("ping", {"agent": "a1", "site": site, "target": target,
+            out.append(Sample("ping", {"agent": agent, "site": site, "target": target,
                                        "address": "127.0.0.1"}, fields, T0 + m * MIN))
     return out
 
 
+BACKENDS = ["influx", "local", "victoria"]
+
+
 @pytest.fixture(scope="module")
-def month(influxdb, tmp_path_factory):
-    """The config, and the month written to InfluxDB and to a spool."""
+def month(influxdb, victoria_alone, tmp_path_factory):
+    """The config, and the month written to InfluxDB, victoria-metrics and a spool."""
     from linkwatch.agent.datamodel.lineprotocol import encode
 
     root = tmp_path_factory.mktemp("month")
@@ -90,6 +97,8 @@ def month(influxdb, tmp_path_factory):
                                          headers={"Content-Encoding": "gzip"}, method="POST")
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 204
+    victoria = victoria_alone
+    victoria.write(lines)
     config_path = root / "config.yaml"
     config_path.write_text(textwrap.dedent(f"""\
         agent:
@@ -99,6 +108,7 @@ def month(influxdb, tmp_path_factory):
           spool: {{path: {root / 'spool.db'}, max_size: 1GiB, history: 3650d}}
         outputs:
           - {{type: influxdb, url: "{influxdb.url}", version: "1", database: {db}}}
+          - {{type: victoriametrics, url: "{victoria.url}"}}
         sites:
           - {{name: hq}}
           - {{name: island, parent: hq}}
@@ -121,28 +131,31 @@ def month(influxdb, tmp_path_factory):
 SEL = Selection(T0, UNTIL)
 
 
+def open_(name, month):
+    config, spool, _server, _db = month
+    if name == "influx":
+        return InfluxBackend(config.outputs[0])
+    if name == "victoria":
+        return VictoriaBackend(config.outputs[1])
+    return LocalBackend(spool)
+
+
 @pytest.fixture(scope="module")
 def answered(month):
     """Each verb's rows over the month, once per backend (reading the history is the slow
     part; the tests below only look at the rows)."""
-    config, spool, _server, _db = month
-    found = {}
-    for name, backend in (("influx", InfluxBackend(config.outputs[0])),
-                          ("local", LocalBackend(spool))):
-        found[name] = {verb.__name__: verb(config, backend, SEL)
-                       for verb in (answers.uptime, answers.outages, answers.latency)}
-    return found
+    config = month[0]
+    return {name: {verb.__name__: verb(config, open_(name, month), SEL)
+                   for verb in (answers.uptime, answers.outages, answers.latency)}
+            for name in BACKENDS}
 
 
-@pytest.fixture(params=["influx", "local"])
+@pytest.fixture(params=BACKENDS)
 def backend(request, month):
-    config, spool, _server, _db = month
-    if request.param == "influx":
-        return InfluxBackend(config.outputs[0])
-    return LocalBackend(spool)
+    return open_(request.param, month)
 
 
-@pytest.fixture(params=["influx", "local"])
+@pytest.fixture(params=BACKENDS)
 def rows_of(request, answered):
     return answered[request.param]
 
@@ -151,9 +164,18 @@ def by_target(rows):
     return {r["target"]: r for r in rows}
 
 
-def minute(m: int) -> str:
-    from linkwatch.agent.query.timerange import iso
-    return iso(T0 + m * MIN)
+def minute(m: int) -> int:
+    return T0 + m * MIN
+
+
+def instant(text: str | None) -> int | None:
+    """An answer's ISO 8601 time as ns; it must carry the config's zone (+07:00), whatever
+    the zone of the machine running the test."""
+    if text is None:
+        return None
+    moment = dt.datetime.fromisoformat(text)
+    assert moment.utcoffset() == dt.timedelta(hours=7), text
+    return int(moment.timestamp()) * 10**9
 
 
 def test_uptime_matches_the_hand_computed_figures(rows_of):
@@ -189,15 +211,16 @@ def test_uptime_matches_the_hand_computed_figures(rows_of):
 
 def test_outages_have_minute_boundaries_and_parent_charges(rows_of):
     rows = rows_of["outages"]
-    found = {(r["target"], r["start"]): r for r in rows}
+    found = {(r["target"], instant(r["start"])): r for r in rows}
     assert len(rows) == 8
     a1 = found[("isl-a", minute(5000))]
-    assert (a1["end"], a1["duration_s"], a1["ended_by"]) == (minute(5030), 1800, "recovery")
-    assert found[("isl-a", minute(30000))]["end"] == minute(30005)
+    assert (instant(a1["end"]), a1["duration_s"], a1["ended_by"]) == (
+        minute(5030), 1800, "recovery")
+    assert instant(found[("isl-a", minute(30000))]["end"]) == minute(30005)
     for target in ("isl-a", "isl-b"):
         charged = found[(target, minute(20000))]
         assert charged["charged_to"] == "hq" and charged["charged_to_parent"] is True
-        assert charged["end"] == minute(20060)
+        assert instant(charged["end"]) == minute(20060)
     own = found[("hq-gw", minute(20000))]
     assert own["charged_to_parent"] is False and own["duration_s"] == 3600
     gap = found[("isl-b", minute(9990))]
@@ -228,9 +251,10 @@ def test_latency_matches_a_direct_computation(rows_of):
                                                  abs=1e-3)
 
 
-def test_both_backends_agree_on_every_figure(answered):
+def test_every_backend_gives_the_same_rows(answered):
     for verb in ("uptime", "outages", "latency"):
-        assert answered["influx"][verb] == answered["local"][verb]
+        assert_same_rows(answered["local"][verb], answered["influx"][verb])
+        assert_same_rows(answered["local"][verb], answered["victoria"][verb])
 
 
 def test_site_filter_still_sees_the_parent(month, backend):
@@ -309,3 +333,50 @@ def test_maintenance_is_left_out_the_same_way_from_both_backends_and_in_the_repo
         assert "Bảo trì (không tính)" in html, name
         # a site's figure sums its targets' times: two island targets, 2 h 30 min each
         assert "island: 5 giờ trong các khung giờ bảo trì" in html, name
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_cli_top_ranks_the_worst_sites_first(month, local):
+    config = month[0]
+    args = ["top", "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--format", "json", *(["--local"] * local)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sites = [r for r in json.loads(result.stdout) if r["kind"] == "site"]
+    # hq lost 132 target-minutes of 86,160, island 48 of 86,040 (its 120 unreachable
+    # minutes are hq's), solo none
+    assert [(r["rank"], r["site"]) for r in sites] == [(1, "hq"), (2, "island"), (3, "solo")]
+    assert sites[0]["measure"] == "availability_pct"
+    assert sites[0]["value"] == pytest.approx(100 * (86160 - 132) / 86160, abs=0.005)
+    assert sites[1]["value"] == pytest.approx(100 * (86040 - 48) / 86040, abs=0.005)
+    limited = CliRunner().invoke(main, [*args, "--limit", "1"])
+    assert [r["site"] for r in json.loads(limited.stdout) if r["kind"] == "site"] == ["hq"]
+
+
+@pytest.mark.parametrize("verb", ["uptime", "outages", "latency"])
+def test_cli_csv_holds_the_same_rows_as_json(month, verb):
+    import csv
+    import io
+
+    config = month[0]
+    base = [verb, "-c", str(config.source), "--since", "2026-09-01T00:00:00Z",
+            "--until", "2026-10-01T00:00:00Z", "--local"]
+    as_json = json.loads(CliRunner().invoke(main, [*base, "--format", "json"]).stdout)
+    result = CliRunner().invoke(main, [*base, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == len(as_json) > 0
+    columns = {"uptime": answers.UPTIME_COLUMNS, "outages": answers.OUTAGE_COLUMNS,
+               "latency": answers.LATENCY_COLUMNS}[verb]
+    assert tuple(rows[0]) == columns  # the verb's columns, as the table shows them
+    for row, expected in zip(rows, as_json, strict=True):
+        for key in columns:
+            value, cell = expected[key], row[key]
+            if value is None:
+                assert cell in ("", "-"), (key, cell)
+            elif isinstance(value, bool):
+                assert cell.lower() == str(value).lower(), (key, cell)
+            elif isinstance(value, int | float):  # at least to the table's 2 decimals
+                assert float(cell) == pytest.approx(value, abs=0.005), (key, cell)
+            else:
+                assert cell == str(value), (key, cell)

@@ -1,5 +1,5 @@
 """status now: UP, DOWN, UNREACHABLE (parent site down), UNKNOWN (no recent data) and since
-when, from a real InfluxDB 1.6.7 and from the local history alike."""
+when, from a real InfluxDB 1.6.7, a real victoria-metrics and the local history alike."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ PLAN = {
 
 
 @pytest.fixture(scope="module")
-def recent(influxdb, tmp_path_factory):
+def recent(influxdb, victoria_alone, tmp_path_factory):
     root = tmp_path_factory.mktemp("status")
     now = time.time_ns() // MIN * MIN
     data = []
@@ -52,11 +52,13 @@ def recent(influxdb, tmp_path_factory):
     request = urllib.request.Request(f"{influxdb.url}/write?db=query_status",
                                      data=b"\n".join(encode(s) for s in data), method="POST")
     urllib.request.urlopen(request, timeout=30).close()
+    victoria_alone.write([encode(s) for s in data])
     path = root / "config.yaml"
     path.write_text(textwrap.dedent(f"""\
         agent: {{name: a1, site: hq, spool: {{path: {root / 'spool.db'}}}}}
         outputs: [{{type: influxdb, url: "{influxdb.url}", version: "1",
-                    database: query_status}}]
+                    database: query_status}},
+                  {{type: victoriametrics, url: "{victoria_alone.url}", name: vm}}]
         sites: [{{name: hq}}, {{name: island, parent: hq}}, {{name: solo}}]
         checks:
           ping:
@@ -79,11 +81,12 @@ def instant(text: str) -> int:
     return int(dt.datetime.fromisoformat(text).timestamp()) * 10**9
 
 
-@pytest.mark.parametrize("local", [False, True])
-def test_states_and_since(recent, local):
+@pytest.mark.parametrize("store", [["--local"], [], ["--output", "vm"]],
+                         ids=["local", "influx", "victoria"])
+def test_states_and_since(recent, store):
     config, now = recent
     args = ["status", "-c", str(config.source), "--since", "2h", "--format", "json"]
-    result = CliRunner().invoke(main, args + (["--local"] if local else []))
+    result = CliRunner().invoke(main, args + store)
     assert result.exit_code == 0, result.output
     rows = {r["target"]: r for r in json.loads(result.stdout)}
     assert rows["hq-gw"]["state"] == rows["hq-dns"]["state"] == "DOWN"

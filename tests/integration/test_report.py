@@ -2,7 +2,7 @@
 find the planted truths, its HTML renders offline in Chromium and its PDF holds the text.
 
 The month is the demo's (agent.operations.demo) for five sites of the district example,
-seeded once into a spool and into a real InfluxDB 1.x.
+seeded once into a spool, a real InfluxDB 1.x and a real victoria-metrics.
 """
 
 from __future__ import annotations
@@ -18,18 +18,21 @@ from pathlib import Path
 import pytest
 
 from linkwatch.agent.config import load_config
-from linkwatch.agent.operations.demo import Scenario, seed_influx, seed_spool
+from linkwatch.agent.operations.demo import Scenario, seed_output, seed_spool
 from linkwatch.agent.query import answers
 from linkwatch.agent.query.influx import InfluxBackend
 from linkwatch.agent.query.local import LocalBackend
 from linkwatch.agent.query.selection import Selection
 from linkwatch.agent.query.timerange import Month
+from linkwatch.agent.query.victoria import VictoriaBackend
 from linkwatch.agent.report.collect import build
 from linkwatch.agent.report.generate import render
 from linkwatch.agent.report.i18n import Lang
 from linkwatch.agent.report.render_pdf import isolated_args
 from linkwatch.agent.spool import Spool
+from tests.integration.rows import assert_same_rows
 from tests.servers.influxdb import influxdb  # noqa: F401  (session fixture)
+from tests.servers.process import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +44,7 @@ agent:
   spool: {{path: {spool}, max_size: 1GiB, history: 3650d}}
 outputs:
   - {{type: influxdb, url: "{url}", version: "1", database: {db}, gzip: true, timeout: 120s}}
+  - {{type: victoriametrics, url: "{vm}", timeout: 120s}}
 sites:
   - {{name: district-lan, capacity: {{down: 100Mbps, up: 100Mbps}}}}
   - {{name: cai-rong, parent: district-lan, capacity: {{down: 20Mbps, up: 10Mbps}}}}
@@ -71,20 +75,30 @@ checks:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory, influxdb):  # noqa: F811
+def seeded(tmp_path_factory, influxdb, victoria_alone):  # noqa: F811
     root = tmp_path_factory.mktemp("report")
     influxdb.create_database("report")
     path = root / "config.yaml"
-    path.write_text(CONFIG.format(spool=root / "spool.db", url=influxdb.url, db="report"),
-                    encoding="utf-8")
+    path.write_text(CONFIG.format(spool=root / "spool.db", url=influxdb.url, db="report",
+                                  vm=victoria_alone.url), encoding="utf-8")
     config = load_config(path)
     month = Month.parse("2026-10", config.tz)
     spool = Spool.open(config.agent.spool.path, max_size=2**30, history_s=3650 * 86400,
                        outputs=[])
     seed_spool(spool, config, month)
-    seed_influx(config.outputs[0], config, month)
+    seed_output(config.outputs[0], config, month)
+    seed_output(config.outputs[1], config, month)
+    victoria_alone.flush()
     yield config, month, spool, root
     spool.close()
+
+
+def open_(which, config, spool):
+    if which == "local":
+        return LocalBackend(spool)
+    if which == "victoria":
+        return VictoriaBackend(config.outputs[1])
+    return InfluxBackend(config.outputs[0])
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +110,22 @@ def reports(seeded):
     return local, influx
 
 
+@pytest.fixture(scope="module")
+def victoria_report(seeded):
+    config, month, _spool, _ = seeded
+    return build(config, VictoriaBackend(config.outputs[1]),
+                 Selection(month.since_ns, month.until_ns))
+
+
 def _site(report, name):
     return next(s for s in report.sites if s.name == name)
 
 
-@pytest.mark.parametrize("backend", ["local", "influx"])
-def test_report_numbers_are_the_query_layers(seeded, reports, backend):
+@pytest.mark.parametrize("backend", ["local", "influx", "victoria"])
+def test_report_numbers_are_the_query_layers(seeded, reports, victoria_report, backend):
     config, month, spool, _ = seeded
-    report = reports[0] if backend == "local" else reports[1]
-    source = LocalBackend(spool) if backend == "local" else InfluxBackend(config.outputs[0])
+    report = {"local": reports[0], "influx": reports[1], "victoria": victoria_report}[backend]
+    source = open_(backend, config, spool)
     sel = Selection(month.since_ns, month.until_ns)
     uptime = {r["site"]: r for r in answers.uptime(config, source, sel) if r["target"] is None}
     bandwidth = {(r["site"], r["direction"]): r
@@ -128,9 +149,9 @@ def test_influx_and_local_history_give_the_same_report(reports):
         assert [v.key for v in a.verdicts] == [v.key for v in b.verdicts]
 
 
-@pytest.mark.parametrize("backend", ["local", "influx"])
+@pytest.mark.parametrize("backend", ["local", "influx", "victoria"])
 def test_an_uplink_named_by_its_ifindex_gives_the_same_report(seeded, reports, tmp_path,
-                                                              backend):
+                                                              victoria_report, backend):
     """`uplink: "1"` (the ifIndex the demo gives every uplink) reads the same interface as
     `uplink: wan` (its ifName): heat map and office-hours minutes included, not only p95."""
     config, month, spool, root = seeded
@@ -139,9 +160,9 @@ def test_an_uplink_named_by_its_ifindex_gives_the_same_report(seeded, reports, t
                         .replace("uplink: wan", 'uplink: "1"'), encoding="utf-8")
     indexed = load_config(by_index)
     assert {c.uplink.interface for c in indexed.checks.all if c.uplink} == {"1"}
-    source = LocalBackend(spool) if backend == "local" else InfluxBackend(config.outputs[0])
+    source = open_(backend, config, spool)
     report = build(indexed, source, Selection(month.since_ns, month.until_ns))
-    named = reports[0] if backend == "local" else reports[1]
+    named = {"local": reports[0], "influx": reports[1], "victoria": victoria_report}[backend]
     busy = _site(named, "quan-lan").down
     assert busy.office_minutes_above[0] > 0
     assert any(cell is not None for row in busy.heat.cells for cell in row)
@@ -152,6 +173,55 @@ def test_an_uplink_named_by_its_ifindex_gives_the_same_report(seeded, reports, t
                 assert x.bandwidth.row() == y.bandwidth.row()
                 assert x.office_minutes_above == y.office_minutes_above
                 assert x.heat == y.heat
+
+
+def test_victoria_metrics_gives_the_report_of_influxdb_number_for_number(reports,
+                                                                       victoria_report):
+    influx, vm = reports[1], victoria_report
+    assert (vm.since_ns, vm.until_ns, vm.period_s) == (influx.since_ns, influx.until_ns,
+                                                      influx.period_s)
+    assert [s.name for s in vm.sites] == [s.name for s in influx.sites]
+    for a, b in zip(influx.sites, vm.sites, strict=True):
+        assert_same_rows([a.uptime.row()], [b.uptime.row()])
+        assert_same_rows(_outages(a), _outages(b))
+        for x, y in ((a.down, b.down), (a.up, b.up)):
+            assert (x is None) == (y is None)
+            if x is not None and y is not None:
+                assert_same_rows([x.bandwidth.row()], [y.bandwidth.row()])
+                assert x.office_minutes_above == y.office_minutes_above
+                assert x.required_bps == y.required_bps
+                assert _cells(x.heat) == pytest.approx(_cells(y.heat), rel=1e-9, nan_ok=True)
+        assert (a.quality is None) == (b.quality is None)
+        if a.quality is not None and b.quality is not None:
+            assert_same_rows([x.row() for x in a.quality.latency],
+                             [x.row() for x in b.quality.latency])
+            assert a.quality.loss_while_up_pct == pytest.approx(b.quality.loss_while_up_pct,
+                                                                rel=1e-9)
+        assert [(v.key, v.severity) for v in a.verdicts] == [(v.key, v.severity)
+                                                            for v in b.verdicts]
+        assert a.score == pytest.approx(b.score, rel=1e-4)
+    # the same numbers, rendered: the CSV tables match cell for cell
+    a, b = _csv_tables(influx), _csv_tables(vm)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name].splitlines() == b[name].splitlines(), name
+
+
+def _outages(site):
+    return [{"start": o.start_ns, "end": o.end_ns, "duration_s": o.duration_s,
+             "charged_to": o.charged_to, "ended_by": o.ended_by} for o in site.outages]
+
+
+def _cells(heat):
+    return [float("nan") if c is None else c for row in heat.cells for c in row] if heat else []
+
+
+def _csv_tables(report):
+    import io
+
+    body = render(report, lang="en", fmt="csv")
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        return {name: zf.read(name).decode() for name in zf.namelist()}
 
 
 def test_verdicts_find_the_planted_truths(reports):
@@ -180,7 +250,7 @@ def test_verdicts_find_the_planted_truths(reports):
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.skip("chromium not installed (apt install chromium)")
+        unavailable("chromium not installed (apt install chromium)")
     return exe
 
 
@@ -225,7 +295,7 @@ def test_numbers_are_formatted_for_the_language(reports):
 def test_pdf_holds_the_same_names_and_numbers(seeded, reports, tmp_path):
     _chromium()
     if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext not installed (apt install poppler-utils)")
+        unavailable("pdftotext not installed (apt install poppler-utils)")
     from linkwatch.agent.report.generate import write_report
 
     config, month, spool, _ = seeded
@@ -299,3 +369,19 @@ def test_a_report_from_the_local_history_reads_each_measurement_of_the_month_onc
     assert all(n == 1 for n in counting.reads.values()), counting.reads
     assert [s.name for s in report.sites] == [s.name for s in reports[0].sites]
     assert [s.uptime for s in report.sites] == [s.uptime for s in reports[0].sites]
+
+
+def test_cli_report_reads_the_store_it_is_told_to(seeded, tmp_path):
+    _, _, _, root = seeded
+    tables = {}
+    for store in ("influxdb:report", "victoriametrics"):
+        out = tmp_path / f"{store.replace(':', '-')}.zip"
+        result = subprocess.run(
+            [sys.executable, "-m", "linkwatch", "report", "-c", str(root / "config.yaml"),
+             "--period", "2026-10", "--site", "quan-lan", "--output", store,
+             "--format", "csv", "--lang", "en", "-o", str(out)],
+            capture_output=True, text=True, cwd=Path(__file__).parents[2], check=False)
+        assert result.returncode == 0, result.stderr
+        with zipfile.ZipFile(out) as zf:
+            tables[store] = {n: zf.read(n).decode() for n in zf.namelist()}
+    assert tables["influxdb:report"] == tables["victoriametrics"]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.process import unavailable
+
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0  # generous bound for anything that should take a second or two
 
@@ -125,7 +127,7 @@ def _env(**extra: str) -> dict[str, str]:
 @pytest.fixture
 def agent(tmp_path: Path) -> Iterator[Agent]:
     if os.geteuid() != 0:
-        pytest.skip("the checks ping over raw ICMP sockets, which needs root here")
+        unavailable("the checks ping over raw ICMP sockets, which needs root here")
     config = tmp_path / "config.yaml"
     _config(config, ("first", "127.0.0.1"))
     notify = NotifySocket(tmp_path / "notify")
@@ -170,6 +172,31 @@ def test_ready_then_watchdog_pings_and_status_updates(agent: Agent):
 
     assert _stop(agent) == 0
     agent.notify.wait_for(lambda m: m == "STOPPING=1", "STOPPING=1")
+
+
+@pytest.mark.parametrize(("broken", "where"), [
+    # a device string pasted from `discover --config-snippet`: ReaderError in PyYAML
+    (lambda text: text.replace("name: first", "name: fi\x1b]0;rst", 1), ":10:16:"),
+    # nesting deeper than Python's recursion limit: RecursionError
+    (lambda text: text + "x-deep: " + "{a: " * 990 + "1" + "}" * 990 + "\n", ""),
+    # text that is not UTF-8
+    (lambda text: text.replace("first", "fi\udcffrst", 1), ""),
+])
+def test_a_config_that_cannot_be_read_on_reload_never_stops_the_agent(agent: Agent, broken,
+                                                                      where: str):
+    agent.notify.wait_for(lambda m: "READY=1" in m, "READY=1")
+    seen = agent.wait_until_polled("first")
+    agent.config.write_bytes(broken(agent.config.read_text()).encode("utf-8",
+                                                                     "surrogateescape"))
+    agent.process.send_signal(signal.SIGHUP)
+    agent.notify.wait_for(lambda m: "READY=1" in m, "READY=1 after the failed reload")
+    assert agent.process.poll() is None, agent.stderr()
+    log = agent.stderr()
+    assert "config reload failed; keeping the running config" in log
+    assert f"{agent.config}{where}" in log        # the file, and the line where there is one
+    assert "Traceback" not in log
+    agent.wait_until_polled("first", after=seen)   # still polling with the kept config
+    assert _stop(agent) == 0
 
 
 def test_sighup_loads_a_new_check_and_keeps_the_old_config_when_broken(agent: Agent):

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import subprocess
 import urllib.parse
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.netns import inside
 from tests.servers.process import (  # ServerError and tail: importable from here as before
     ServerError,  # noqa: F401
     find,
@@ -36,7 +38,7 @@ PACKAGE = "the Debian package influxdb"
 READY_TIMEOUT_S = 30.0
 
 
-def _config(root: Path, port: int, rpc_port: int, auth: bool) -> str:
+def _config(root: Path, port: int, rpc_port: int, auth: bool, host: str) -> str:
     return f"""\
 reporting-disabled = true
 bind-address = "127.0.0.1:{rpc_port}"
@@ -59,7 +61,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = false
 
 [http]
-  bind-address = "127.0.0.1:{port}"
+  bind-address = "{host}:{port}"
   auth-enabled = {'true' if auth else 'false'}
   log-enabled = false
 
@@ -71,7 +73,11 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 @dataclass
 class InfluxServer:
-    """influxd with its config, data and log under `root`."""
+    """influxd with its config, data and log under `root`.
+
+    With `netns`, it runs inside that network namespace, listening on `host` there, and
+    `query` asks it from inside the namespace too.
+    """
 
     root: Path
     port: int = field(default_factory=free_port)
@@ -79,10 +85,12 @@ class InfluxServer:
     auth: bool = False
     admin: tuple[str, str] = ("admin", "admin-secret")
     process: subprocess.Popen | None = None
+    host: str = "127.0.0.1"
+    netns: str | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -91,9 +99,16 @@ class InfluxServer:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "influxdb.conf"
-        config.write_text(_config(self.root, self.port, self.rpc_port, self.auth))
-        self.process = start_logged([INFLUXD, "run", "-config", str(config)], self.log_path)
-        wait_ready(self.url + "/ping", self.process, self.log_path)
+        config.write_text(_config(self.root, self.port, self.rpc_port, self.auth, self.host))
+        command = [INFLUXD, "run", "-config", str(config)]
+        if self.netns:
+            command = ["ip", "netns", "exec", self.netns, *command]
+        self.process = start_logged(command, self.log_path)
+        ready = http_ok(self.url + "/ping")
+        if self.netns:
+            netns = self.netns
+            ready = functools.partial(inside, netns, ready)
+        wait_until(ready, self.process, self.url, self.log_path, READY_TIMEOUT_S)
         if self.auth:
             # With no user yet, influxd lets anyone create the first admin.
             user, password = self.admin
@@ -111,6 +126,11 @@ class InfluxServer:
 
     def query(self, q: str, db: str | None = None) -> list[dict]:
         """The `results` of an InfluxQL statement (POST /query); raises on an `error`."""
+        if self.netns:
+            return inside(self.netns, lambda: self._query(q, db))
+        return self._query(q, db)
+
+    def _query(self, q: str, db: str | None) -> list[dict]:
         params = {"q": q, "epoch": "ns"}
         if db:
             params["db"] = db
@@ -148,11 +168,6 @@ class InfluxServer:
         results = self.query(f'SHOW FIELD KEYS FROM "{measurement}"', db=db)
         series = results[0].get("series", []) if results else []
         return {key: kind for s in series for key, kind in s["values"]}
-
-
-def wait_ready(url: str, server: subprocess.Popen, log_path: Path) -> None:
-    """Until GET `url` answers 200/204; ServerError with the log's tail if it never does."""
-    wait_until(http_ok(url), server, url, log_path, READY_TIMEOUT_S)
 
 
 def start_influxd(root: Path, *, auth: bool = False) -> InfluxServer:

@@ -8,6 +8,7 @@ after `/internal/force_flush`, so readers poll until what they expect is there.
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import time
@@ -39,6 +40,8 @@ READY_TIMEOUT_S = 30.0
 class VictoriaServer:
     root: Path
     port: int = field(default_factory=free_port)
+    retention: str = "100y"
+    dedup: bool = True
     process: subprocess.Popen | None = None
 
     @property
@@ -53,7 +56,10 @@ class VictoriaServer:
                 BINARY,
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 f"-storageDataPath={self.root / 'data'}",
-                "-retentionPeriod=100y",  # tests may write points of any age
+                f"-retentionPeriod={self.retention}",  # by default, points of any age
+                # one sample per series and millisecond, as InfluxDB keeps one per time:
+                # a point resent after a crash counts once (docs/scale.md)
+                *(["-dedup.minScrapeInterval=1ms"] if self.dedup else []),
                 "-loggerLevel=ERROR",
             ],
             log_path,
@@ -67,10 +73,24 @@ class VictoriaServer:
         stop_process(self.process)
         self.process = None
 
-    def export(self, match: str) -> list[dict]:
-        """Series matching a selector, e.g. `{agent="x"}`: dicts of metric, values, timestamps."""
+    def write(self, lines: list[bytes], *, batch: int = 50_000) -> None:
+        """Line protocol to /write (204 each batch), then searchable at once."""
+        for i in range(0, len(lines), batch):
+            body = gzip.compress(b"\n".join(lines[i:i + batch]), 1)
+            request = urllib.request.Request(self.url + "/write", data=body, method="POST",
+                                             headers={"Content-Encoding": "gzip"})
+            with urllib.request.urlopen(request, timeout=120) as response:
+                assert response.status == 204, response.status
+        self.flush()
+
+    def flush(self) -> None:
+        """Makes every point written so far searchable."""
         with urllib.request.urlopen(self.url + "/internal/force_flush", timeout=30):
             pass
+
+    def export(self, match: str) -> list[dict]:
+        """Series matching a selector, e.g. `{agent="x"}`: dicts of metric, values, timestamps."""
+        self.flush()
         query = urllib.parse.urlencode({"match[]": match})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=30) as r:
             return [json.loads(line) for line in r.read().splitlines() if line.strip()]
@@ -87,11 +107,12 @@ class VictoriaServer:
             time.sleep(0.1)
 
 
-def start_victoria(root: Path) -> VictoriaServer:
+def start_victoria(root: Path, *, retention: str = "100y", dedup: bool = True
+                   ) -> VictoriaServer:
     """Starts victoria-metrics under `root` on a free loopback port; raises ServerMissing (a
     FileNotFoundError) naming the Debian package if it is not installed."""
     find(BINARY, PACKAGE)
-    server = VictoriaServer(root)
+    server = VictoriaServer(root, retention=retention, dedup=dedup)
     server.start()
     return server
 
@@ -99,6 +120,15 @@ def start_victoria(root: Path) -> VictoriaServer:
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
     with running(lambda: start_victoria(tmp_path_factory.mktemp("victoria")),
+                 VictoriaServer.stop) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def victoria_alone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
+    """A victoria-metrics of the test module's own: it has no databases to keep tests apart,
+    so a module whose queries read every series gets an empty one."""
+    with running(lambda: start_victoria(tmp_path_factory.mktemp("victoria-alone")),
                  VictoriaServer.stop) as server:
         yield server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import textwrap
 from pathlib import Path
 from typing import Literal
@@ -714,3 +715,84 @@ def test_commands_that_send_nothing_load_without_reading_secrets(tmp_path: Path)
     config = load_config(path, environ={}, secrets=False)
     assert [o.queue_name for o in config.outputs] == ["influxdb:linkwatch", "influxdb:b"]
     assert config.checks.of("snmp")[0].name == "sw"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("agent: {name: a\x1b[2Jb, site: lan}\n", "c.yaml:1:16: character U+001B is not allowed"),
+    ("agent: {name: a, site: lan}\n# \x9b from a sysDescr\n", "c.yaml:2:3: character U+009B"),
+    ("agent: {name: a, site: lan}\nx-deep: " + "{a: " * 990 + "1" + "}" * 990 + "\n",
+     "c.yaml: the config is nested too deeply"),
+    ("agent: {name: a, site: lan}\nx-deep: " + "[" * 990 + "]" * 990 + "\n",
+     "c.yaml: the config is nested too deeply"),
+])
+def test_a_character_or_a_depth_yaml_cannot_read_is_a_config_error(tmp_path: Path, text,
+                                                                   expected) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert expected in str(e.value)
+
+
+def test_a_user_or_password_in_an_output_url_is_refused_without_being_shown(
+        tmp_path: Path) -> None:
+    from linkwatch.agent.config.schema import shown_url
+
+    path = write(tmp_path, """\
+        agent: {name: a1, site: lan}
+        outputs:
+          - {type: influxdb, url: "http://admin:hunter2@127.0.0.1:8086"}
+          - {type: influxdb, name: b, url: "ftp://admin:hunter2@127.0.0.1"}
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    text = str(e.value)
+    assert "hunter2" not in text and "admin" not in text
+    assert "outputs[0].url: the url holds a user name or password ('http://***@127.0.0.1:8086')" \
+        in text
+    assert "password_file" in text
+    assert shown_url("https://u:p@[2001:db8::1]:8086/x?y=1") == "https://***@[2001:db8::1]:8086/x?y=1"
+    assert shown_url("http://127.0.0.1:8086") == "http://127.0.0.1:8086"
+
+
+def test_a_short_snmpv3_key_and_an_empty_name_are_refused_with_the_fix(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        agent: {name: a1, site: lan}
+        sites: [{name: lan}, {name: " "}]
+        checks:
+          ping:
+            - {name: "", address: 127.0.0.1}
+            - {name: "\\\\", address: 127.0.0.2}
+          snmp:
+            - name: core
+              address: 127.0.0.1
+              version: "3"
+              v3: {username: u, auth_protocol: sha, auth_key: 1234567,
+                   priv_protocol: aes, priv_key: long-enough}
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    text = str(e.value)
+    assert "checks.snmp[0].v3: v3 user 'u': auth_key shorter than 8 characters" in text
+    assert "set a longer passphrase on the device and here" in text
+    assert "1234567" not in text
+    for path in ("sites[1].name", "checks.ping[0].name", "checks.ping[1].name"):
+        assert f"{path}: the name" in text and "is empty" in text
+
+
+@pytest.mark.parametrize("named", ["/dev/zero", "fifo", "big"])
+def test_a_secret_file_that_is_a_device_a_fifo_or_too_big_is_refused(tmp_path: Path,
+                                                                     named: str) -> None:
+    target = Path(named) if named.startswith("/") else tmp_path / named
+    if named == "fifo":
+        os.mkfifo(target)                    # reading it would wait for a writer for ever
+    elif named == "big":
+        target.write_bytes(b"x" * (1 << 20))
+    path = write(tmp_path, f"""\
+        agent: {{name: a1, site: lan}}
+        outputs: [{{type: influxdb, url: "http://127.0.0.1:8086", token_file: {target}}}]
+        """)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert "outputs[0].token_file: secret file" in str(e.value)
+    assert "is not a regular file" in str(e.value) or "larger than 64 KiB" in str(e.value)

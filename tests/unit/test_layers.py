@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 # lowest first: each may import itself and anything before it
 LAYERS = (
     "collector",
+    "agent.text",
     "agent.config",
     "agent.datamodel",
     "agent.spool",

@@ -48,11 +48,21 @@ def test_nasty_names_round_trip_in_measurement_tags_and_fields(name):
 
 @pytest.mark.parametrize("text", [
     'quote " inside', "backslash \\ inside", "ends with backslash \\", '\\"both\\"',
-    "new\nline", "cr\r\nlf", "comma, equals= space ", "Ngọc Vừng\n", "",
+    "comma, equals= space ", "Ngọc Vừng", "",
 ])
 def test_string_fields_round_trip_exactly(text):
     s = Sample("m", {"t": "x"}, {"s": text, "n": 1}, 7)
     assert decode(encode(s)).fields == {"s": text, "n": 1}
+
+
+@pytest.mark.parametrize(("text", "stored"), [
+    ("new\nline", "new\\nline"), ("cr\r\nlf", "cr\\r\\nlf"), ("Ngọc Vừng\n", "Ngọc Vừng\\n"),
+    ('x" 1\nforged,site=other up=1i 1', 'x" 1\\nforged,site=other up=1i 1'),
+])
+def test_a_newline_in_a_string_field_is_written_as_text_and_never_ends_the_line(text, stored):
+    line = encode(Sample("m", {"t": "x"}, {"s": text}, 7))
+    assert b"\n" not in line and b"\r" not in line
+    assert decode(line).fields == {"s": stored}
 
 
 def test_escaping_follows_the_line_protocol_rules():

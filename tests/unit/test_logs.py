@@ -6,6 +6,8 @@ import io
 import logging
 import os
 import re
+import socket
+import struct
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,9 +53,12 @@ def test_terminal_lines_carry_time_level_and_logger(logger: logging.Logger) -> N
     )
 
 
-def test_journal_lines_carry_priority_and_no_time(tmp_path: Path, logger: logging.Logger) -> None:
+def test_without_journald_the_stream_lines_carry_priority_and_no_time(
+    tmp_path: Path, logger: logging.Logger
+) -> None:
     with open(tmp_path / "stream", "w+") as stream:
-        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream))
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(tmp_path / "no-journald"))
         logger.setLevel(logging.DEBUG)
 
         logger.error("e")
@@ -122,7 +127,8 @@ def test_a_traceback_in_the_journal_keeps_its_priority(
     tmp_path: Path, logger: logging.Logger
 ) -> None:
     with open(tmp_path / "stream", "w+") as stream:
-        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream))
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(tmp_path / "no-journald"))
         try:
             raise RuntimeError("spool is full")
         except RuntimeError:
@@ -249,3 +255,104 @@ def test_state_log_keeps_subjects_apart(logger: logging.Logger) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+# --------------------------------------------------------------- journald's native socket
+
+
+class Journald:
+    """journald's end of the native protocol (a datagram socket; systemd.journal-fields(7)
+    and the protocol of sd_journal_send), to read back what the agent sent."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(5)
+
+    def entry(self) -> dict[str, str]:
+        data = self.sock.recv(1 << 20)
+        fields: dict[str, str] = {}
+        while data:
+            line, _, rest = data.partition(b"\n")
+            if b"=" in line:
+                key, _, value = line.partition(b"=")
+                data = rest
+            else:  # KEY\n, 64-bit little-endian length, the value, \n
+                key = line
+                (size,) = struct.unpack("<Q", rest[:8])
+                value, data = rest[8:8 + size], rest[8 + size + 1:]
+            fields[key.decode()] = value.decode()
+        return fields
+
+
+@pytest.fixture
+def journald(tmp_path: Path) -> Iterator[Journald]:
+    server = Journald(tmp_path / "journal.socket")
+    yield server
+    server.sock.close()
+
+
+def test_under_journald_each_event_is_one_entry_with_its_fields(
+    tmp_path: Path, logger: logging.Logger, journald: Journald
+) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(journald.path), secrets=["s3cret"])
+        logger.warning("ping %s: no reply (community s3cret)", "ngoc-vung",
+                       extra={"journal": {"kind": "ping", "check": "ngoc-vung",
+                                          "state": "down"}})
+        entry = journald.entry()
+        stream.seek(0)
+        assert stream.read() == ""  # nothing twice
+    assert entry["MESSAGE"] == f"{logger.name}: ping ngoc-vung: no reply (community ***)"
+    assert entry["PRIORITY"] == "4"
+    assert entry["SYSLOG_IDENTIFIER"] == "linkwatch"
+    assert entry["LOGGER"] == logger.name
+    assert entry["CODE_FILE"] == __file__ and entry["CODE_FUNC"] == (
+        "test_under_journald_each_event_is_one_entry_with_its_fields")
+    assert int(entry["CODE_LINE"]) > 0
+    assert (entry["LINKWATCH_KIND"], entry["LINKWATCH_CHECK"], entry["LINKWATCH_STATE"]) == (
+        "ping", "ngoc-vung", "down")
+
+
+def test_a_traceback_stays_in_its_entry(
+    tmp_path: Path, logger: logging.Logger, journald: Journald
+) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(journald.path))
+        try:
+            raise RuntimeError("spool is full")
+        except RuntimeError:
+            logger.exception("send failed")
+        entry = journald.entry()
+    lines = entry["MESSAGE"].splitlines()
+    assert lines[0] == f"{logger.name}: send failed"
+    assert lines[-1] == "RuntimeError: spool is full"
+    assert entry["PRIORITY"] == "3"
+
+
+def test_a_newline_in_a_message_cannot_forge_a_field(
+    tmp_path: Path, logger: logging.Logger, journald: Journald
+) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(journald.path))
+        logger.warning("sysDescr: %s", "Cisco\nPRIORITY=0\nLINKWATCH_STATE=up")
+        entry = journald.entry()
+    assert entry["PRIORITY"] == "4" and "LINKWATCH_STATE" not in entry
+    assert entry["MESSAGE"].endswith("Cisco\\nPRIORITY=0\\nLINKWATCH_STATE=up")
+
+
+def test_when_journald_refuses_an_entry_the_line_goes_to_the_stream(
+    tmp_path: Path, logger: logging.Logger, journald: Journald
+) -> None:
+    with open(tmp_path / "stream", "w+") as stream:
+        configure_logging(stream=stream, logger=logger, environ=_journal_env(stream),
+                          native_journal=str(journald.path))
+        journald.sock.close()  # journald restarting: the socket refuses
+        journald.path.unlink()
+        logger.warning("output influxdb:linkwatch unreachable")
+        stream.seek(0)
+        assert stream.read() == f"<4>{logger.name}: output influxdb:linkwatch unreachable\n"

@@ -10,8 +10,8 @@ from linkwatch.collector.path.snippet import config_snippet
 FOUND = [Neighbour("192.0.2.2", "02:00:00:00:00:02"), Neighbour("192.0.2.3", "02:00:00:00:00:03"),
          Neighbour("192.0.2.4", "02:00:00:00:00:04")]
 IDENTITIES = {
-    "192.0.2.2": Identity("192.0.2.2", "dept ro", "Core Switch #1", "Cisco IOS\nVersion 15",
-                         "1.3.6.1.4.1.9.1.1"),
+    "192.0.2.2": Identity("192.0.2.2", "dept ro", "Core Switch #1",
+                          "Cisco IOS\nVersion 15\x1b]0;x\x07\x01\x85\u202e", "1.3.6.1.4.1.9.1.1"),
     "192.0.2.3": Identity("192.0.2.3", "public", "core switch 1", None, None),
 }
 
@@ -29,7 +29,7 @@ def test_names_are_config_safe_and_unique_and_the_snippet_loads(tmp_path):
         ("host-192-0-2-4", "192.0.2.4")]
     assert [(c.name, c.spec.community.reveal()) for c in checks.of("snmp")] == [
         ("core-switch-1", "dept ro"), ("core-switch-1-2", "public")]
-    assert "# Cisco IOS Version 15" in snippet
+    assert "# Cisco IOS Version 15 ]0;x" in snippet   # control characters left out
 
 
 def test_the_snippet_names_the_profile_the_sysobjectid_selects(tmp_path):

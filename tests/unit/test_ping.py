@@ -326,17 +326,3 @@ def test_no_icmp_socket_at_all_is_an_error_that_names_the_fix(monkeypatch):
     message = str(caught.value)
     assert "sysctl net.ipv4.ping_group_range='0 2147483647'" in message
     assert "CAP_NET_RAW" in message and "docs/operations.md#ping" in message
-
-
-def _unprivileged_icmp_allowed() -> bool:
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP).close()
-        return True
-    except PermissionError:
-        return False
-
-
-@pytest.mark.skipif(_unprivileged_icmp_allowed(), reason="ping_group_range allows this group")
-def test_privileged_false_where_the_sysctl_forbids_it_names_the_sysctl():
-    with pytest.raises(PingPermissionError, match=r"privileged: false.*ping_group_range"):
-        asyncio.run(_cycles([_check("lo", "127.0.0.1", privileged=False)]))

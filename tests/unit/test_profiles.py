@@ -190,6 +190,24 @@ def test_hostile_device_values_never_forge_a_tag_or_a_field(tmp_path):
     assert text(b"\x00\x01ok\x7f") == "ok"
 
 
+def test_a_counter_no_field_can_hold_costs_only_itself(tmp_path):
+    """Firmware that reports a Counter64 as all ones: that field is left out, the rest of
+    the point is written (InfluxDB's integers stop at 2^63 - 1)."""
+    profile = _profile(tmp_path, """\
+        name: test
+        title: test
+        groups:
+          - measurement: radio
+            metrics:
+              - {field: rx_bytes, oid: .1.3.6.1.4.1.9.1.4.0, kind: counter, type: int,
+                 description: r}
+              - {field: signal_dbm, oid: .1.3.6.1.4.1.9.1.3.0, type: float, description: s}
+        """)
+    scalars = {(1, 3, 6, 1, 4, 1, 9, 1, 4, 0): 2**64 - 1, (1, 3, 6, 1, 4, 1, 9, 1, 3, 0): -61}
+    [sample] = evaluate([profile], scalars, {}, device="d", time_ns=1)
+    assert sample.fields == {"signal_dbm": -61.0}
+
+
 def test_the_longest_sysobjectid_prefix_wins_and_includes_follow():
     catalog = shipped_catalog()
     assert [p.name for p in catalog.choose("auto", "1.3.6.1.4.1.14988.1")] == [

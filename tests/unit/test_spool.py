@@ -16,6 +16,7 @@ import pytest
 from linkwatch.agent.datamodel.lineprotocol import decode
 from linkwatch.agent.spool import Spool
 from linkwatch.collector.sample import Sample
+from tests.servers.process import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 2**20
@@ -458,13 +459,13 @@ def test_a_file_with_a_newer_schema_is_refused_not_overwritten(tmp_path):
 @pytest.fixture
 def tiny_fs(tmp_path):
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs: {r.stderr.strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
@@ -512,3 +513,24 @@ def test_a_full_disk_holds_samples_in_memory_and_recovers_by_itself(tiny_fs, cap
         assert spool.get_state("k") == b"v"
     finally:
         spool.close()
+
+
+@pytest.mark.parametrize(("group_readable", "file_mode", "dir_mode"),
+                         [(False, 0o600, 0o700), (True, 0o640, 0o750)])
+def test_a_new_spool_is_its_owners_alone_unless_its_group_may_read_it(
+        tmp_path, group_readable, file_mode, dir_mode):
+    import stat
+
+    old = os.umask(0o022)   # a permissive umask changes neither (the service's is 0027)
+    try:
+        spool = Spool.open(tmp_path / "var" / "spool.db", max_size=2**22, history_s=3600,
+                           outputs=["o"], group_readable=group_readable)
+        spool.append([Sample("ping", {"agent": "a", "site": "s", "target": "t"}, {"up": 1},
+                             1_700_000_000 * 10**9)])
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "var").iterdir()}
+        spool.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == dir_mode
+    assert modes["spool.db"] == file_mode
+    assert all(mode == file_mode for name, mode in modes.items()), modes  # -wal, -shm too

@@ -70,3 +70,22 @@ def test_rates_refuse_garbage(text: str, hint: str) -> None:
     with pytest.raises(UnitError) as caught:
         parse_rate(text)
     assert hint in caught.value.hint
+
+
+def test_a_secret_never_shows_itself_however_it_is_printed_or_joined():
+    import json
+
+    from linkwatch.collector.units import Secret
+
+    token = Secret("s3cr3t-token")
+    shown = [repr(token), str(token), f"{token}", f"{token:>20}", f"{token!s:.3}",
+             "%s" % (token,), "{:*^9}".format(token), str([token]),  # noqa: UP031, UP032
+             str({"t": token})]
+    assert all("s3cr3t" not in text for text in shown)
+    for leak in (lambda: token + "x", lambda: "Token " + token, lambda: json.dumps(token),
+                 lambda: json.dumps({"token": token}), lambda: token % ()):
+        with pytest.raises(TypeError) as e:
+            leak()
+        assert "s3cr3t" not in str(e.value)
+    assert token.reveal() == "s3cr3t-token"
+    assert token == Secret("s3cr3t-token") and token != Secret("other") and not Secret("")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from linkwatch.collector.sample import FieldValue, Sample
+from linkwatch.collector.snmp import smi
 from linkwatch.collector.snmp.oids import Oid
 from linkwatch.collector.snmp.profiles.model import (
     INDEX_WIDTH,
@@ -105,7 +106,9 @@ def metric_value(m: Metric, get: Lookup) -> FieldValue | None:
     if m.true_when:
         return int(int(number) in m.true_when)
     if m.kind != "gauge":
-        return int(number)
+        # a counter of all ones (2^64 - 1, which some firmware reports for one it does not
+        # keep) cannot be a field: left out, the point's other fields kept
+        return int(number) if smi.fits(int(number)) else None
     value = number * m.scale
     if m.multiply_by is not None:
         factor = _number(get(m.multiply_by))
@@ -125,8 +128,12 @@ def metric_value(m: Metric, get: Lookup) -> FieldValue | None:
                 return None
             power += e.factor * part + e.offset
         value *= 10.0 ** power
+    if value != value or abs(value) == float("inf"):
+        return None
     # 12 significant digits: 95 × 0.01 is 0.95, not 0.9500000000000001
-    return float(f"{value:.12g}") if m.type == "float" else round(value)
+    if m.type == "float":
+        return float(f"{value:.12g}")
+    return round(value) if smi.fits(round(value)) else None
 
 
 def tag_value(source: TagSource, get: Lookup) -> str | None:
