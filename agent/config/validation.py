@@ -198,7 +198,8 @@ def _check_outputs(config: Config, report: _Report) -> None:
     _first_of_each(config.outputs, lambda o: o.queue_name, "output", ("name",), report,
                    "give each output its own `name:` (e.g. name: province); it names the "
                    "output's send queue. Without one an output is named "
-                   "influxdb:<bucket or database>")
+                   "influxdb:<bucket or database>, victoriametrics or "
+                   "victoriametrics:<tenant>")
     for output in config.outputs:
         at = report.path(output)
         if isinstance(output, VictoriaOutput):

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # A spacing above this many intervals between two samples is a data gap (UNKNOWN time).
-GAP_INTERVALS = 2
+# Two intervals is one missed sample; the half interval more absorbs the scheduler's jitter,
+# so that one missed sample (a cycle held for a trace, a late answer) never splits a run.
+GAP_INTERVALS = 2.5
 
 
 @dataclass(frozen=True)

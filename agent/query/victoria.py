@@ -132,7 +132,7 @@ class VictoriaBackend:
         # per window: the span to read and the series flagged in it. A change comes after
         # a sample of the window: read it and 2 × interval more (the sample after). A gap
         # ends in the window: read LEAD before it, where the sample before usually is.
-        tail = GAP_INTERVALS * max(step_of.values(), default=0) + 1
+        tail = int(GAP_INTERVALS * max(step_of.values(), default=0)) + 1
         spans: dict[tuple[int, int], list[SeriesId]] = defaultdict(list)
         for i, answer in enumerate(answers):
             for s in answer:

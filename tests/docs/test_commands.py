@@ -55,6 +55,9 @@ ELSEWHERE = Only("sends to a documentation address; tests only send inside names
 CARRY = Only("needs a spool with a queue for an unreachable output and a file carried out: "
              "tests/faults/test_carry.py exports and imports for real")
 CRON = Only("a crontab line: the shell's $(date …) is the month")
+VICTORIA = Only("reads or writes a victoria-metrics of the reader's own: "
+                "tests/integration/test_report.py seeds one and builds the report from it "
+                "with --output, equal to InfluxDB's")
 
 CHECKS: dict[str, tuple[int, ...] | Only] = {
     "linkwatch agent run --once": RUN_OK,
@@ -69,6 +72,9 @@ CHECKS: dict[str, tuple[int, ...] | Only] = {
     "linkwatch report --period 2026-10 --lang vi -o bao-cao.html": RUN_OK,
     "linkwatch spool status": RUN_OK,
     "linkwatch spool export -o commune.tar": CARRY,
+    "linkwatch spool import commune.tar": CARRY,
+    "linkwatch keys": RUN_OK,
+    "linkwatch keys -c /etc/linkwatch/config.yaml": RUN_OK,
     "linkwatch trace 192.0.2.1": ELSEWHERE,
     "linkwatch demo seed -c docs/examples/district.yaml --local --month 2026-10": RUN_OK,
     "linkwatch report --demo --local -c docs/examples/district.yaml --period 2026-10 "
@@ -95,12 +101,16 @@ CHECKS: dict[str, tuple[int, ...] | Only] = {
     "linkwatch trace 10.77.3.2": ELSEWHERE,
     "linkwatch trace ::1": RUN_OK,
     "linkwatch discover --subnet 10.77.9.0/24 --snmp-community dept-ro": ELSEWHERE,
+    "linkwatch discover --subnet 10.77.9.0/24 --snmp-community-file /root/communities":
+        ELSEWHERE,
     "linkwatch report --period 2026-10 -o bao-cao-2026-10.html": RUN_OK,
     "linkwatch report --period 2026-10 --lang en --format pdf -o oct.pdf": RUN_OK,
     "linkwatch report --since 2026-10-01 --until 2026-10-16 --site quan-lan -o q.html": RUN_OK,
     "linkwatch report --period 2026-10 --format csv -o oct.zip --local": RUN_OK,
     "linkwatch report --period 2026-10 --output province -o oct.html": RUN_OK,
     "linkwatch demo seed -c district.yaml --month 2026-10": RUN_OK,
+    "linkwatch report --period 2026-10 --output victoriametrics -o oct.html": VICTORIA,
+    "linkwatch demo seed -c demo.yaml --output victoriametrics --real --yes": VICTORIA,
     # the demo month has no radio or UPS points: these answer "nothing in the period"
     "linkwatch radio --site quan-lan": RUN_ANSWERS,
     "linkwatch power --since 30d": RUN_ANSWERS,

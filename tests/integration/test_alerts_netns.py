@@ -28,6 +28,7 @@ import pytest
 
 from tests.faults.harness import AgentProcess, wait_for
 from tests.netns import ip, namespace, require_ip
+from tests.servers.influxdb import InfluxServer
 from tests.servers.smtp import SmtpProcess
 
 pytestmark = [pytest.mark.netns, pytest.mark.integration]
@@ -355,44 +356,6 @@ def test_an_outage_inside_a_maintenance_window_sends_nothing_and_is_not_downtime
         smtp.stop()
 
 
-@dataclass
-class NamespacedInflux:
-    """influxd (Debian `influxdb`) inside the agents' namespace: the district's store."""
-
-    netns: str
-    root: Path
-    port: int = 8086
-    process: subprocess.Popen | None = None
-
-    def start(self) -> NamespacedInflux:
-        from tests.servers.influxdb import INFLUXD, PACKAGE, _config
-        from tests.servers.process import require, start_logged
-
-        require(INFLUXD, PACKAGE)
-        require("curl", "the Debian package curl")
-        self.root.mkdir(parents=True, exist_ok=True)
-        config = self.root / "influxdb.conf"
-        config.write_text(_config(self.root, self.port, 8088, False))
-        self.process = start_logged(["ip", "netns", "exec", self.netns, INFLUXD, "run",
-                                     "-config", str(config)], self.root / "influxd.log")
-        wait_for(lambda: self._curl("/ping").returncode == 0, 60, "influxd in the namespace")
-        done = self._curl("/query", "--data-urlencode", "q=CREATE DATABASE linkwatch")
-        assert done.returncode == 0, done.stderr
-        return self
-
-    def _curl(self, path: str, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "netns", "exec", self.netns, "curl", "-sf", *args,
-                               f"http://127.0.0.1:{self.port}{path}"], capture_output=True,
-                              text=True, check=False)
-
-    def stop(self) -> None:
-        from tests.servers.process import stop_process
-
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
-
-
 def health_shipped(directory: Path) -> int:
     """The agent's `linkwatch` health points its output has acknowledged."""
     path = directory / "spool.db"
@@ -411,7 +374,9 @@ def test_the_watcher_merges_a_silent_agent_with_its_cut_off_site_into_one_alert(
     limit_s = 20
     output = ("outputs:\n  - {type: influxdb, url: 'http://127.0.0.1:8086', "
               "database: linkwatch, version: '1'}\n")
-    store = NamespacedInflux(network.near, tmp_path / "influxd").start()
+    store = InfluxServer(tmp_path / "influxd", port=8086, netns=network.near)
+    store.start()
+    store.create_database("linkwatch")
     smtp = SmtpProcess(network.near, tmp_path / "mail").start()
     watcher_dir, island_dir = tmp_path / "district", tmp_path / "hub-agent"
     watcher = start_agent(network, write_config(

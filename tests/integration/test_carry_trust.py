@@ -115,7 +115,7 @@ carry:
 
 def spool_import(archive: Path, config: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "linkwatch", "spool", "import", str(archive),
-                           "-c", str(config), "--give-up-after", "30", *extra],
+                           "-c", str(config), "--give-up-after", "30s", *extra],
                           capture_output=True, text=True, timeout=120, env=dict(os.environ))
 
 

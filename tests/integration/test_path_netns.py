@@ -255,7 +255,7 @@ def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
         assert [r["path"] for r in status if r["target"] == "far"] == [said], status
         outages = _cli("outages", "--local", "-c", str(config), "--since", "1h",
                        "--min-cycles", "1", "--format", "json")
-        assert [o["path"] for o in outages if o["target"] == "far"] == [said]
+        assert [o["path"] for o in outages if o["target"] == "far"] == [said], outages
 
         chain.mend(chain.r2, "c0")
         seen = len(_samples(spool, "path"))

@@ -162,7 +162,7 @@ def carry_in(run_dir: Path, archive: Path, config: Path, district: box.District
     that agent could have written."""
     return subprocess.run(
         district.exec("srv", sys.executable, "-m", "linkwatch", "spool", "import",
-                      str(archive), "-c", str(config), "--give-up-after", "60"),
+                      str(archive), "-c", str(config), "--give-up-after", "60s"),
         capture_output=True, text=True, timeout=300, check=False, cwd=run_dir)
 
 

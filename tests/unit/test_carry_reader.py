@@ -54,7 +54,7 @@ def island(tmp_path: Path):
 
 def run_import(archive: Path, config: Path, *extra: str):
     result = CliRunner().invoke(main, ["spool", "import", str(archive), "-c", str(config),
-                                       "--give-up-after", "0.2", *extra])
+                                       "--give-up-after", "200ms", *extra])
     return result
 
 

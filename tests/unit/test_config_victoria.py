@@ -75,7 +75,7 @@ def test_single_node_and_cluster_side_by_side_with_influxdb(tmp_path):
      "outputs[0].database: unknown key 'database'"),
     ('- {type: victoriametrics, url: "http://a:8428"}\n'
      '- {type: victoriametrics, url: "http://b:8428"}',
-     "outputs[1].url: another output is already named 'victoriametrics' (line 3)"),
+     "outputs[1].name: another output is already named 'victoriametrics' (line 3)"),
 ])
 def test_a_wrong_output_is_named_with_its_fix(tmp_path, outputs, expected):
     assert any(p.startswith(expected) for p in problems(tmp_path, outputs))

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from linkwatch.agent.cli import main
 
 
-def test_demo_seed_into_influxdb_needs_yes_and_writes_nothing_without_it(tmp_path: Path):
+def test_demo_seed_into_the_real_database_needs_yes_and_writes_nothing_without_it(
+        tmp_path: Path):
     config = tmp_path / "config.yaml"
     # a closed port: an attempted write would end in exit status 3, not 2
     config.write_text("""\
@@ -21,10 +22,10 @@ checks:
     - {name: gw, address: 192.0.2.1, interval: 60s}
 """)
     result = CliRunner().invoke(main, ["demo", "seed", "-c", str(config), "--month",
-                                       "2026-10"])
+                                       "2026-10", "--real"])
     assert result.exit_code == 2, result.output
     assert "nothing written" in result.stderr and "--yes" in result.stderr
     assert "http://127.0.0.1:9" in result.stderr
     tried = CliRunner().invoke(main, ["demo", "seed", "-c", str(config), "--month",
-                                      "2026-10", "--yes"])
+                                      "2026-10", "--real", "--yes"])
     assert tried.exit_code == 3                 # with --yes it goes ahead (and finds no server)

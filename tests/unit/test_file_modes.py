@@ -26,15 +26,16 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_spool_made_by_a_cli_command_and_the_export_of_it_are_private(tmp_path: Path,
-                                                                          loose_umask):
+def test_a_spool_its_key_and_the_export_of_it_are_private(tmp_path: Path, loose_umask):
     config = tmp_path / "config.yaml"
     config.write_text("""\
 agent: {name: island-agent, site: ngoc-vung, spool: {path: ./state/spool.db}}
 outputs: [{type: influxdb, url: "http://127.0.0.1:9", database: x, version: "1"}]
 """)
     runner = CliRunner()
-    assert runner.invoke(main, ["spool", "status", "-c", str(config)]).exit_code == 0
+    # a reading command makes no spool; the agent's own opening does, its owner's alone
+    assert runner.invoke(main, ["spool", "status", "-c", str(config)]).exit_code == 1
+    assert not (tmp_path / "state").exists()
     spool_path = tmp_path / "state" / "spool.db"
     spool = Spool.open(spool_path, max_size=16 * 2**20, history_s=86400,
                        outputs=["influxdb:x"])
