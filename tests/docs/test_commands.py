@@ -100,7 +100,6 @@ CHECKS: dict[str, tuple[int, ...] | Only] = {
     "linkwatch status --local -c /etc/linkwatch/config.yaml": RUN_OK,
     "linkwatch trace 10.77.3.2": ELSEWHERE,
     "linkwatch trace ::1": RUN_OK,
-    "linkwatch discover --subnet 10.77.9.0/24 --snmp-community dept-ro": ELSEWHERE,
     "linkwatch discover --subnet 10.77.9.0/24 --snmp-community-file /root/communities":
         ELSEWHERE,
     "linkwatch report --period 2026-10 -o bao-cao-2026-10.html": RUN_OK,
