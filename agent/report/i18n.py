@@ -152,12 +152,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "v_power_remedy": {
         "vi": "Điện: {power} trong tổng {downtime} gián đoạn là do mất điện; ắc quy UPS cạn "
               "{flat} lần → cần ắc quy dung lượng lớn hơn hoặc điện mặt trời.",
-        "en": "Power: {power} of the {downtime} downtime were power cuts; the battery ran "
-              "flat {flat} times → a larger battery or solar."},
+        "en": "Power: {power} of the {downtime} downtime were power cuts; battery run flat: "
+              "{flat} → a larger battery or solar."},
     "v_power_held": {
         "vi": "Điện: UPS giữ điểm hoạt động qua {events} lần mất điện ({on_battery} chạy ắc "
               "quy, mức pin thấp nhất {charge}).",
-        "en": "Power: the UPS carried the site through {events} power cuts ({on_battery} on "
+        "en": "Power: the UPS carried the site through power cuts: {events} ({on_battery} on "
               "battery, lowest charge {charge})."},
     "v_radio_remedy": {
         "vi": "Vô tuyến: tín hiệu dưới {floor} trong {share} thời gian đo ({device}); {radio} "

@@ -139,7 +139,7 @@ def test_the_report_splits_downtime_by_cause_and_names_the_remedy(rows_of):
     assert keys["minh-chau"] == ["availability_gap", "radio_remedy"]
     power = next(v for v in quan_lan.verdicts if v.key == "power_remedy")
     assert verdict_text(power, Lang("en")) == (
-        "Power: 1 h of the 1 h 30 min downtime were power cuts; the battery ran flat 1 times "
+        "Power: 1 h of the 1 h 30 min downtime were power cuts; battery run flat: 1 "
         "→ a larger battery or solar.")
     assert verdict_text(power, Lang("vi")).startswith(
         "Điện: 1 giờ trong tổng 1 giờ 30 phút gián đoạn là do mất điện; ắc quy UPS cạn 1 lần")
