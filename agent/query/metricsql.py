@@ -152,14 +152,6 @@ class Client:
                                  [float(v) for v in item["values"]]))
         return found
 
-    def label_values(self, label: str, matches: Sequence[str], start_ms: int,
-                     end_ms: int) -> list[str]:
-        """The values of `label` among the series matching `matches` in the period."""
-        answer = self._post(f"/api/v1/label/{urllib.parse.quote(label)}/values",
-                            [("match[]", m) for m in matches] + [
-                                ("start", timestamp(start_ms)), ("end", timestamp(end_ms))])
-        return [str(v) for v in answer.get("data", [])]
-
     def many(self, calls: Sequence[Callable[[], T]]) -> list[T]:
         """The results of independent requests, run several at once, in order."""
         if len(calls) <= 1:

@@ -57,16 +57,6 @@ class RadioLink:
     def degraded_windows(self) -> tuple[Window, ...]:
         return tuple(w for w in self.windows if self.degraded(w))
 
-    def degraded_spans(self) -> list[Interval]:
-        """The degraded time as merged [start, end) spans of whole windows."""
-        spans: list[list[int]] = []
-        for w in self.degraded_windows:
-            if spans and spans[-1][1] == w.start_ns:
-                spans[-1][1] = w.start_ns + _WINDOW_NS
-            else:
-                spans.append([w.start_ns, w.start_ns + _WINDOW_NS])
-        return [(a, b) for a, b in spans]
-
     @property
     def minutes_degraded(self) -> int:
         return len(self.degraded_windows) * WINDOW_S // 60

@@ -49,12 +49,6 @@ def waiting(conn: sqlite3.Connection, channel: str) -> list[Notification]:
     return [Notification(*row) for row in rows]
 
 
-def next_try_ns(conn: sqlite3.Connection, channel: str) -> int | None:
-    (found,) = conn.execute("SELECT min(next_ns) FROM notification WHERE channel = ? AND "
-                            "status = 'queued'", (channel,)).fetchone()
-    return None if found is None else int(found)
-
-
 def hand(conn: sqlite3.Connection, ids: Sequence[int], now_ns: int) -> None:
     conn.executemany("UPDATE notification SET status = 'handed', handed_ns = ? WHERE id = ?",
                      [(now_ns, i) for i in ids])

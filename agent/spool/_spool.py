@@ -517,10 +517,6 @@ class Spool:
         """The channel's queued notifications, oldest first."""
         return _alerts.waiting(self._conn, channel)
 
-    def outbox_next_try_ns(self, channel: str) -> int | None:
-        """When the channel's earliest queued notification may be tried; None: none waits."""
-        return _alerts.next_try_ns(self._conn, channel)
-
     def outbox_hand(self, ids: Sequence[int], now_ns: int) -> None:
         """The send of these passes its point of no return now (committed first)."""
         with self._transaction():
