@@ -136,7 +136,7 @@ def demo() -> None:
 @config_option
 @click.option("--month", metavar="YYYY-MM",
               help="The month to write. Default: last month, in agent.timezone.")
-@click.option("--local", is_flag=True, help="Write a spool (no server needed), not a server.")
+@click.option("--local", is_flag=True, help="Write a spool (no server needed) instead of a server.")
 @click.option("--output", "output_name", metavar="NAME",
               help="Which configured output (its name or url). Default: the first.")
 @click.option("--real", is_flag=True,
