@@ -46,21 +46,24 @@ def spool_status(config_path: Path | None, fmt: str) -> None:
     spool_ = open_local_spool(config)
     try:
         rows, notes = spool_rows(spool_, tz=config.tz)
-        notes += _retention_notes(config, spool_)
+        retention = _retention_notes(config, spool_)
     finally:
         spool_.close()
     if fmt == "table":
         shown = [r for r in rows if r["output"] is not None]
         if shown:
             echo(render(shown, fmt, COLUMNS))
-        for note in notes:
+        for note in [*notes, *(n for found in retention.values() for n in found)]:
             echo(note)
     else:  # the notes' facts are keys of every row
-        echo(render(rows, fmt, ALL_COLUMNS))
+        for row in rows:
+            row["retention_warning"] = " ".join(retention.get(row["output"], [])) or None
+        echo(render(rows, fmt, (*ALL_COLUMNS, "retention_warning")))
 
 
-def _retention_notes(config, spool_) -> list[str]:
-    """Per output with a backlog over an hour old: whether its server would drop part of it."""
+def _retention_notes(config, spool_) -> dict[str, list[str]]:
+    """Per output (its queue name) with a backlog over an hour old: whether its server would
+    drop part of it."""
     import time
     from functools import partial
 
@@ -68,11 +71,8 @@ def _retention_notes(config, spool_) -> list[str]:
 
     now_ns = time.time_ns()
     oldest = {o.output: o.oldest_unsent_ns for o in spool_.stats().outputs}
-    notes = []
-    for output in config.outputs:
-        if output.queue_name in oldest:
-            notes += backlog_notes(
+    return {output.queue_name: backlog_notes(
                 output, oldest[output.queue_name],
                 partial(spool_.queued_before, output.queue_name),
                 float(config.agent.spool.history), now_ns)
-    return notes
+            for output in config.outputs if output.queue_name in oldest}

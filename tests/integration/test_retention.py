@@ -6,6 +6,7 @@ naming how many points, and they stay answerable from the agent's own history.""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from pathlib import Path
@@ -54,8 +55,8 @@ def write_config(root: Path, output: str) -> Path:
     return path
 
 
-def spool_status(path: Path) -> str:
-    result = CliRunner().invoke(main, ["spool", "status", "-c", str(path)])
+def spool_status(path: Path, *options: str) -> str:
+    result = CliRunner().invoke(main, ["spool", "status", "-c", str(path), *options])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -118,6 +119,8 @@ def test_influxdb_with_a_7_day_policy_meets_a_10_day_backlog(influxdb, influx_db
     assert f"{OLD} queued points are older than the server keeps (retention policy " \
            "week (168h0m0s)" in status
     assert "refuses them (400) and they end as dead letters" in status
+    (row,) = json.loads(spool_status(path, "--format", "json"))
+    assert f"{OLD} queued points are older" in row["retention_warning"]
     assert len(start_up_warnings(path, caplog)) == 1
 
     spool = open_spool(config)
