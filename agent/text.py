@@ -7,6 +7,8 @@ spreadsheet. Every printer passes what it prints through these:
 
     printable("eth0\x1b]0;owned\x07")     # 'eth0\\u001b]0;owned\\u0007'
     spreadsheet_cell("=HYPERLINK(...)")   # "'=HYPERLINK(...)"
+
+A log line's durations read the same everywhere: log_duration(723) is `12m03s`.
 """
 
 from __future__ import annotations
@@ -50,3 +52,15 @@ def spreadsheet_cell(value: object) -> object:
     if isinstance(value, str) and value.lstrip(" ").startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+def log_duration(seconds: float) -> str:
+    """`42s`, `5m12s`, `2h05m`, `3d04h`: short enough for a log line."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

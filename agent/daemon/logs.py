@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from linkwatch.agent.text import printable
+from linkwatch.agent.text import log_duration, printable
 from linkwatch.collector.units import Secret
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
@@ -259,21 +259,6 @@ def configure_logging(
     return AgentLogging(logger=logger, handler=handler, redactor=redactor)
 
 
-def format_duration(seconds: float) -> str:
-    """`45s`, `12m03s`, `5h07m`, `3d04h`: short and exact enough for a log line."""
-    total = int(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
 @dataclass
 class StateLog:
     """Logs changes of state, not states: one line when something goes down, one when it
@@ -302,7 +287,7 @@ class StateLog:
         since = self._down_since.pop(subject, None)
         if since is None:
             return False
-        self.logger.info("%s is back after %s", subject, format_duration(self.monotonic() - since))
+        self.logger.info("%s is back after %s", subject, log_duration(self.monotonic() - since))
         return True
 
     def is_down(self, subject: str) -> bool:

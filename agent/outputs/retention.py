@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from linkwatch.agent.config.schema import InfluxOutput, Output, VictoriaOutput
 from linkwatch.agent.outputs.influx_v1 import Connection, Endpoint
 from linkwatch.agent.outputs.influx_v1 import auth_headers as influx_auth
-from linkwatch.agent.outputs.shipper import duration
 from linkwatch.agent.outputs.victoria import auth_headers as victoria_auth
+from linkwatch.agent.text import log_duration
 
 TIMEOUT_S = 3.0
 CHECK_AFTER_S = 3600.0          # a backlog younger than this is within any retention
@@ -155,9 +155,9 @@ def backlog_warning(output: Output, limits: Limits, at_risk: int, oldest_age_s: 
             if limits.silent else
             "the server refuses them (400) and they end as dead letters")
     return (f"output {output.queue_name}: {at_risk} queued points are older than the "
-            f"server keeps ({limits.described}, {duration(limits.retention_s)}; the oldest "
-            f"is {duration(oldest_age_s)} old): {fate}. This agent's local history keeps "
-            f"them for {duration(history_s)} (agent.spool.history). Make the retention "
+            f"server keeps ({limits.described}, {log_duration(limits.retention_s)}; the oldest "
+            f"is {log_duration(oldest_age_s)} old): {fate}. This agent's local history keeps "
+            f"them for {log_duration(history_s)} (agent.spool.history). Make the retention "
             "longer than the longest time a site may stay cut off (docs/scale.md#retention)")
 
 
@@ -181,7 +181,7 @@ def backlog_notes(output: Output, oldest_unsent_ns: int | None,
         try:
             limits = read_limits(output)
         except LimitsUnknown as e:
-            age = duration((now_ns - oldest_unsent_ns) / 1e9)
+            age = log_duration((now_ns - oldest_unsent_ns) / 1e9)
             return [f"output {output.queue_name}: the backlog is {age} old and the server's "
                     f"retention could not be read ({e}); make sure it is longer "
                     "(docs/scale.md#retention)"]

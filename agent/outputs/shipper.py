@@ -46,6 +46,7 @@ from linkwatch.agent.outputs.backoff import Backoff
 from linkwatch.agent.outputs.create import Creation, create_store, manual_step, uses_v2
 from linkwatch.agent.outputs.result import Status, Writer, WriteResult
 from linkwatch.agent.outputs.version import open_writer
+from linkwatch.agent.text import log_duration
 from linkwatch.collector.blocking import in_daemon_thread
 
 log = logging.getLogger("linkwatch.outputs")
@@ -233,7 +234,7 @@ class _Shipper:
         took = max(self.clock() - started, 1e-3)
         sent = self.state.sent - sent_before
         log.info("output %s: backlog replayed, %d points in %s (%d points/s)",
-                 self.name, sent, duration(took), sent / took)
+                 self.name, sent, log_duration(took), sent / took)
 
     def _read_ahead(self, batch: Batch) -> None:
         """While `batch` is in flight: write the previous ack, read the batch after it."""
@@ -366,7 +367,7 @@ class _Shipper:
         self._failing = None
         queued = self._queued()
         log.warning(
-            "output %s back after %s; replaying %d points", self.name, duration(lasted),
+            "output %s back after %s; replaying %d points", self.name, log_duration(lasted),
             queued + delivered,
         )
         self._begin_replay(queued)
@@ -396,15 +397,3 @@ def _describe(result: WriteResult) -> str:
     if result.http_status is None:
         return result.message
     return f"HTTP {result.http_status}: {result.message}"
-
-
-def duration(seconds: float) -> str:
-    """`42s`, `5m12s`, `2h05m`, `3d04h`: short enough for a log line."""
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"

@@ -17,7 +17,6 @@ import pytest
 from linkwatch.agent.daemon.logs import (
     StateLog,
     configure_logging,
-    format_duration,
     stderr_is_journal,
     syslog_priority,
 )
@@ -247,14 +246,6 @@ def test_state_log_keeps_subjects_apart(logger: logging.Logger) -> None:
     assert not targets.is_down("target a")
     assert targets.up("target a") is False
     assert targets.up("target b") is True
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0, "0s"), (45.9, "45s"), (723, "12m03s"), (18420, "5h07m"), (3 * 86400 + 4 * 3600, "3d04h")],
-)
-def test_format_duration(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text
 
 
 # --------------------------------------------------------------- journald's native socket

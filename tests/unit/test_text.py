@@ -7,7 +7,7 @@ import json
 import pytest
 
 from linkwatch.agent.cli.table import render
-from linkwatch.agent.text import printable, spreadsheet_cell
+from linkwatch.agent.text import log_duration, printable, spreadsheet_cell
 
 HOSTILE = "core\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil\rline\nnext\tcol"
 
@@ -35,3 +35,11 @@ def test_every_format_of_the_cli_escapes_device_strings():
     assert json.loads(render(rows, "json", []))[0]["if_alias"] == HOSTILE
     assert len(render(rows, "table", ["device", "if_alias"]).splitlines()) == 2
     assert render([{"a": "=1+1"}], "csv", ["a"]) == "a\n'=1+1"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (45.4, "45s"), (723, "12m03s"), (18420, "5h07m"), (3 * 86400 + 4 * 3600, "3d04h")],
+)
+def test_a_log_line_duration_is_short_and_exact_enough(seconds: float, text: str) -> None:
+    assert log_duration(seconds) == text
