@@ -233,9 +233,7 @@ def _new_path(spool: Path, seen: int, trigger: str) -> Callable[[], object]:
 def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
     config = _config(tmp_path, {"far": TARGET})
     spool = tmp_path / "spool.db"
-    agent = subprocess.Popen(_agent(chain.agent, config), env=_env(), cwd="/",
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with _running_agent(chain, config) as agent:
         _wait_for("ping answered", lambda: any(s.fields["up"] == 1 for s in
                                                _samples(spool, "ping")), agent)
 
@@ -272,15 +270,6 @@ def test_the_path_point_names_the_last_router_before_the_cut(chain, tmp_path):
         assert down.fields["reached"] == 0
         assert (down.fields["last_hop"], down.fields["last_hop_address"]) == (1, R1_NEAR)
         chain.mend(chain.r1, "b0")
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            log = agent.communicate(timeout=15)[1]
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            log = agent.communicate()[1]
-    assert agent.returncode == 0, log
-    assert "Traceback" not in log, log
 
 
 def test_the_agent_and_a_trace_beside_it_both_name_r2_behind_the_cut(chain, tmp_path):
