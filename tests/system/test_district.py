@@ -14,8 +14,9 @@ Checked against the ground truth: outage boundaries within one cycle, availabili
 one cycle's share, the parent's outage charged to the parent (children UNREACHABLE, not
 DOWN), the saturated link flagged by `bandwidth` and by the report, and not one point lost:
 each agent's spool equals what the central store holds for it, the island's carried-out
-archive included. VictoriaMetrics as a second central store is not part of the run: no
-output type writes to it yet.
+archive included. The central store here is InfluxDB alone; two stores written at once
+(InfluxDB beside victoria-metrics, or two victoria-metrics nodes) are held by
+tests/integration/test_victoria.py.
 """
 
 from __future__ import annotations
