@@ -14,8 +14,8 @@ Checked against the ground truth: outage boundaries within one cycle, availabili
 one cycle's share, the parent's outage charged to the parent (children UNREACHABLE, not
 DOWN), the saturated link flagged by `bandwidth` and by the report, and not one point lost:
 each agent's spool equals what the central store holds for it, the island's carried-out
-archive included. The central store here is InfluxDB alone; two stores written at once
-(InfluxDB beside victoria-metrics, or two victoria-metrics nodes) are held by
+archive included. The central store here is InfluxDB alone; an agent writing two
+victoria-metrics nodes at once, one of them down for a while, is held by
 tests/integration/test_victoria.py.
 """
 
