@@ -45,7 +45,7 @@ T = (time.time_ns() - 2 * DAY_NS) // 10**9 * 10**9      # two days ago, whole se
 
 
 def ping(up: int | str, t: int, *, agent: str = AGENT, site: str = SITE) -> Sample:
-    return Sample("ping", {"agent": agent, "site": site, "target": "gw", "address": "10.9.0.1"},
+    return Sample("ping", {"agent": agent, "site": site, "target": "gw", "address": "192.0.2.1"},
                   {"sent": 5, "received": 5 * up if isinstance(up, int) else 0, "up": up}, t)
 
 
@@ -207,7 +207,7 @@ def test_a_one_line_archive_cannot_turn_a_real_outage_into_uptime(tmp_path, infl
 def test_a_poisoned_field_type_from_the_future_is_refused_and_the_shard_stays_writable(
         tmp_path, influxdb, influx_db, district, keys):
     later = T + 11 * DAY_NS                   # 9 days ahead of now
-    poison = [b'ping,address=10.9.0.1,agent=island-agent,site=ngoc-vung,target=gw '
+    poison = [b'ping,address=192.0.2.1,agent=island-agent,site=ngoc-vung,target=gw '
               b'up="poison" %d' % later]
 
     _refused(spool_import(legacy_archive(tmp_path / "p.tar", poison), district), "not signed")
