@@ -103,7 +103,7 @@ class InfluxBackend:
         hour whose state differs from the clean hour before it, and the hours next to any
         of these. A month with few outages is thus read at little more than the cost of one
         aggregate, and the events are computed from the points exactly as from the whole
-        series: a gap of more than two intervals costs its hour at least one cycle.
+        series: a gap (more than GAP_INTERVALS intervals) costs its hour at least one cycle.
         """
         m, t, f = quote_ident(measurement), quote_ident(tag), quote_ident(field)
         group = f"GROUP BY time({HOUR_S}s), {quote_ident('site')}, {t} fill(none)"

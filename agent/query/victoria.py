@@ -89,10 +89,10 @@ class VictoriaBackend:
         Two rollups over the whole series find those hours: `rollup_delta` (the change from
         each sample to the next, non-zero in the hour of the sample before a change) and the
         largest spacing between consecutive samples ending in the hour
-        (`rollup_scrape_interval`, above 2 × interval where a gap ends). The raw samples of
-        each such hour are read, with 2 × interval after it (the sample after a change) or
-        LEAD before it (the sample before a gap); a sample that still has no predecessor in
-        what was read is looked up on its own.
+        (`rollup_scrape_interval`, above GAP_INTERVALS intervals where a gap ends). The raw
+        samples of each such hour are read, with GAP_INTERVALS intervals after it (the
+        sample after a change) or LEAD before it (the sample before a gap); a sample that
+        still has no predecessor in what was read is looked up on its own.
         """
         lo, hi = _period_ms(sel)
         metric = f"{measurement}_{field}"
@@ -130,8 +130,9 @@ class VictoriaBackend:
         answers = self.client.many([partial(self.client.range, q, start, end, width)
                                     for q in screens])
         # per window: the span to read and the series flagged in it. A change comes after
-        # a sample of the window: read it and 2 × interval more (the sample after). A gap
-        # ends in the window: read LEAD before it, where the sample before usually is.
+        # a sample of the window: read it and GAP_INTERVALS intervals more (the sample
+        # after). A gap ends in the window: read LEAD before it, where the sample before
+        # usually is.
         tail = int(GAP_INTERVALS * max(step_of.values(), default=0)) + 1
         spans: dict[tuple[int, int], list[SeriesId]] = defaultdict(list)
         for i, answer in enumerate(answers):
