@@ -15,13 +15,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from linkwatch.agent.spool import Spool
+from tests.faults.harness import wait_for
 from tests.servers.influxdb import InfluxServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,16 +36,6 @@ def linkwatch(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complet
 
 def _env() -> dict[str, str]:
     return dict(os.environ)
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def write_config(tmp_path: Path, outputs: str, pings: int = 3) -> Path:

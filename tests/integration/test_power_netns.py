@@ -23,12 +23,12 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from linkwatch.agent.spool import Spool
+from tests.faults.harness import wait_for
 from tests.netns import ip, namespace, require_ip, run
 from tests.servers.process import start_logged, stop_process, unavailable, wait_until
 
@@ -37,16 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.netns]
 REPO = Path(__file__).resolve().parents[2]
 STEPS = REPO / "tests" / "fixtures" / "snmprec" / "ups_on_battery"
 DISTRICT_IP, ISLAND_IP = "10.78.0.1", "10.78.0.2"   # exist only inside the test's namespaces
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def serve(recording: Path, step: int, turn: int) -> None:

@@ -112,8 +112,8 @@ def test_a_point_becomes_one_metric_per_numeric_field_and_strings_stay_local(vic
     output = VictoriaOutput(type="victoriametrics", url=victoria_alone.url, name="vm")
     spool = open_spool(tmp_path, ["vm"])
     trace = Sample("path", {"agent": "w1", "site": "hq", "target": "gw"},
-                   {"reached": 0, "hop_count": 3, "hops": "1 10.0.0.1 1ms; 2-3 * *",
-                    "last_hop": 1, "last_hop_address": "10.0.0.1", "trigger": "down"},
+                   {"reached": 0, "hop_count": 3, "hops": "1 192.0.2.1 1ms; 2-3 * *",
+                    "last_hop": 1, "last_hop_address": "192.0.2.1", "trigger": "down"},
                    T0 + 5 * MIN)
     pings = [s for s in day("w1")[:20] if s.measurement == "ping"]
     spool.append([*pings, trace])
@@ -133,7 +133,7 @@ def test_a_point_becomes_one_metric_per_numeric_field_and_strings_stay_local(vic
     assert up["timestamps"][:2] == [T0 // 10**6, (T0 + MIN) // 10**6]
     # the trace keeps its hops in the agent's own history, and the store does not pretend
     kept = list(spool.history("path", T0, T0 + MIN * 10))
-    assert kept[0].fields["hops"] == "1 10.0.0.1 1ms; 2-3 * *"
+    assert kept[0].fields["hops"] == "1 192.0.2.1 1ms; 2-3 * *"
     vm = VictoriaBackend(output)
     assert vm.points("path", Selection(T0, T0 + 10 * MIN)) == []
     spool.close()
