@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from linkwatch.agent.config.schema import InfluxOutput, shown_url
 from linkwatch.agent.outputs.result import MESSAGE_LIMIT, WriteResult, from_answer, from_exception
+from linkwatch.collector.units import Secret
 
 # Level 1 compresses line protocol about 8:1 at a fraction of the CPU of the default level.
 GZIP_LEVEL = 1
@@ -154,10 +155,15 @@ def auth_headers(output: InfluxOutput) -> dict[str, str]:
     if output.token is not None:
         return {"Authorization": f"Token {output.token.reveal()}"}
     if output.username is not None:
-        password = output.password.reveal() if output.password is not None else ""
-        pair = f"{output.username}:{password}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return basic_auth(output.username, output.password)
     return {}
+
+
+def basic_auth(username: str, password: Secret | None) -> dict[str, str]:
+    """HTTP basic auth as a header."""
+    secret = password.reveal() if password is not None else ""
+    pair = f"{username}:{secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
 def server_message(headers: http.client.HTTPMessage, data: bytes) -> str:

@@ -14,10 +14,8 @@ to split the batch and set its points aside.
 
 from __future__ import annotations
 
-import base64
-
 from linkwatch.agent.config.schema import VictoriaOutput
-from linkwatch.agent.outputs.influx_v1 import LineWriter
+from linkwatch.agent.outputs.influx_v1 import LineWriter, basic_auth
 from linkwatch.agent.outputs.result import Status, WriteResult
 
 
@@ -40,7 +38,5 @@ def auth_headers(output: VictoriaOutput) -> dict[str, str]:
     if output.token is not None:
         return {"Authorization": f"Bearer {output.token.reveal()}"}
     if output.username is not None:
-        password = output.password.reveal() if output.password is not None else ""
-        pair = f"{output.username}:{password}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return basic_auth(output.username, output.password)
     return {}
